@@ -1,0 +1,27 @@
+# Two commands do all setup on a fresh machine: `make demo` and `make test`.
+# Each (re)creates the virtual environments idempotently, then runs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv judge test demo lint clean
+
+venv:
+	bash scripts/bootstrap_venv.sh
+
+judge: venv
+	bash scripts/bootstrap_judge.sh
+
+test: venv judge
+	$(PY) -m pytest
+
+demo: venv judge
+	$(VENV)/bin/vdc-bench demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .venv-judge .pytest_cache

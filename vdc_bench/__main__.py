@@ -1,0 +1,5 @@
+import sys
+
+from vdc_bench.cli import main
+
+sys.exit(main())

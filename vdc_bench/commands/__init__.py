@@ -1,0 +1,1 @@
+"""``vdc-bench`` subcommands, one module each (see ``vdc_bench.cli``)."""

@@ -1,0 +1,154 @@
+"""Run lmms-eval as a subprocess and locate what it wrote.
+
+lmms-eval's CLI exits 0 even when the evaluation fails, so success is judged by the results file
+it writes, never by the exit code alone. Runs are offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)
+and timestamped in UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vdc_bench.errors import VdcBenchError
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+class LmmsEvalFailed(VdcBenchError):
+    """lmms-eval ended without writing a results file."""
+
+
+def offline_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The current environment with the hub switched off (unless the user set these already)."""
+    env = dict(os.environ)
+    for key, value in OFFLINE_ENV.items():
+        env.setdefault(key, value)
+    env.setdefault("TZ", "UTC")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if extra:
+        env.update(extra)
+    return env
+
+
+def format_model_args(model_args: str | Mapping[str, object]) -> str:
+    if isinstance(model_args, str):
+        return model_args
+    return ",".join(f"{k}={v}" for k, v in model_args.items())
+
+
+@dataclass
+class LmmsRun:
+    """Files of one finished lmms-eval run."""
+
+    results_path: Path
+    samples: dict[str, Path] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    def results(self) -> dict:
+        return json.loads(self.results_path.read_text())
+
+    def read_samples(self, task: str) -> list[dict]:
+        with self.samples[task].open() as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+
+def find_run(output_path: Path, since: float = 0.0) -> LmmsRun | None:
+    """The newest ``*_results.json`` under ``output_path`` written after ``since`` (epoch s)."""
+    candidates = [p for p in Path(output_path).rglob("*_results.json") if p.stat().st_mtime >= since]
+    if not candidates:
+        return None
+    results_path = max(candidates, key=lambda p: p.stat().st_mtime)
+    stamp = results_path.name[: -len("_results.json")]
+    samples = {
+        p.name[len(f"{stamp}_samples_") : -len(".jsonl")]: p
+        for p in results_path.parent.glob(f"{stamp}_samples_*.jsonl")
+    }
+    return LmmsRun(results_path=results_path, samples=samples)
+
+
+def lmms_eval_command(
+    model: str,
+    model_args: str | Mapping[str, object],
+    tasks: Sequence[str],
+    output_path: Path,
+    *,
+    batch_size: int = 1,
+    limit: float | None = None,
+    predict_only: bool = False,
+    log_samples: bool = True,
+    gen_kwargs: str | None = None,
+    seed: str | None = None,
+    nproc: int = 1,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    if nproc > 1:
+        head = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "-m", "lmms_eval"]
+    else:
+        head = [sys.executable, "-m", "lmms_eval"]
+    cmd = head + [
+        "--model", model,
+        "--model_args", format_model_args(model_args),
+        "--tasks", ",".join(tasks),
+        "--batch_size", str(batch_size),
+        "--output_path", str(output_path),
+        "--timezone", "UTC",
+    ]
+    if log_samples or predict_only:
+        cmd.append("--log_samples")
+    if predict_only:
+        cmd.append("--predict_only")
+    if limit is not None:
+        cmd += ["--limit", str(limit)]
+    if gen_kwargs:
+        cmd += ["--gen_kwargs", gen_kwargs]
+    if seed is not None:
+        cmd += ["--seed", seed]
+    return cmd + list(extra_args)
+
+
+def run_lmms_eval(
+    model: str,
+    model_args: str | Mapping[str, object],
+    tasks: Sequence[str],
+    output_path: Path | str,
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    timeout: float | None = None,
+    echo: bool = False,
+    **kwargs,
+) -> LmmsRun:
+    """Run ``python -m lmms_eval`` (or torchrun for ``nproc > 1``) and return its files.
+
+    Raises LmmsEvalFailed with the tail of the log when no results file was written.
+    """
+    output_path = Path(output_path)
+    output_path.mkdir(parents=True, exist_ok=True)
+    log_path = Path(log_path) if log_path else output_path / "lmms_eval.log"
+    cmd = lmms_eval_command(model, model_args, tasks, output_path, **kwargs)
+    started = time.time() - 1.0
+    with log_path.open("w") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        if echo:
+            proc = subprocess.Popen(cmd, env=offline_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                sys.stderr.write(line)
+                log.write(line)
+            rc = proc.wait(timeout=timeout)
+        else:
+            rc = subprocess.run(cmd, env=offline_env(env), stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
+    run = find_run(output_path, since=started)
+    if run is None:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+        raise LmmsEvalFailed(f"lmms-eval wrote no results file (exit code {rc}); log: {log_path}\n{tail}")
+    run.log_path = log_path
+    return run

@@ -1,0 +1,66 @@
+"""lmms-eval plugin registration.
+
+lmms-eval loads the ``lmms_eval.models`` entry-point group while importing ``lmms_eval.models``
+(before any TaskManager is built), so this is also where our task folder is made visible: we wrap
+``TaskManager.__init__`` to append ``vdc_bench/lmms_tasks`` to its include path. Appended, so
+lmms-eval's built-in names still win collisions (ours never reuse them).
+
+Keep this module free of heavy imports and of top-level ``lmms_eval.models`` imports: importing
+those here re-enters the half-initialised registry and silently drops every plugin model.
+
+Kill switch: ``VDC_BENCH_NO_TASK_HOOK=1`` disables the hook (then pass ``--include_path``).
+"""
+
+from __future__ import annotations
+
+import os
+
+KILL_SWITCH = "VDC_BENCH_NO_TASK_HOOK"
+_HOOK_FLAG = "_vdc_bench_hooked"
+
+# model id -> "module.Class"; later issues add models here.
+MODEL_CLASSES: dict[str, str] = {
+    "auroracap": "vdc_bench.models.auroracap.lmms_adapter.AuroraCap",
+}
+
+
+def tasks_dir() -> str:
+    from vdc_bench.lmms_tasks import TASKS_DIR
+
+    return str(TASKS_DIR)
+
+
+def install_task_path_hook() -> bool:
+    """Make lmms-eval's TaskManager index our task folder. Returns True if the hook is active."""
+    if os.environ.get(KILL_SWITCH, "").strip() not in ("", "0"):
+        return False
+    from lmms_eval.tasks import TaskManager
+
+    if getattr(TaskManager.__init__, _HOOK_FLAG, False):
+        return True
+    original = TaskManager.__init__
+    ours = tasks_dir()
+
+    def __init__(self, verbosity="INFO", include_path=None, *args, **kwargs):
+        if include_path is None:
+            paths = []
+        elif isinstance(include_path, (str, os.PathLike)):
+            paths = [str(include_path)]
+        else:
+            paths = [str(p) for p in include_path]
+        if ours not in paths:
+            paths.append(ours)
+        original(self, verbosity, paths, *args, **kwargs)
+
+    setattr(__init__, _HOOK_FLAG, True)
+    __init__.__wrapped__ = original
+    TaskManager.__init__ = __init__
+    return True
+
+
+def model_manifests():
+    """Entry-point target: our model manifests (and, as a side effect, the task-path hook)."""
+    from lmms_eval.models.registry_v2 import ModelManifest
+
+    install_task_path_hook()
+    return [ModelManifest(model_id=name, simple_class_path=path) for name, path in MODEL_CLASSES.items()]
