@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -71,6 +72,23 @@ def find_run(output_path: Path, since: float = 0.0) -> LmmsRun | None:
         for p in results_path.parent.glob(f"{stamp}_samples_*.jsonl")
     }
     return LmmsRun(results_path=results_path, samples=samples)
+
+
+_REASON_MARKERS = ("Tasks not found", "Error during evaluation", "VdcBenchError", "Error:", "Exception:")
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failure_reason(log_lines: Sequence[str]) -> str:
+    """The most telling error line of an lmms-eval log (it prints tracebacks deep inside itself)."""
+    for marker in _REASON_MARKERS:
+        for line in reversed(log_lines):
+            line = _ANSI.sub("", line).strip()
+            if marker in line:
+                # loguru lines look like "<date> | ERROR | module:function:line - message"
+                return line.split(" - ", 1)[1] if " | " in line and " - " in line else line
+    return "no error line found"
 
 
 def lmms_eval_command(
@@ -148,7 +166,10 @@ def run_lmms_eval(
             rc = subprocess.run(cmd, env=offline_env(env), stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
     run = find_run(output_path, since=started)
     if run is None:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-        raise LmmsEvalFailed(f"lmms-eval wrote no results file (exit code {rc}); log: {log_path}\n{tail}")
+        lines = [_ANSI.sub("", line) for line in log_path.read_text(errors="replace").splitlines()]
+        raise LmmsEvalFailed(
+            f"lmms-eval wrote no results file (exit code {rc}): {failure_reason(lines)}\n"
+            f"full log: {log_path}\nlast lines:\n" + "\n".join(lines[-25:])
+        )
     run.log_path = log_path
     return run

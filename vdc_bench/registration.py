@@ -13,7 +13,9 @@ Kill switch: ``VDC_BENCH_NO_TASK_HOOK=1`` disables the hook (then pass ``--inclu
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 
 KILL_SWITCH = "VDC_BENCH_NO_TASK_HOOK"
 _HOOK_FLAG = "_vdc_bench_hooked"
@@ -30,6 +32,13 @@ def tasks_dir() -> str:
     return str(TASKS_DIR)
 
 
+def missing_tasks_message(path: str) -> str:
+    return (
+        f"vdc-bench task folder {path} is missing or holds no task YAML (broken install?): "
+        "reinstall vdc-bench or pass --include_path to a folder with the vdc task YAMLs"
+    )
+
+
 def install_task_path_hook() -> bool:
     """Make lmms-eval's TaskManager index our task folder. Returns True if the hook is active."""
     if os.environ.get(KILL_SWITCH, "").strip() not in ("", "0"):
@@ -40,6 +49,10 @@ def install_task_path_hook() -> bool:
         return True
     original = TaskManager.__init__
     ours = tasks_dir()
+    if not any(Path(ours).rglob("*.yaml")):
+        # Entry-point errors are swallowed by lmms-eval (one WARNING), so say it loudly here.
+        logging.getLogger("vdc_bench").error(missing_tasks_message(ours))
+        return False
 
     def __init__(self, verbosity="INFO", include_path=None, *args, **kwargs):
         if include_path is None:

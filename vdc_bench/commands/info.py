@@ -22,10 +22,14 @@ def versions() -> dict[str, str]:
 def register(sub) -> None:
     p = sub.add_parser("info", help="versions, task folder (for --include_path) and plugin status")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--tasks-dir", action="store_true", help="print only the task folder (for --include_path)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.tasks_dir:
+        print(registration.tasks_dir())
+        return 0
     info = {
         "versions": versions(),
         "tasks_dir": registration.tasks_dir(),

@@ -1,0 +1,72 @@
+"""The plugin foundation: install layout, entry point, task hook, CLI, lmms-eval runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vdc_bench import registration
+from vdc_bench.lmms_runner import LmmsEvalFailed, failure_reason, run_lmms_eval
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, env: dict | None = None, cwd: Path | None = None) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
+def test_install_maps_folders_under_our_namespace(tmp_path):
+    """models/ and lmms_tasks/ import as vdc_bench.*, never as generic top-level modules."""
+    out = _python(
+        "import importlib.util as u, json, vdc_bench.models as m, vdc_bench.lmms_tasks as t;"
+        "print(json.dumps([m.__file__, t.__file__, u.find_spec('models') is None, u.find_spec('lmms_tasks') is None]))",
+        cwd=tmp_path,
+    )
+    models_file, tasks_file, no_models, no_tasks = json.loads(out)
+    assert Path(models_file) == REPO / "models" / "__init__.py"
+    assert Path(tasks_file) == REPO / "lmms_tasks" / "__init__.py"
+    assert no_models and no_tasks
+
+
+def test_entry_point_overrides_builtin_auroracap(tmp_path):
+    out = _python(
+        "from lmms_eval.models import MODEL_REGISTRY_V2 as R; print(R.resolve('auroracap').class_path)",
+        cwd=tmp_path,
+    )
+    assert out.strip() == registration.MODEL_CLASSES["auroracap"]
+
+
+def test_cli_info_reports_versions_and_task_dir():
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "vdc-bench"), "info", "--json"], capture_output=True, text=True, check=True
+    ).stdout
+    info = json.loads(out)
+    assert info["versions"]["lmms-eval"] == "0.7.3"
+    assert Path(info["tasks_dir"]) == REPO / "lmms_tasks"
+    assert "auroracap" in info["models"]
+
+
+def test_failure_reason_strips_loguru_decoration():
+    line = "\x1b[32m2026-01-01\x1b[0m | \x1b[31mERROR\x1b[0m | lmms_eval.__main__:cli:614 - Error during evaluation: boom"
+    assert failure_reason(["noise", line, "more noise"]) == "Error during evaluation: boom"
+
+
+@pytest.mark.slow
+def test_unknown_task_gives_clear_message(tmp_path):
+    with pytest.raises(LmmsEvalFailed) as err:
+        run_lmms_eval("auroracap", "pretrained=unused", ["vdc_no_such_task"], tmp_path / "out", predict_only=True)
+    first_line = str(err.value).splitlines()[0]
+    assert "Tasks not found: vdc_no_such_task" in first_line
