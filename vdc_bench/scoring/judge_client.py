@@ -1,0 +1,165 @@
+"""Async judge client over any OpenAI-compatible server, with the verdict cache in front.
+
+The openai package's own retries are disabled (``max_retries=0``) so that every attempt is ours and
+counted: exponential backoff with jitter on timeouts, connection errors, 408/409/429 (honouring
+``Retry-After``) and 5xx, up to ``max_attempts``; then the call is returned as failed. Credentials or
+model-name errors (401/403/404) abort the run: they would fail every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.scoring.judge_settings import JudgeSettings, base_url_host
+from vdc_bench.scoring.verdict_cache import VerdictCache, request_key
+
+_RETRY_STATUS = {408, 409, 429}
+_FATAL_STATUS = {401, 403, 404}
+_MAX_RETRY_AFTER_S = 300.0
+
+
+class JudgeUnusableError(VdcBenchError):
+    """The judge rejects every call (bad key, unknown model, wrong URL)."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    text: str | None  # None: failed after all attempts
+    attempts: int  # HTTP attempts made (0 on a cache hit)
+    cached: bool
+    error: str | None = None
+
+
+@dataclass
+class CallStats:
+    cache_hits: int = 0
+    http_attempts: int = 0
+    retries: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retry_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cache_hits": self.cache_hits,
+            "http_attempts": self.http_attempts,
+            "retries": self.retries,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "retry_reasons": dict(sorted(self.retry_reasons.items())),
+        }
+
+
+def _retry_after_s(err: openai.APIStatusError) -> float | None:
+    value = err.response.headers.get("retry-after") if err.response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class JudgeClient:
+    """Use as ``async with JudgeClient(settings, cache, protocol_id) as judge: await judge.complete(...)``."""
+
+    def __init__(self, settings: JudgeSettings, cache: VerdictCache, protocol_id: str) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.protocol_id = protocol_id
+        self.stats = CallStats()
+        self._client: openai.AsyncOpenAI | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._rng = random.Random()  # jitter only; never affects what is asked or scored
+
+    async def __aenter__(self) -> JudgeClient:
+        self._client = openai.AsyncOpenAI(
+            base_url=self.settings.base_url,
+            api_key=self.settings.api_key,
+            timeout=self.settings.timeout_s,
+            max_retries=0,
+        )
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def complete(
+        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None = None
+    ) -> CallResult:
+        key = request_key(self.settings.model, self.protocol_id, messages, self.settings.sampling(), response_format)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return CallResult(hit, 0, True)
+        assert self._slots is not None, "use JudgeClient as an async context manager"
+        async with self._slots:
+            result = await self._call_with_retries(messages, response_format)
+        if result.text is not None:
+            self.cache.put(key, result.text, self.settings.model, self.protocol_id)
+            self.stats.succeeded += 1
+        else:
+            self.stats.failed += 1
+        return result
+
+    def _backoff_s(self, attempt: int) -> float:
+        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+    async def _call_with_retries(
+        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None
+    ) -> CallResult:
+        assert self._client is not None
+        s = self.settings
+        extra: dict[str, Any] = {"seed": s.seed} if s.seed is not None else {}
+        if response_format is not None:
+            extra["response_format"] = response_format
+        error = ""
+        for attempt in range(1, s.max_attempts + 1):
+            self.stats.http_attempts += 1
+            wait: float | None = None
+            try:
+                resp = await self._client.chat.completions.create(
+                    model=s.model, messages=messages, temperature=s.temperature, max_tokens=s.max_tokens, **extra
+                )
+                return CallResult(resp.choices[0].message.content or "", attempt, False)
+            except openai.APIStatusError as err:
+                status = err.status_code
+                if status in _FATAL_STATUS:
+                    raise JudgeUnusableError(
+                        f"judge at {base_url_host(s.base_url)} (model {s.model!r}) answered HTTP {status}: "
+                        "check the base URL, the model name and OPENAI_API_KEY"
+                    ) from err
+                error = f"HTTP {status}"
+                if status not in _RETRY_STATUS and status < 500:
+                    return CallResult(None, attempt, False, f"{error} (not retried): {err.message[:200]}")
+                if status == 429:
+                    wait = _retry_after_s(err)
+            except openai.APITimeoutError:
+                error = "timeout"
+            except openai.APIConnectionError as err:
+                error = f"connection error: {type(err.__cause__ or err).__name__}"
+            if attempt == s.max_attempts:
+                break
+            self.stats.retries += 1
+            reason = error.split(":")[0]
+            self.stats.retry_reasons[reason] = self.stats.retry_reasons.get(reason, 0) + 1
+            delay = min(wait, _MAX_RETRY_AFTER_S) if wait is not None else self._backoff_s(attempt)
+            await asyncio.sleep(delay)
+        return CallResult(None, s.max_attempts, False, f"{error} after {s.max_attempts} attempts")

@@ -1,0 +1,107 @@
+"""Which judge to call and how: resolved from explicit arguments, then environment variables.
+
+Environment: ``VDC_JUDGE`` (``embedded`` | ``url``), ``VDC_JUDGE_BASE_URL``, ``VDC_JUDGE_MODEL``,
+``OPENAI_API_KEY``. Without a base URL the embedded judge (``vdc_bench.judge.server``) is started.
+The API key never leaves this object: ``public()`` records only the base URL's host.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from vdc_bench.errors import VdcBenchError
+
+ENV_MODE = "VDC_JUDGE"
+ENV_BASE_URL = "VDC_JUDGE_BASE_URL"
+ENV_MODEL = "VDC_JUDGE_MODEL"
+ENV_API_KEY = "OPENAI_API_KEY"
+# Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
+_PLACEHOLDER_KEY = "EMPTY"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    base_url: str
+    model: str
+    api_key: str = field(default=_PLACEHOLDER_KEY, repr=False)
+    temperature: float = 0.0
+    seed: int | None = 1234
+    max_tokens: int = 256
+    concurrency: int = 32
+    timeout_s: float = 120.0
+    max_attempts: int = 6  # HTTP attempts per call (1 + retries) before the call is recorded as failed
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    reasks: int = 1  # follow-up turns after an unparsable reply before it counts as parse_failed
+    source: str = "url"  # "url" | "embedded"
+    description: str = ""
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters sent with every call (and part of every cache key)."""
+        return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
+
+    def public(self) -> dict[str, Any]:
+        """What results may record: no key, no full URL (it can carry credentials or tokens)."""
+        return {
+            "model": self.model,
+            "base_url_host": base_url_host(self.base_url),
+            "source": self.source,
+            "description": self.description,
+            **self.sampling(),
+            "concurrency": self.concurrency,
+            "timeout_s": self.timeout_s,
+            "max_attempts": self.max_attempts,
+            "reasks": self.reasks,
+        }
+
+    def with_options(self, **changes: Any) -> JudgeSettings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def base_url_host(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def resolve_judge(
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    mode: str | None = None,
+    **options: Any,
+) -> JudgeSettings:
+    """Arguments win over the environment. ``options`` are other JudgeSettings fields (None = default)."""
+    base_url = base_url or os.environ.get(ENV_BASE_URL, "").strip() or None
+    model = model or os.environ.get(ENV_MODEL, "").strip() or None
+    api_key = api_key or os.environ.get(ENV_API_KEY, "").strip() or _PLACEHOLDER_KEY
+    mode = (mode or os.environ.get(ENV_MODE, "").strip() or ("url" if base_url else "embedded")).lower()
+    if mode == "embedded":
+        # Imported lazily: the embedded judge pulls in llama.cpp, which plain URL scoring never needs.
+        try:
+            from vdc_bench.judge.server import ensure_embedded_judge
+        except ImportError as err:
+            raise VdcBenchError(
+                f"no judge configured and the embedded judge is unavailable ({err}); "
+                f"set {ENV_BASE_URL} and {ENV_MODEL} (or --judge-base-url/--judge-model)"
+            ) from err
+        endpoint = ensure_embedded_judge(model)
+        settings = JudgeSettings(
+            base_url=endpoint.base_url,
+            model=endpoint.model,
+            api_key=api_key,
+            source="embedded",
+            description=endpoint.description,
+        )
+    elif mode == "url":
+        if not base_url:
+            raise VdcBenchError(f"judge mode 'url' needs a base URL: set {ENV_BASE_URL} or --judge-base-url")
+        if not model:
+            raise VdcBenchError(f"judge at {base_url_host(base_url)} needs a model name: set {ENV_MODEL} or --judge-model")
+        settings = JudgeSettings(base_url=base_url, model=model, api_key=api_key, source="url")
+    else:
+        raise VdcBenchError(f"{ENV_MODE}={mode!r}: expected 'embedded' or 'url'")
+    return settings.with_options(**options)

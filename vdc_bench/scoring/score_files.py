@@ -1,0 +1,137 @@
+"""The three outputs of a scoring run: scores JSON, Markdown table, per-QA audit JSONL.
+
+All written atomically (temp file in the same folder + rename): a crash never leaves a half file.
+Schema of the scores JSON: EVAL.md, section "VDCscore (issue 5)". Never contains an API key or a
+full base URL (only its host).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vdc_bench import __version__
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.scoring.judge_client import CallStats
+from vdc_bench.scoring.judge_settings import JudgeSettings
+from vdc_bench.scoring.protocol import Protocol
+from vdc_bench.scoring.scorer import QAJudgement
+
+SCHEMA = "vdc-bench.scores/1"
+SCORES_NAME = "vdcscore_scores.json"
+TABLE_NAME = "vdcscore_table.md"
+AUDIT_NAME = "vdcscore_audit.jsonl"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _version(dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def scores_document(
+    summary: dict[str, Any],
+    settings: JudgeSettings,
+    protocol: Protocol,
+    calls: CallStats | None,
+    inputs: Sequence[str],
+    counts: dict[str, Any],
+    elapsed_s: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "protocol": protocol.describe(),
+        "judge": settings.public(),
+        "versions": {"vdc-bench": __version__, "lmms-eval": _version("lmms-eval"), "openai": _version("openai")},
+        "inputs": list(inputs),
+        "counts": counts,
+        "calls": calls.as_dict() if calls is not None else None,
+        "elapsed_s": elapsed_s,
+        **summary,
+    }
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(ci: list[float] | None, digits: int) -> str:
+    return "–" if not ci else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def markdown_report(doc: dict[str, Any]) -> str:
+    headers = ["dimension", "videos", "QAs", "acc", "acc 95% CI", "score", "score 95% CI", "micro acc", "failed QAs"]
+    rows = []
+    for dim, b in doc["dimensions"].items():
+        rows.append([
+            dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), _ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
+            _ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
+        ])
+    overall = doc.get("vdcscore")
+    if overall:
+        label = "**VDCscore**" if overall["complete"] else f"mean of {overall['n_dimensions']} dims"
+        rows.append([
+            label, "", overall["n_qas"], _fmt(overall["acc"], 2), _ci(overall["acc_ci95"], 2),
+            _fmt(overall["score"], 3), _ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
+            sum(overall["failures"].values()),
+        ])
+    judge, proto = doc["judge"], doc["protocol"]
+    notes = [
+        f"Judge `{judge['model']}` at `{judge['base_url_host']}` ({judge['source']}), temperature "
+        f"{judge['temperature']}, seed {judge['seed']}; protocol `{proto['name']}` "
+        f"(prompts sha256 `{proto['prompt_sha256'][:12]}`)"
+        + ("" if proto["comparable_with_published"] else " — constrained JSON, NOT comparable with published VDCscore")
+        + ".",
+        "acc ×100 (share of 'yes'), score 0–5; macro over videos, failed QAs count as no/0; "
+        f"95% CIs: bootstrap over videos ({doc['bootstrap']['iters']} draws).",
+    ]
+    if judge.get("description"):
+        notes.append(f"Judge: {judge['description']}.")
+    return markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
+
+
+def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJudgement]) -> dict[str, Path]:
+    """Write scores JSON, Markdown table and audit JSONL into ``out_dir``; returns their paths."""
+    paths = {"scores": out_dir / SCORES_NAME, "table": out_dir / TABLE_NAME, "audit": out_dir / AUDIT_NAME}
+    atomic_write_text(paths["audit"], "".join(json.dumps(j.as_dict(), ensure_ascii=False) + "\n" for j in judgements))
+    atomic_write_text(paths["table"], markdown_report(doc))
+    atomic_write_text(paths["scores"], json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return paths
+
+
+def read_audit(path: Path) -> list[QAJudgement]:
+    """QA judgements of an earlier run (its audit JSONL, or the folder holding it)."""
+    if path.is_dir():
+        path = path / AUDIT_NAME
+    if not path.is_file():
+        raise VdcBenchError(f"{path}: no audit file ({AUDIT_NAME}) to compare against")
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    out.append(QAJudgement(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError) as err:
+                    raise VdcBenchError(f"{path}:{lineno}: not a VDCscore audit record ({err})") from err
+    return out
