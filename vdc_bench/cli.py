@@ -17,6 +17,7 @@ from vdc_bench.errors import VdcBenchError
 COMMAND_MODULES = [
     "vdc_bench.commands.info",
     "vdc_bench.commands.run",
+    "vdc_bench.commands.judge",
 ]
 
 

@@ -1,0 +1,213 @@
+"""Launch specs for the judge engines: the embedded llama-cpp-python server, vLLM and SGLang.
+
+Each function returns a ``ServerSpec`` (command line, port, served model id) that
+``vdc_bench.judge.server.start_server`` runs. VDCscore's sampling (temperature 0, seed, 256 new
+tokens) is sent by the client with every request; the server side only needs the model, enough
+context for a detailed caption plus the judge prompt, and a fixed seed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.judge import assets
+from vdc_bench.judge.server import LOOPBACK, ServerSpec
+
+PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # vdc_benchmark.md §4.3
+NOT_PUBLISHED = f"NOT the published judge {PUBLISHED_JUDGE}"
+EMBEDDED_N_CTX = 4096  # llama-cpp-python defaults to 2048, too short for detailed captions
+ENGINE_CONTEXT = 8192  # GPU engines: a detailed caption + prompt + 256 new tokens fit with room to spare
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP_SCRIPT = REPO_ROOT / "scripts" / "bootstrap_judge.sh"
+
+
+class EngineNotInstalled(VdcBenchError):
+    """The requested inference engine is not importable by the chosen Python."""
+
+
+# --- embedded (llama-cpp-python) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    gguf: Path
+    alias: str
+    description: str
+
+
+def judge_python() -> Path:
+    """Interpreter of the judge venv: ``$VDC_JUDGE_PYTHON`` or ``<repo>/.venv-judge/bin/python``."""
+    return Path(os.environ.get("VDC_JUDGE_PYTHON") or REPO_ROOT / ".venv-judge" / "bin" / "python")
+
+
+@cache
+def llama_cpp_version(python: Path) -> str | None:
+    """llama-cpp-python version importable by ``python`` (server extras included), or None."""
+    probe = "import llama_cpp, llama_cpp.server.app; print(llama_cpp.__version__)"
+    try:
+        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def ensure_judge_python(log: Callable[[str], None]) -> tuple[Path, str]:
+    """The judge venv's Python and its llama-cpp-python version, building the venv if needed."""
+    python = judge_python()
+    version = llama_cpp_version(python)
+    if version:
+        return python, version
+    if "VDC_JUDGE_PYTHON" in os.environ:
+        raise EngineNotInstalled(
+            f"VDC_JUDGE_PYTHON={python} cannot import llama_cpp.server; install "
+            "'llama-cpp-python[server]==0.3.36' into that environment"
+        )
+    if not BOOTSTRAP_SCRIPT.is_file():
+        raise EngineNotInstalled(
+            f"{python} is missing and {BOOTSTRAP_SCRIPT} is not available; create a venv with "
+            "'llama-cpp-python[server]==0.3.36' and set VDC_JUDGE_PYTHON to its python"
+        )
+    log(
+        f"[judge] building the embedded judge runtime with {BOOTSTRAP_SCRIPT.name} "
+        "(compiles llama-cpp-python once per machine: 3-6 minutes on 2 cores) ..."
+    )
+    done = subprocess.run(["bash", str(BOOTSTRAP_SCRIPT), "--no-models"], stdout=sys.stderr)
+    llama_cpp_version.cache_clear()
+    version = llama_cpp_version(python)
+    if done.returncode != 0 or not version:
+        raise EngineNotInstalled(
+            f"{BOOTSTRAP_SCRIPT} failed (rc={done.returncode}); see its output above, then rerun "
+            f"'bash {BOOTSTRAP_SCRIPT}'"
+        )
+    return python, version
+
+
+def resolve_embedded(model: str | None, log: Callable[[str], None] = print) -> EmbeddedModel:
+    """``model``: an embedded model name or alias (default Qwen2.5-Coder-1.5B) or a path to a GGUF file."""
+    name = model or assets.DEFAULT_ASSET
+    for asset in assets.ASSETS.values():
+        if name in (asset.name, asset.alias):
+            return EmbeddedModel(assets.ensure_asset(asset.name, log=log), asset.alias, asset.description)
+    path = Path(name).expanduser()
+    if path.suffix != ".gguf" and not path.exists():
+        raise assets.AssetError(
+            f"unknown embedded judge model {name!r}: give one of {', '.join(assets.ASSETS)} or a .gguf path"
+        )
+    if not path.is_file():
+        raise assets.AssetError(f"{path}: GGUF file not found")
+    with path.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise assets.AssetError(f"{path}: not a GGUF file (bad magic bytes)")
+    return EmbeddedModel(path.resolve(), path.stem, f"{path.name} (user-supplied GGUF)")
+
+
+def embedded_spec(
+    target: EmbeddedModel,
+    host: str = LOOPBACK,
+    port: int = 8001,
+    n_ctx: int = EMBEDDED_N_CTX,
+    threads: int | None = None,
+    log: Callable[[str], None] = print,
+) -> ServerSpec:
+    python, version = ensure_judge_python(log)
+    threads = threads or len(os.sched_getaffinity(0))
+    command = [
+        str(python), "-m", "llama_cpp.server",
+        "--model", str(target.gguf), "--model_alias", target.alias,
+        "--n_ctx", str(n_ctx), "--n_threads", str(threads),
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+    return ServerSpec(
+        engine="llama-cpp",
+        command=command,
+        host=host,
+        port=port,
+        model=target.alias,
+        description=f"embedded {target.description} via llama-cpp-python {version} ({NOT_PUBLISHED})",
+        ready_timeout_s=120.0,
+    )
+
+
+# --- GPU engines (vLLM, SGLang) ----------------------------------------------------------------
+
+ENGINE_MODULES = {"vllm": "vllm.entrypoints.openai.api_server", "sglang": "sglang.launch_server"}
+DEFAULT_PORTS = {"llama-cpp": 8001, "vllm": 8000, "sglang": 30000}  # sglang: the reference scorer's port
+INSTALL_HINTS = {"vllm": "pip install vllm", "sglang": "pip install 'sglang[all]'"}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    engine: str  # vllm | sglang
+    model: str = PUBLISHED_JUDGE
+    tp: int = 1
+    host: str = LOOPBACK
+    port: int = 0  # 0: the engine's default port
+    context_length: int = ENGINE_CONTEXT
+    python: str = sys.executable
+    extra_args: tuple[str, ...] = ()
+
+
+def engine_command(opts: EngineOptions) -> list[str]:
+    """Command line for ``opts.engine`` (no check that it is installed)."""
+    port = str(opts.port or DEFAULT_PORTS[opts.engine])
+    if opts.engine == "vllm":
+        command = [
+            opts.python, "-m", ENGINE_MODULES["vllm"],
+            "--model", opts.model, "--served-model-name", opts.model,
+            "--host", opts.host, "--port", port,
+            "--tensor-parallel-size", str(opts.tp),
+            "--max-model-len", str(opts.context_length),
+            "--seed", "0",
+            # ignore the checkpoint's generation_config.json sampling defaults; VDCscore sends its own
+            "--generation-config", "vllm",
+        ]  # fmt: skip
+    elif opts.engine == "sglang":
+        command = [
+            opts.python, "-m", ENGINE_MODULES["sglang"],
+            "--model-path", opts.model, "--served-model-name", opts.model,
+            "--host", opts.host, "--port", port,
+            "--tp", str(opts.tp),
+            "--context-length", str(opts.context_length),
+            "--random-seed", "0",
+        ]  # fmt: skip
+    else:
+        raise VdcBenchError(
+            f"unknown engine {opts.engine!r}; choose from llama-cpp, {', '.join(ENGINE_MODULES)}"
+        )
+    return command + list(opts.extra_args)
+
+
+def engine_installed(engine: str, python: str) -> bool:
+    package = ENGINE_MODULES[engine].split(".")[0]
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({package!r}) is None)"
+    try:
+        return subprocess.run([python, "-c", probe], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def engine_spec(opts: EngineOptions) -> ServerSpec:
+    """ServerSpec for a GPU engine; EngineNotInstalled if ``opts.python`` cannot import it."""
+    command = engine_command(opts)
+    if not engine_installed(opts.engine, opts.python):
+        raise EngineNotInstalled(
+            f"{opts.engine} is not installed for {opts.python}; install it on a GPU machine "
+            f"({INSTALL_HINTS[opts.engine]}) or pass --python with an interpreter that has it. "
+            f"Command that would run: {' '.join(command)}"
+        )
+    return ServerSpec(
+        engine=opts.engine,
+        command=command,
+        host=opts.host,
+        port=opts.port or DEFAULT_PORTS[opts.engine],
+        model=opts.model,
+        description=f"{opts.model} via {opts.engine} (tp={opts.tp})",
+        ready_timeout_s=1800.0,  # downloading and loading 8B weights, CUDA graph capture
+    )
