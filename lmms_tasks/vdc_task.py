@@ -1,0 +1,63 @@
+"""lmms-eval hooks of the ``vdc`` and ``vdc_demo`` tasks (referenced by absolute ``!function`` paths).
+
+How a task gets its docs without the Hub: its YAML loads a one-row spec file with the local
+``json`` builder (``specs/<task>.jsonl``: ``{"dimension": ..., "source": "vdc"|"demo"}``), and
+``process_docs`` replaces that row with the dimension's docs, read from the data root when the
+task is built (never at import). A spec row may also carry ``root``, ``prompt_seed``,
+``prompt_mode`` and ``on_missing``: that is the task-level override of the VDC_* variables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import datasets
+
+from vdc_bench import sample_stats
+from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
+from vdc_bench.dataset.task_docs import build_task_docs
+
+
+def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
+    if len(dataset) != 1:
+        raise DataFormatError(f"a VDC task spec file must hold exactly one row, got {len(dataset)}")
+    spec = {k: v for k, v in dataset[0].items() if v is not None}
+    data = build_task_docs(spec)
+    if not data.docs:
+        raise DataNotFoundError(f"VDC {spec.get('dimension')}: no docs left to evaluate in {data.report.root}")
+    summary = json.dumps(data.report.summary())
+    return datasets.Dataset.from_list([{**doc, "data_summary": summary} for doc in data.docs])
+
+
+def doc_to_visual(doc: dict[str, Any]) -> list[str]:
+    return [doc["video_path"]]
+
+
+def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = None) -> str:
+    # The chosen prompt is the whole text prompt, as in the reference tasks (no pre/post prompt).
+    return doc["prompt"]
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
+    """One record with everything scoring and reports need (INTERFACES.md §3); the samples file has no doc."""
+    stats = sample_stats.pop(doc)
+    error = stats.get("error")
+    qa = doc["qa_list"]
+    rec = {
+        "video_id": doc["video_id"],
+        "dimension": doc["dimension"],
+        "sample_key": doc["sample_key"],
+        "prompt": doc["prompt"],
+        "prompt_index": doc["prompt_index"],
+        "prompt_seed": doc["prompt_seed"],
+        "prompt_mode": doc["prompt_mode"],
+        "caption": (results[0] if results else "").strip(),
+        "reference_caption": doc["reference_caption"],
+        "qa": json.loads(qa) if isinstance(qa, str) else list(qa),
+        "failed": error is not None,
+        "error": error,
+        "stats": stats,
+        "data": json.loads(doc["data_summary"]),
+    }
+    return {"vdc_acc": rec, "vdc_score": rec}

@@ -1,0 +1,1 @@
+"""VDC data: loaders for every known on-disk layout, defect handling, prompt choice, demo and synthetic sets."""

@@ -1,0 +1,46 @@
+"""Entry point used by the lmms-eval task hooks: task spec -> ordered docs of one dimension."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vdc_bench.dataset.dimensions import check_dimension
+from vdc_bench.dataset.errors import DataFormatError
+from vdc_bench.dataset.loader import DimensionData, load_dimension
+from vdc_bench.dataset.settings import DataSettings
+
+log = logging.getLogger(__name__)
+SOURCES = ("vdc", "demo")
+
+
+def resolve_root(source: str, settings: DataSettings) -> Path:
+    """The data root: the task's root or VDC_ROOT for ``vdc`` (else the Hub); the demo set for ``demo``."""
+    if settings.root is not None:
+        return settings.root
+    if source == "demo":
+        from vdc_bench.dataset.demo import ensure_demo_root
+
+        return ensure_demo_root()
+    from vdc_bench.dataset.hub import fetch_annotations
+
+    return fetch_annotations()
+
+
+def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
+    """``spec``: ``{"dimension": ..., "source": "vdc"|"demo"}`` plus optional overrides (see settings.py)."""
+    dimension = check_dimension(str(spec.get("dimension", "")))
+    source = spec.get("source", "vdc")
+    if source not in SOURCES:
+        raise DataFormatError(f"task spec source must be one of {', '.join(SOURCES)}, got {source!r}")
+    env = dict(os.environ)
+    if source == "demo":
+        env.pop("VDC_ROOT", None)  # VDC_ROOT names the real benchmark; the demo reads VDC_DEMO_ROOT
+    settings = DataSettings.resolve(spec, env=env)
+    root = resolve_root(source, settings)
+    data = load_dimension(root, dimension, settings)
+    log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
+    return data
