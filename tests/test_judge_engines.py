@@ -1,0 +1,60 @@
+"""vLLM / SGLang launch commands and the "engine not installed" path (no GPU engines here)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from vdc_bench.judge import engines
+
+
+def test_vllm_command_has_vdcscore_settings():
+    cmd = engines.engine_command(engines.EngineOptions("vllm", tp=4, python="/py"))
+    assert cmd[:3] == ["/py", "-m", "vllm.entrypoints.openai.api_server"]
+    joined = " ".join(cmd)
+    assert f"--model {engines.PUBLISHED_JUDGE} --served-model-name {engines.PUBLISHED_JUDGE}" in joined
+    assert "--host 127.0.0.1 --port 8000" in joined
+    assert "--tensor-parallel-size 4" in joined
+    assert "--max-model-len 8192" in joined and "--seed 0" in joined
+
+
+def test_sglang_command_defaults_to_reference_port():
+    opts = engines.EngineOptions(
+        "sglang", model="/models/llama", tp=2, python="/py", extra_args=("--mem-fraction-static", "0.8")
+    )
+    cmd = engines.engine_command(opts)
+    assert cmd[:3] == ["/py", "-m", "sglang.launch_server"]
+    joined = " ".join(cmd)
+    assert "--model-path /models/llama --served-model-name /models/llama" in joined
+    assert "--port 30000" in joined and "--tp 2" in joined and "--context-length 8192" in joined
+    assert cmd[-2:] == ["--mem-fraction-static", "0.8"]
+
+
+def test_unknown_engine():
+    with pytest.raises(engines.VdcBenchError, match="unknown engine 'tgi'"):
+        engines.engine_command(engines.EngineOptions("tgi"))
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_engine_not_installed_is_a_clear_error(engine):
+    assert not engines.engine_installed(engine, sys.executable)
+    with pytest.raises(
+        engines.EngineNotInstalled, match=f"{engine} is not installed .*Command that would run"
+    ):
+        engines.engine_spec(engines.EngineOptions(engine))
+
+
+def test_cli_engine_not_installed(capsys):
+    from vdc_bench.cli import main
+
+    assert main(["judge", "serve", "--engine", "sglang", "--tp", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "sglang is not installed" in err and "--tp 2" in err
+
+
+def test_missing_judge_python_named_by_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("VDC_JUDGE_PYTHON", str(tmp_path / "nope" / "python"))
+    engines.llama_cpp_version.cache_clear()
+    with pytest.raises(engines.EngineNotInstalled, match="cannot import llama_cpp.server"):
+        engines.ensure_judge_python(log=lambda m: None)
