@@ -194,8 +194,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     # Imported here: scoring pulls in openai/numpy, which serve/stop/status never need.
+    from vdc_bench.dataset.dimensions import DIMENSIONS
     from vdc_bench.judge import calibrate
-    from vdc_bench.scoring.caption_records import DIMENSIONS
     from vdc_bench.scoring.judge_settings import resolve_judge
     from vdc_bench.scoring.protocol import load_protocol
     from vdc_bench.scoring.score_files import atomic_write_text

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.scoring.aggregate import compare_paired, summarize
-from vdc_bench.scoring.caption_records import DIMENSIONS, CaptionItem, item_from_record
+from vdc_bench.scoring.caption_records import CaptionItem, item_from_record
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
 from vdc_bench.scoring.scorer import QAJudgement, judge_items

@@ -1,0 +1,75 @@
+"""Calibration conditions and stability statistics (pure logic), and the oracle/blind bound models."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from vdc_bench import sample_stats
+from vdc_bench.judge.baseline_models import VdcBlind, VdcOracle
+from vdc_bench.judge.calibrate import condition_items, stability
+from vdc_bench.scoring.caption_records import CaptionItem, QAPair
+from vdc_bench.scoring.scorer import QAJudgement
+
+QA = (QAPair("What colour is the ball?", "Red."), QAPair("How many dogs?", "Two."))
+
+
+def items() -> list[CaptionItem]:
+    return [
+        CaptionItem("short", "v1", "A red ball and two dogs.", QA),
+        CaptionItem("short", "v2", "A cat sleeps on a sofa.", QA),
+        CaptionItem("camera", "v1", "The camera pans left.", QA),
+        CaptionItem("camera", "v2", "Static shot.", QA),
+    ]
+
+
+def test_conditions_keep_qas_and_swap_captions_within_a_dimension():
+    conds = condition_items(items(), "Something happens.")
+    assert set(conds) == {"oracle", "mismatched", "generic", "blind"}
+    mism = {(i.dimension, i.video_id): i for i in conds["mismatched"]}
+    assert mism["short", "v1"].caption == "A cat sleeps on a sofa."
+    assert mism["short", "v2"].caption == "A red ball and two dogs."
+    assert mism["camera", "v1"].caption == "Static shot."
+    for name, group in conds.items():
+        assert [(i.dimension, i.video_id, i.qa) for i in group] == [
+            (i.dimension, i.video_id, i.qa) for i in items()
+        ], name
+    assert {i.caption for i in conds["blind"]} == {""}
+    assert {i.caption for i in conds["generic"]} == {"Something happens."}
+
+
+def judgement(video: str, qa: int, pred: str | None, score: float | None, status: str = "ok") -> QAJudgement:
+    return QAJudgement("short", video, qa, f"q{qa}", "a", "", status, pred=pred, score=score)
+
+
+def test_stability_reports_agreement_and_flipping_qas():
+    run1 = [judgement("v1", 0, "yes", 5), judgement("v1", 1, "no", 0), judgement("v2", 0, "no", 1)]
+    run2 = [
+        judgement("v1", 0, "yes", 4),
+        judgement("v1", 1, "yes", 3),
+        judgement("v2", 0, None, None, "parse_failed"),
+    ]
+    st = stability([run1, run2])
+    assert st["n_qas"] == 3 and st["repeats"] == 2
+    assert st["pred_agreement"] == 1 / 3
+    assert st["score_agreement"] == 0.0
+    flipped = {(f["video_id"], f["qa_index"]): f["preds"] for f in st["flipping_qas"]}
+    assert flipped == {("v1", 1): ["no", "yes"], ("v2", 0): ["no", "parse_failed"]}
+
+
+def _request(doc_id: int, task: str = "vdc_demo_short"):
+    return SimpleNamespace(args=("ctx", {}, None, doc_id, task, "test"))
+
+
+def test_oracle_and_blind_models_answer_from_the_doc():
+    docs = [
+        {"sample_key": "short/v1", "reference_caption": "A red ball.", "video_id": "v1"},
+        {"sample_key": "short/v2", "reference_caption": "", "video_id": "v2"},
+    ]
+    oracle, blind = VdcOracle(batch_size="2"), VdcBlind()
+    for model in (oracle, blind):
+        model.task_dict = {"vdc_demo_short": {"test": docs}}
+    assert blind.generate_until([_request(0), _request(1)]) == ["", ""]
+    assert oracle.generate_until([_request(0), _request(1)]) == ["A red ball.", ""]
+    # an oracle without a reference caption would silently be the blind bound: flagged as a failed sample
+    assert "no reference_caption" in sample_stats.pop(docs[1])["error"]
+    assert sample_stats.pop(docs[0]) == {}
