@@ -1,0 +1,180 @@
+"""Find, validate and read AuroraCap checkpoints (spec: auroracap_model.md §2).
+
+Two layouts:
+
+* ``xtuner`` (the published ``AuroraCap-7B-VID-xtuner``): Llama LLM + tokenizer at the root,
+  ``visual_encoder/`` (CLIP vision, ``vision_model.*`` keys), ``projector/model.safetensors``
+  (``model.0.*`` / ``model.2.*``; read directly, the remote-code files are never executed).
+* ``hf``: a transformers ``LlavaForConditionalGeneration`` export, with the converter's key names
+  (``language_model.model.*``, ``vision_tower.vision_model.*``, ``multi_modal_projector.linear_{1,2}.*``)
+  or those newer transformers write (``model.language_model.*``, ``model.vision_tower.*``, ``lm_head.*``).
+
+Everything is checked before any weight is read, so a missing or partial checkpoint gives one
+VdcBenchError naming the missing file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
+
+from vdc_bench.errors import VdcBenchError
+
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+
+
+class CheckpointError(VdcBenchError):
+    """The checkpoint cannot be used; the message names the file."""
+
+
+@dataclass
+class CheckpointFiles:
+    """Validated paths of one checkpoint. For ``hf`` all three weight dirs are the root."""
+
+    layout: str  # "xtuner" | "hf"
+    root: Path
+    llm_dir: Path
+    vision_dir: Path
+    projector_dir: Path
+
+    def text_config(self) -> LlamaConfig:
+        config = AutoConfig.from_pretrained(self.root)
+        return config.text_config if self.layout == "hf" else config
+
+    def vision_config(self) -> CLIPVisionConfig:
+        if self.layout == "hf":
+            return AutoConfig.from_pretrained(self.root).vision_config
+        return CLIPVisionConfig.from_pretrained(self.vision_dir)
+
+    def feature_layer(self) -> int:
+        if self.layout == "hf":
+            return int(AutoConfig.from_pretrained(self.root).vision_feature_layer)
+        return -2
+
+
+def resolve_pretrained(pretrained: str) -> Path:
+    """A local directory as is; otherwise a Hub repo id, downloaded only when the Hub is enabled."""
+    path = Path(pretrained).expanduser()
+    if path.is_dir():
+        return path
+    looks_like_repo = re.fullmatch(r"[\w.-]+/[\w.-]+", pretrained) is not None
+    if not looks_like_repo or path.exists():
+        raise CheckpointError(f"{pretrained}: checkpoint directory not found")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
+        raise CheckpointError(f"{pretrained}: not a local directory, and the Hub is disabled (HF_HUB_OFFLINE=1)")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id=pretrained))
+    except Exception as err:  # any hub/network failure: one clear message
+        raise CheckpointError(f"{pretrained}: download from the Hugging Face Hub failed ({err})") from err
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing ({what})")
+    return path
+
+
+def weight_files(directory: Path) -> list[Path]:
+    """The safetensors files of ``directory``: a single file, or all shards named by the index."""
+    single, index = directory / WEIGHTS_NAME, directory / INDEX_NAME
+    if single.is_file():
+        return [single]
+    if not index.is_file():
+        raise CheckpointError(f"{single}: missing (weights; no {INDEX_NAME} either)")
+    try:
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    except (json.JSONDecodeError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"{index}: not a safetensors index ({err})") from err
+    return [_require(directory / shard, f"weight shard listed in {INDEX_NAME}") for shard in shards]
+
+
+def _require_tokenizer(directory: Path) -> None:
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(f"{directory / TOKENIZER_FILES[0]}: missing (tokenizer; tokenizer.model also absent)")
+
+
+def locate(pretrained: str) -> CheckpointFiles:
+    """Detect the layout and check that every file it needs is present."""
+    root = resolve_pretrained(pretrained)
+    config_path = _require(root / "config.json", "model config")
+    try:
+        model_type = json.loads(config_path.read_text()).get("model_type")
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{config_path}: invalid JSON ({err})") from err
+    _require_tokenizer(root)
+    if model_type == "llava":
+        weight_files(root)
+        return CheckpointFiles("hf", root, root, root, root)
+    if model_type != "llama":
+        raise CheckpointError(f"{config_path}: model_type {model_type!r} is neither an xtuner Llama root nor 'llava'")
+    files = CheckpointFiles("xtuner", root, root, root / "visual_encoder", root / "projector")
+    _require(files.vision_dir / "config.json", "xtuner visual encoder config")
+    for directory in (files.llm_dir, files.vision_dir):
+        weight_files(directory)
+    _require(files.projector_dir / WEIGHTS_NAME, "xtuner projector weights")
+    return files
+
+
+def read_tensors(files: list[Path], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for path in files:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            for key in f.keys():
+                out[key] = f.get_tensor(key)
+    return out
+
+
+# hf export key prefix -> (component, prefix in our modules); first match wins.
+_HF_PREFIXES = (
+    ("language_model.lm_head.", "llm", "lm_head."),
+    ("lm_head.", "llm", "lm_head."),
+    ("language_model.model.", "llm", "model."),
+    ("model.language_model.", "llm", "model."),
+    ("vision_tower.vision_model.", "vision", "vision_model."),
+    ("model.vision_tower.vision_model.", "vision", "vision_model."),
+    ("vision_tower.", "vision", "vision_model."),
+    ("model.vision_tower.", "vision", "vision_model."),
+    ("multi_modal_projector.linear_1.", "projector", "model.0."),
+    ("model.multi_modal_projector.linear_1.", "projector", "model.0."),
+    ("multi_modal_projector.linear_2.", "projector", "model.2."),
+    ("model.multi_modal_projector.linear_2.", "projector", "model.2."),
+)
+
+
+def split_hf_state_dict(state: dict[str, torch.Tensor], source: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """LLaVA export keys -> {"llm": ..., "vision": ..., "projector": ...} in our module names."""
+    parts: dict[str, dict[str, torch.Tensor]] = {"llm": {}, "vision": {}, "projector": {}}
+    for key, tensor in state.items():
+        for prefix, part, ours in _HF_PREFIXES:
+            if key.startswith(prefix):
+                parts[part][ours + key[len(prefix) :]] = tensor
+                break
+        else:
+            if key == "image_newline":  # the beta transformers fork adds one; AuroraCap never uses it
+                continue
+            raise CheckpointError(f"{source}: unexpected tensor {key!r} for a LLaVA export")
+    return parts
+
+
+def read_state_dicts(files: CheckpointFiles, device: torch.device | str = "cpu") -> dict[str, dict[str, torch.Tensor]]:
+    """All weights, keyed by component, with our module names."""
+    if files.layout == "hf":
+        return split_hf_state_dict(read_tensors(weight_files(files.root), device), files.root)
+    vision = read_tensors(weight_files(files.vision_dir), device)
+    return {
+        "llm": read_tensors(weight_files(files.llm_dir), device),
+        # transformers >= 5 saves CLIPVisionModel without the ``vision_model.`` prefix
+        "vision": {k if k.startswith("vision_model.") else "vision_model." + k: v for k, v in vision.items()},
+        "projector": read_tensors([files.projector_dir / WEIGHTS_NAME], device),
+    }

@@ -1,0 +1,80 @@
+"""Token Merging (ToMe) as AuroraCap applies it inside every CLIP block (spec: auroracap_model.md §3).
+
+Pure tensor math, batched over frames, no Python loops over tokens:
+
+* ``merge_step(x, size, metric, r)``: one bipartite soft matching + size-weighted merge.
+* ``merge_r(...)``: the constant per-block r derived from ``token_kept_ratio``.
+* ``tokens_per_frame(...)``: how many visual tokens reach the LLM for a given geometry and ratio.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def merge_r(height: int, width: int, patch_size: int, num_layers: int, token_kept_ratio: float) -> int:
+    """Tokens merged per block: ``int((H*W/p**2) * (1 - ratio) / L)``, in this order, in floating point.
+
+    The evaluation order matters: e.g. ratio 0.9 gives ``729 * 0.09999999999999998 / 32 = 2.27`` -> 2.
+    """
+    return int((height * width / patch_size**2) * (1 - token_kept_ratio) / num_layers)
+
+
+def protected_cap(num_tokens: int, r: int, protect_cls: bool = True) -> int:
+    """``r`` capped so that each side of the split keeps a token: ``min(r, (t - protected) // 2)``."""
+    return max(0, min(r, (num_tokens - int(protect_cls)) // 2))
+
+
+def tokens_per_frame(num_patches: int, merge_steps: int, r: int, protect_cls: bool = True) -> int:
+    """Patch tokens left after ``merge_steps`` merging blocks (CLS, if any, not counted).
+
+    For AuroraCap (729 patches, features after block 31 of 32) this is ``729 - 31 * r``.
+    """
+    t = num_patches + int(protect_cls)
+    for _ in range(merge_steps):
+        t -= protected_cap(t, r, protect_cls)
+    return t - int(protect_cls)
+
+
+def merge_step(
+    x: torch.Tensor,
+    size: torch.Tensor,
+    metric: torch.Tensor,
+    r: int,
+    protect_cls: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ToMe step: match even (A) to odd (B) positions by cosine of ``metric``, merge the ``r`` best A tokens.
+
+    Args:
+        x: (B, t, C) tokens; CLS at index 0 when ``protect_cls``.
+        size: (B, t, 1) how many original patches each token stands for.
+        metric: (B, t, c) matching features (AuroraCap: head-averaged attention keys).
+        r: requested merges; capped at ``(t - protected) // 2``.
+
+    Returns:
+        (x, size) of length t - r: kept A tokens in original order (CLS first), then all B tokens in
+        original order; each B token is the size-weighted mean of itself and the A tokens merged into it.
+    """
+    r = protected_cap(x.shape[1], r, protect_cls)
+    if r <= 0:
+        return x, size
+    with torch.no_grad():
+        metric = metric / metric.norm(dim=-1, keepdim=True)
+        scores = metric[:, ::2] @ metric[:, 1::2].transpose(1, 2)  # (B, tA, tB)
+        if protect_cls:
+            scores[:, 0, :] = -torch.inf
+        best_score, best_dst = scores.max(dim=-1)  # (B, tA)
+        order = best_score.argsort(dim=-1, descending=True, stable=True)
+        src_idx = order[:, :r]  # (B, r)
+        kept_idx = order[:, r:].sort(dim=-1).values  # (B, tA - r), original order
+        dst_idx = best_dst.gather(1, src_idx)  # (B, r)
+
+    weighted = torch.cat([x * size, size], dim=-1)  # merge features and sizes in one gather/scatter
+    a, b = weighted[:, ::2], weighted[:, 1::2]
+    width = weighted.shape[-1]
+    kept = a.gather(1, kept_idx.unsqueeze(-1).expand(-1, -1, width))
+    src = a.gather(1, src_idx.unsqueeze(-1).expand(-1, -1, width))
+    b = b.scatter_add(1, dst_idx.unsqueeze(-1).expand(-1, -1, width), src)
+    merged = torch.cat([kept, b], dim=1)
+    new_size = merged[..., -1:]
+    return merged[..., :-1] / new_size, new_size

@@ -1,0 +1,168 @@
+"""Turn lmms-eval visuals (video paths, image paths, PIL images) into RGB frames (spec: auroracap_model.md §5).
+
+Videos are decoded with PyAV, sampled uniformly over the decoded-frame index with both endpoints
+(``linspace(0, T-1, n)``, truncated), extensions matched case-insensitively. The frame count T comes from
+the container; if it reports none (MPEG-PS ``.mpg``, many mkv/webm) it is estimated as duration x
+average rate, and failing that counted in a first decode pass. Which path was taken is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from vdc_bench.errors import VdcBenchError
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mpg", ".mpeg", ".avi", ".mov", ".m4v"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"})
+
+
+class VisualError(VdcBenchError):
+    """A visual of one sample cannot be used; the message starts with the file it names."""
+
+
+@dataclass
+class DecodedVisual:
+    """Frames of one visual. ``frames``: (F, H, W, 3) uint8 RGB."""
+
+    source: str
+    frames: np.ndarray
+    frame_indices: list[int] = field(default_factory=list)
+    total_frames: int = 1
+    frame_count_source: str = "image"  # container | duration_x_rate | counting_pass | image
+    decode_s: float = 0.0
+
+
+def sample_indices(total_frames: int, num_frames: int) -> list[int]:
+    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included."""
+    n = min(total_frames, num_frames)
+    return np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VisualError(f"{path}: cannot open video ({err})") from err
+    if not container.streams.video:
+        container.close()
+        raise VisualError(f"{path}: no video stream")
+    return container
+
+
+def _estimated_frame_count(container: av.container.InputContainer) -> int:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    else:
+        return 0
+    return round(duration * float(rate)) if rate else 0
+
+
+def _count_frames(path: Path) -> int:
+    container = _open(path)
+    try:
+        return sum(1 for _ in container.decode(video=0))
+    finally:
+        container.close()
+
+
+def _frame_count(path: Path) -> tuple[int, str]:
+    container = _open(path)
+    try:
+        if container.streams.video[0].frames > 0:
+            return container.streams.video[0].frames, "container"
+        estimate = _estimated_frame_count(container)
+    finally:
+        container.close()
+    if estimate > 0:
+        return estimate, "duration_x_rate"
+    return _count_frames(path), "counting_pass"
+
+
+def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
+    """Sequentially decode ``path`` and keep the uniformly sampled frames.
+
+    If the video ends before an (estimated) index, those indices are clamped to the last decoded frame.
+    """
+    path = Path(path)
+    started = time.perf_counter()
+    total, count_source = _frame_count(path)
+    wanted = sample_indices(total, num_frames)
+    if not wanted:
+        raise VisualError(f"{path}: no decodable video frames")
+    wanted_set = set(wanted)
+    kept: dict[int, np.ndarray] = {}
+    last: tuple[int, Any] | None = None
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for position, frame in enumerate(container.decode(stream)):
+            last = (position, frame)
+            if position in wanted_set:
+                kept[position] = frame.to_ndarray(format="rgb24")
+            if position >= wanted[-1]:
+                break
+    except av.FFmpegError as err:
+        if last is None:
+            raise VisualError(f"{path}: cannot decode video ({err})") from err
+    finally:
+        container.close()
+    if last is None:
+        raise VisualError(f"{path}: no decodable video frames")
+    last_position, last_frame = last
+    if last_position not in kept and any(i > last_position for i in wanted):
+        kept[last_position] = last_frame.to_ndarray(format="rgb24")
+    indices = [min(i, last_position) for i in wanted]
+    return DecodedVisual(
+        source=str(path),
+        frames=np.stack([kept[i] for i in indices]),
+        frame_indices=indices,
+        total_frames=total if last_position >= total - 1 else last_position + 1,
+        frame_count_source=count_source,
+        decode_s=time.perf_counter() - started,
+    )
+
+
+def load_image(image: str | Path | Image.Image) -> DecodedVisual:
+    started = time.perf_counter()
+    if isinstance(image, Image.Image):
+        source, pil = "<PIL image>", image
+    else:
+        source = str(image)
+        try:
+            pil = Image.open(image)
+            pil.load()
+        except (OSError, ValueError) as err:
+            raise VisualError(f"{image}: cannot read image ({err})") from err
+    frames = np.asarray(pil.convert("RGB"))[None]
+    return DecodedVisual(source=source, frames=frames, frame_indices=[0], decode_s=time.perf_counter() - started)
+
+
+def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
+    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file."""
+    if isinstance(visual, Image.Image):
+        return load_image(visual)
+    if isinstance(visual, (str, Path)):
+        path = Path(visual)
+        if not path.is_file():
+            raise VisualError(f"{path}: file not found")
+        if path.stat().st_size == 0:
+            raise VisualError(f"{path}: empty file (0 bytes)")
+        suffix = path.suffix.lower()
+        if suffix in VIDEO_EXTENSIONS:
+            return decode_video(path, num_frames)
+        if suffix in IMAGE_EXTENSIONS:
+            return load_image(path)
+        raise VisualError(f"{path}: unsupported file type {path.suffix!r}")
+    raise VisualError(f"<{type(visual).__name__}>: unsupported visual type")
