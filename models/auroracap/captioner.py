@@ -16,8 +16,6 @@ from typing import Any
 
 import torch
 from transformers import AutoTokenizer, LogitsProcessor, LogitsProcessorList
-
-from vdc_bench.errors import VdcBenchError
 from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -25,6 +23,8 @@ from vdc_bench.models.auroracap.prompting import build_prompt, tokenize_with_sen
 from vdc_bench.models.auroracap.random_checkpoint import MARKER
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings, cut_at_stop_strings
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
+
+from vdc_bench.errors import VdcBenchError
 
 
 @dataclass
