@@ -1,0 +1,51 @@
+"""``vdc-bench leaderboard``: add our results, render Markdown + HTML, (re)seed and validate the board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdc_bench.leaderboard.board import DEFAULT_BOARD, load_board, reseed_published, save_board, upsert
+from vdc_bench.leaderboard.from_runs import entry_from_summary, summaries_from_path
+from vdc_bench.leaderboard.render import write_rendered
+
+
+def register(sub) -> None:
+    p = sub.add_parser("leaderboard", help="the VDC leaderboard (results/leaderboard.json): add, render, seed")
+    p.add_argument("--board", type=Path, default=DEFAULT_BOARD, help="leaderboard JSON (default: %(default)s)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="add rows from a scores JSON, an lmms-eval run folder or a sweep folder")
+    add.add_argument("path", type=Path)
+    add.add_argument("--kind", choices=["run", "demo"], default=None,
+                     help="demo marks rows of the tiny random model (default: as recorded by the sweep, else run)")
+    add.add_argument("--name", default=None, help="model name to show (single run only)")
+    render = actions.add_parser("render", help="write leaderboard.md and leaderboard.html")
+    render.add_argument("--out-dir", type=Path, default=None, help="default: the board's folder")
+    actions.add_parser("seed", help="(re)write the published rows from the bundled CSV copies, keep ours")
+    actions.add_parser("validate", help="check the board against the schema")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    board: Path = args.board
+    entries = load_board(board)
+    if args.action == "add":
+        summaries = summaries_from_path(args.path, kind=args.kind or "run")
+        if args.kind:
+            for s in summaries:
+                s.kind = args.kind
+        new = [entry_from_summary(s, args.name if len(summaries) == 1 else None) for s in summaries]
+        entries, added, replaced = upsert(entries, new)
+        save_board(board, entries)
+        print(f"{board}: {added} added, {replaced} replaced ({len(entries)} entries)")
+    elif args.action == "render":
+        if not board.exists():
+            save_board(board, entries)
+        md, html = write_rendered(entries, args.out_dir or board.parent)
+        print(f"markdown: {md}\nhtml: {html}")
+    elif args.action == "seed":
+        entries = reseed_published(entries)
+        save_board(board, entries)
+        print(f"{board}: {len(entries)} entries ({sum(e.kind == 'published' for e in entries)} published)")
+    else:
+        print(f"{board}: valid, {len(entries)} entries")
+    return 0

@@ -1,0 +1,57 @@
+"""``vdc-bench sweep``: evaluate several token_kept_ratio settings, resumably, then plot and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
+
+
+def _ratios(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as err:
+        raise VdcBenchError(f"--ratios: {text!r} is not a comma-separated list of numbers") from err
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sweep", help="one lmms-eval evaluation per token_kept_ratio, then plots and a report")
+    p.add_argument("--model", default="auroracap")
+    p.add_argument("--model_args", default="", help="k=v,... without token_kept_ratio (the sweep sets it)")
+    p.add_argument("--ratios", default=",".join(f"{r:g}" for r in DEFAULT_RATIOS))
+    p.add_argument("--tasks", default="vdc", help="comma-separated VDC tasks/groups, e.g. vdc or vdc_demo")
+    p.add_argument("--output", type=Path, required=True, help="sweep folder (re-use it to resume)")
+    p.add_argument("--limit", type=float, default=None, help="lmms-eval --limit (per dimension)")
+    p.add_argument("--gen_kwargs", default=None)
+    p.add_argument("--judge-base-url", default=None,
+                   help="OpenAI-compatible judge URL (default: VDC_JUDGE_* environment, else the embedded judge)")
+    p.add_argument("--judge-model", default=None)
+    p.add_argument("--demo", action="store_true", help="mark results as demo (tiny random model)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per ratio")
+    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--echo", action="store_true", help="stream lmms-eval output")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    config = SweepConfig(
+        output=args.output,
+        ratios=_ratios(args.ratios),
+        model=args.model,
+        model_args=args.model_args,
+        tasks=[t for t in args.tasks.split(",") if t],
+        limit=args.limit,
+        gen_kwargs=args.gen_kwargs,
+        judge_base_url=args.judge_base_url,
+        judge_model=args.judge_model,
+        kind="demo" if args.demo else "run",
+        timeout_s=args.timeout,
+        report=not args.no_report,
+        echo=args.echo,
+    )
+    path = run_sweep(config)
+    print(f"sweep: {path}")
+    if config.report:
+        print(f"report: {config.output / 'report.html'}\nplots: {config.output / 'plots'}")
+    return 0

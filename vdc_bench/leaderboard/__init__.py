@@ -1,0 +1,1 @@
+"""The VDC leaderboard: published rows (with consistency flags) plus rows from our runs."""

@@ -1,0 +1,90 @@
+"""Leaderboard entries from our own results: a scores JSON, an lmms-eval run folder or a sweep folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.leaderboard.published import PUBLISHED_JUDGE
+from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
+from vdc_bench.reporting.run_summary import RunSummary, summarize_run
+from vdc_bench.scoring.score_files import SCORES_NAME
+from vdc_bench.sweep import SWEEP_FILE, load_sweep
+
+DEMO_NOTE = "demo, tiny random model"
+
+
+def _score(block: dict | None) -> Score:
+    block = block or {}
+    return Score(acc=block.get("acc"), score=block.get("score"), acc_ci=block.get("acc_ci95"),
+                 score_ci=block.get("score_ci95"), n=block.get("n_videos"))
+
+
+def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
+    if summary.scores is None:
+        raise VdcBenchError(f"{summary.results_path}: this run has no VDCscore scores; score it first "
+                            "(vdc-bench score) or run it without --predict_only")
+    dims = {d: _score(summary.dimension(d)) for d in DIMENSIONS}
+    overall = summary.overall() or {}
+    proto = summary.protocol or {}
+    flags = []
+    judge = summary.judge_model
+    if judge != PUBLISHED_JUDGE:
+        flags.append(f"judged by {judge}, not {PUBLISHED_JUDGE}: not comparable with published rows")
+    if proto and not proto.get("comparable_with_published", True):
+        flags.append(f"protocol {proto.get('name')} uses constrained JSON: not comparable with published VDCscore")
+    missing = [d for d in DIMENSIONS if dims[d].acc is None]
+    if missing:
+        flags.append(f"dimensions not evaluated: {', '.join(missing)}; the average covers the others only")
+    eff = summary.efficiency
+    if eff.failed:
+        flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
+    if summary.config.get("limit") is not None:
+        flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
+    ratio = summary.token_kept_ratio
+    default_name = f"{summary.model}" + (f" ρ={ratio:g}" if ratio is not None else "")
+    kind = "demo" if summary.kind == "demo" else "run"
+    return Entry(
+        id=f"{kind}:{summary.results_path}",
+        model=name or default_name,
+        kind=kind,
+        frames=round(eff.frames_per_video) if eff.frames_per_video else None,
+        tokens_per_frame=eff.visual_tokens_per_frame,
+        tokens_per_frame_kind="measured",
+        judge_model=judge,
+        protocol=f"{proto.get('name', 'unknown')} (prompts sha256 {str(proto.get('prompt_sha256', ''))[:12]})",
+        dimensions=dims,
+        average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
+                      score_ci=overall.get("score_ci95")),
+        computed_average=mean_of_dimensions(dims),
+        source=summary.scores_path or summary.results_path,
+        date=summary.date,
+        flags=flags,
+        run_config={
+            "model_args": summary.model_args,
+            "token_kept_ratio": ratio,
+            "tasks": summary.tasks,
+            "limit": summary.config.get("limit"),
+            "judge": summary.judge,
+            "versions": summary.versions,
+        },
+        note=DEMO_NOTE if kind == "demo" else "",
+    )
+
+
+def summaries_from_path(path: Path, kind: str) -> list[RunSummary]:
+    """Summaries of a sweep folder (one per ratio), a run folder, or a scores JSON inside a run folder."""
+    path = Path(path)
+    if path.is_file():
+        if path.name != SCORES_NAME:
+            raise VdcBenchError(f"{path}: expected a {SCORES_NAME}, a run folder or a sweep folder")
+        run_dir = path.parent.parent if path.parent.name.startswith("vdcscore_") else path.parent
+        return [summarize_run(run_dir, kind=kind, scores_path=path)]
+    if (path / SWEEP_FILE).is_file():
+        _, points = load_sweep(path / SWEEP_FILE)
+        for p in points:
+            p.kind = kind if kind == "demo" else p.kind
+        return points
+    if path.is_dir():
+        return [summarize_run(path, kind=kind)]
+    raise VdcBenchError(f"{path}: no such file or folder")

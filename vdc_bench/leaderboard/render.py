@@ -1,0 +1,130 @@
+"""Leaderboard as Markdown and as a static, self-contained HTML page, sorted by average accuracy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vdc_bench.leaderboard.published import average_flagged
+from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score
+from vdc_bench.reporting.html_page import Markup, esc, page, table
+from vdc_bench.reporting.markdown_table import markdown_table
+
+KIND_LABELS = {
+    "published": "published",
+    "demo": "demo, tiny random model",
+    "run": "our run",
+}
+HEADERS = ["#", "Model", "Kind", "#F", "TPF", "Judge", "Avg acc", "Avg score",
+           *[f"{d.replace('_', ' ')} acc / score" for d in DIMENSIONS], "Notes"]
+
+
+def sorted_entries(entries: list[Entry]) -> list[Entry]:
+    """Best average accuracy first; entries without an average last, then by name."""
+    return sorted(entries, key=lambda e: (e.average.acc is None, -(e.average.acc or 0.0), e.model))
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _tpf(entry: Entry) -> str:
+    if entry.tokens_per_frame is None:
+        return "–"
+    text = f"{entry.tokens_per_frame:.0f}" if entry.tokens_per_frame >= 10 else f"{entry.tokens_per_frame:.1f}"
+    return text + (" (measured)" if entry.tokens_per_frame_kind == "measured" else "")
+
+
+def _dim(score: Score) -> str:
+    if score.acc is None and score.score is None:
+        return "–"
+    return f"{_fmt(score.acc, 2)} / {_fmt(score.score, 2)}"
+
+
+def _model(entry: Entry) -> str:
+    return f"{entry.model} ({entry.note})" if entry.note else entry.model
+
+
+def _notes(entry: Entry, numbers: dict[str, list[int]]) -> str:
+    return " ".join(f"[{n}]" for n in numbers.get(entry.id, []))
+
+
+def _number_flags(entries: list[Entry]) -> tuple[dict[str, list[int]], list[tuple[int, str, str]]]:
+    numbers: dict[str, list[int]] = {}
+    notes = []
+    for entry in entries:
+        for flag in entry.flags:
+            notes.append((len(notes) + 1, entry.model, flag))
+            numbers.setdefault(entry.id, []).append(len(notes))
+    return numbers, notes
+
+
+def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]]:
+    rows = []
+    for rank, entry in enumerate(entries, 1):
+        avg_acc, avg_score = _fmt(entry.average.acc, 2), _fmt(entry.average.score, 2)
+        computed = entry.computed_average
+        # Flagged published averages show the mean of their dimensions next to them.
+        if computed is not None and average_flagged(entry, "acc"):
+            avg_acc += f" (mean {computed.acc:.2f})"
+        if computed is not None and average_flagged(entry, "score"):
+            avg_score += f" (mean {computed.score:.2f})"
+        rows.append([
+            str(rank), _model(entry), KIND_LABELS[entry.kind],
+            "–" if entry.frames is None else str(entry.frames), _tpf(entry), entry.judge_model,
+            avg_acc, avg_score,
+            *[_dim(entry.dimensions[d]) for d in DIMENSIONS], _notes(entry, numbers),
+        ])
+    return rows
+
+
+_LEGEND = (
+    "Sorted by average accuracy. #F = frames per video, TPF = visual tokens per frame (published: nominal, as "
+    "claimed; ours: measured per sample). Published rows are verbatim from the cited source and were judged by "
+    "Llama-3.1-8B; rows of ours name their own judge, so they are only comparable to published rows when the "
+    "judge and protocol match. Demo rows come from a tiny random model and mean nothing about caption quality."
+)
+
+
+def render_markdown(entries: list[Entry]) -> str:
+    entries = sorted_entries(entries)
+    numbers, notes = _number_flags(entries)
+    out = ["# VDC leaderboard\n", _LEGEND + "\n", markdown_table(HEADERS, _rows(entries, numbers), left_columns=3)]
+    if notes:
+        out.append("## Notes (flags)\n")
+        out += [f"{n}. **{model}**: {flag}" for n, model, flag in notes]
+        out.append("")
+    sources = sorted({e.source for e in entries if e.kind == "published"})
+    if sources:
+        out.append("## Sources\n")
+        out += [f"* {s}" for s in sources]
+        out.append("")
+    return "\n".join(out)
+
+
+def render_html(entries: list[Entry], generated: str | None = None) -> str:
+    entries = sorted_entries(entries)
+    numbers, notes = _number_flags(entries)
+    rows = _rows(entries, numbers)
+    for row, entry in zip(rows, entries, strict=True):
+        row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
+    body = [f"<p>{esc(_LEGEND)}</p>",
+            table(HEADERS, rows, row_classes=[e.kind for e in entries], left_columns=3, table_id="leaderboard")]
+    if notes:
+        body.append("<h2>Notes (flags)</h2><ol class=\"notes\">")
+        body += [f'<li><b>{esc(model)}</b>: <span class="flag">{esc(flag)}</span></li>' for _, model, flag in notes]
+        body.append("</ol>")
+    sources = sorted({e.source for e in entries if e.kind == "published"})
+    if sources:
+        body.append("<h2>Sources</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in sources) + "</ul>")
+    generated = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return page("VDC leaderboard", "".join(body), subtitle=f"{len(entries)} entries · generated {generated}")
+
+
+def write_rendered(entries: list[Entry], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``leaderboard.md`` and ``leaderboard.html`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, html_path = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
+    md.write_text(render_markdown(entries))
+    html_path.write_text(render_html(entries))
+    return md, html_path

@@ -1,0 +1,187 @@
+"""Quality/efficiency plots (PNG + SVG) from saved run summaries alone, with published reference points.
+
+Our points use **measured** visual tokens and seconds. Published references are marked as such with their
+judge (Llama-3.1-8B); our judge may differ, so the y-axes of the two are only comparable when the judges match.
+The published AuroraCap sweep has no token measurements: it is drawn on the code-formula axis
+(729 - 31*floor(729(1-rho)/32) tokens/frame x 10 frames) and, dashed, on the notebook's nominal axis
+(rho x 5,600), vdc_benchmark.md §10.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+
+from vdc_bench.dataset.dimensions import DIMENSIONS  # noqa: E402
+from vdc_bench.leaderboard.published import (  # noqa: E402
+    PUBLISHED_JUDGE,
+    RatioSweepPoint,
+    load_ratio_sweep,
+    published_entries,
+)
+from vdc_bench.reporting.run_summary import RunSummary  # noqa: E402
+
+PUBLISHED_LABEL = f"published (judge {PUBLISHED_JUDGE})"
+NOMINAL_TOKENS_PER_RATIO = 5600  # notebook axis: rho x 560 tokens x 10 frames
+PUBLISHED_SWEEP_FRAMES = 10  # the leaderboard's AuroraCap row claims 10 frames
+matplotlib.rcParams.update({"svg.hashsalt": "vdc-bench", "font.size": 9})
+
+
+@dataclass(frozen=True)
+class PlotFiles:
+    name: str
+    png: Path
+    svg: Path
+    caption: str
+
+
+def _ours(points: Sequence[RunSummary], x_of) -> list[tuple[float, RunSummary]]:
+    out = [(x_of(p), p) for p in points]
+    return sorted([(x, p) for x, p in out if x is not None and p.overall()], key=lambda t: t[0])
+
+
+def _label(p: RunSummary) -> str:
+    return f"ρ={p.token_kept_ratio:g}" if p.token_kept_ratio is not None else p.label
+
+
+def _ours_label(points: Sequence[RunSummary]) -> str:
+    judges = sorted({p.judge_model for p in points})
+    kinds = sorted({p.kind for p in points})
+    tag = "demo, tiny random model" if kinds == ["demo"] else "our runs"
+    return f"{tag} (judge {', '.join(judges)})"
+
+
+def _errorbar(ax, xy: list[tuple[float, RunSummary]], metric: str, dim: str | None, **kw) -> None:
+    xs, ys, lo, hi = [], [], [], []
+    for x, p in xy:
+        block = p.dimension(dim) if dim else p.overall()
+        if not block or block.get(metric) is None:
+            continue
+        y = block[metric]
+        ci = block.get(f"{metric}_ci95") or [y, y]
+        xs.append(x)
+        ys.append(y)
+        lo.append(max(0.0, y - ci[0]))
+        hi.append(max(0.0, ci[1] - y))
+    if xs:
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, **kw)
+
+
+def _published_model_points(ax) -> None:
+    first = True
+    for entry in published_entries():
+        if entry.frames and entry.tokens_per_frame and entry.average.acc is not None:
+            tokens = entry.frames * entry.tokens_per_frame
+            ax.scatter([tokens], [entry.average.acc], marker="s", s=14, color="#8c959f",
+                       label=f"{PUBLISHED_LABEL}: models, #F×TPF nominal" if first else None, zorder=2)
+            ax.annotate(entry.model, (tokens, entry.average.acc), fontsize=6, color="#57606a",
+                        xytext=(3, 2), textcoords="offset points")
+            first = False
+
+
+def _published_sweep(ax, sweep: list[RatioSweepPoint], x_of, dim: str | None, label_suffix: str, **kw) -> None:
+    xs = [x_of(p) for p in sweep]
+    ys = [p.acc[dim] if dim else p.mean_acc for p in sweep]
+    ax.plot(xs, ys, label=f"AuroraCap sweep, {PUBLISHED_LABEL}, {label_suffix}", **kw)
+
+
+def _save(fig, out_dir: Path, name: str, caption: str) -> PlotFiles:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+    fig.savefig(png, dpi=130, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return PlotFiles(name, png, svg, caption)
+
+
+def plot_vs_tokens(points: Sequence[RunSummary], out_dir: Path, sweep: list[RatioSweepPoint]) -> PlotFiles:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    _published_model_points(ax)
+    _published_sweep(ax, sweep, lambda p: p.code_tokens_per_frame * PUBLISHED_SWEEP_FRAMES, None,
+                     "tokens per code formula × 10 frames", color="#6e7781", lw=1.2)
+    _published_sweep(ax, sweep, lambda p: p.ratio * NOMINAL_TOKENS_PER_RATIO, None,
+                     "nominal axis ρ×5600", color="#6e7781", lw=1.0, ls="--")
+    ours = _ours(points, lambda p: p.efficiency.visual_tokens_per_video)
+    _errorbar(ax, ours, "acc", None, color="#0969da", label=f"{_ours_label(points)}, measured tokens")
+    for x, p in ours:
+        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
+                    xytext=(4, -10), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("visual tokens per video (log)")
+    ax.set_ylabel("VDCscore accuracy (mean of 5 dimensions, %)")
+    ax.set_title("VDCscore vs visual tokens per video")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, out_dir, "vdcscore_vs_tokens",
+                 "VDCscore accuracy vs visual tokens per video. Ours: measured tokens, 95% bootstrap CIs. "
+                 f"Grey: {PUBLISHED_LABEL} (nominal token counts).")
+
+
+def plot_vs_seconds(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ours = _ours(points, lambda p: p.efficiency.seconds_per_video)
+    _errorbar(ax, ours, "acc", None, color="#0969da", label=_ours_label(points))
+    for x, p in ours:
+        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
+                    xytext=(4, -10), textcoords="offset points")
+    ax.set_xlabel("seconds per video (all dimensions' captions, measured on this machine)")
+    ax.set_ylabel("VDCscore accuracy (%)")
+    ax.set_title("VDCscore vs generation time per video")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, "vdcscore_vs_seconds",
+                 "VDCscore accuracy vs measured seconds per video (video decode + generation of every dimension's "
+                 "caption). No published timing is comparable (different hardware), so none is drawn.")
+
+
+def plot_per_dimension(points: Sequence[RunSummary], out_dir: Path, sweep: list[RatioSweepPoint]) -> PlotFiles:
+    fig, axes = plt.subplots(1, len(DIMENSIONS), figsize=(16, 3.8), sharey=False)
+    ours = _ours(points, lambda p: p.efficiency.visual_tokens_per_frame)
+    for ax, dim in zip(axes, DIMENSIONS, strict=True):
+        _published_sweep(ax, sweep, lambda p: p.code_tokens_per_frame, dim, "code-formula tokens",
+                         color="#6e7781", lw=1.2, marker=".")
+        _errorbar(ax, ours, "acc", dim, color="#0969da", label=f"{_ours_label(points)}, measured")
+        ax.set_title(dim.replace("_", " "))
+        ax.set_xlabel("visual tokens per frame")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle("Per-dimension VDCscore accuracy vs visual tokens per frame")
+    return _save(fig, out_dir, "per_dimension",
+                 "Per-dimension accuracy vs tokens per frame (ours measured, with 95% CIs; published sweep on the "
+                 "code-formula axis).")
+
+
+def plot_token_check(points: Sequence[RunSummary], out_dir: Path, sweep: list[RatioSweepPoint]) -> PlotFiles:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p.ratio for p in sweep], [p.code_tokens_per_frame for p in sweep], color="#6e7781", marker=".",
+            label="code formula 729 − 31·⌊729(1−ρ)/32⌋")
+    ours = sorted((p.token_kept_ratio, p.efficiency.visual_tokens_per_frame) for p in points
+                  if p.token_kept_ratio is not None and p.efficiency.visual_tokens_per_frame is not None)
+    if ours:
+        ax.plot(*zip(*ours, strict=True), "o", color="#0969da", label="measured (ours)")
+    ax.set_xlabel("token_kept_ratio ρ")
+    ax.set_ylabel("visual tokens per frame")
+    ax.set_title("Measured tokens per frame vs the formula")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, "tokens_per_frame",
+                 "Measured visual tokens per frame against the code formula (they should coincide on 378 px input).")
+
+
+def write_plots(points: Sequence[RunSummary], out_dir: Path) -> list[PlotFiles]:
+    """All plots for the given settings (one or many) into ``out_dir``."""
+    sweep = load_ratio_sweep()
+    return [
+        plot_vs_tokens(points, out_dir, sweep),
+        plot_vs_seconds(points, out_dir),
+        plot_per_dimension(points, out_dir, sweep),
+        plot_token_check(points, out_dir, sweep),
+    ]

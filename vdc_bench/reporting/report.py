@@ -1,0 +1,246 @@
+"""``report.html`` (one self-contained page: inline CSS, inline SVG plots) and ``report.md`` for an output
+folder: a sweep (``sweep.json``) or a single lmms-eval run (results + VDCscore scores).
+
+Everything is read from saved files; nothing is re-run or re-judged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vdc_bench.dataset.dimensions import DIMENSIONS
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.leaderboard.published import published_entries
+from vdc_bench.reporting.environment import environment_versions
+from vdc_bench.reporting.html_page import Markup, esc, page, table
+from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.reporting.plots import PlotFiles, write_plots
+from vdc_bench.reporting.run_summary import RunSummary, summarize_run
+from vdc_bench.sweep import SWEEP_FILE, load_sweep
+
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+PLOTS_DIR = "plots"
+_SVG_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
+
+
+@dataclass
+class ReportInput:
+    title: str
+    points: list[RunSummary]
+    paired: list[dict[str, Any]]
+    config: dict[str, Any]
+    versions: dict[str, str]
+
+
+def load_input(folder: Path) -> ReportInput:
+    """A sweep folder (``sweep.json``) or any folder holding one lmms-eval run."""
+    if not folder.is_dir():
+        raise VdcBenchError(f"{folder}: not a folder")
+    sweep_path = folder / SWEEP_FILE
+    if sweep_path.is_file():
+        doc, points = load_sweep(sweep_path)
+        return ReportInput(f"token_kept_ratio sweep: {folder.name}", points, doc.get("paired") or [],
+                           doc.get("config") or {}, doc.get("versions") or {})
+    summary = summarize_run(folder)
+    return ReportInput(f"VDC run: {folder.name}", [summary], [], summary.config,
+                       summary.versions or environment_versions())
+
+
+# --- formatting ---------------------------------------------------------------------------------------------
+
+
+def _f(value: Any, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(block: dict[str, Any] | None, metric: str, digits: int) -> str:
+    if not block or block.get(metric) is None:
+        return "–"
+    ci = block.get(f"{metric}_ci95")
+    text = f"{block[metric]:.{digits}f}"
+    return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def _setting(p: RunSummary) -> str:
+    return f"ρ={p.token_kept_ratio:g}" if p.token_kept_ratio is not None else p.label
+
+
+SUMMARY_HEADERS = [
+    "setting", "VDCscore acc [95% CI]", "score [95% CI]", "frames", "tokens/frame (measured)", "tokens/video",
+    "s/video", "TTFT ms", "decode tok/s", "output tokens", "truncated", "peak mem MB", "failed captions",
+    "judge calls", "judge cache hits", "judge s",
+]
+
+
+def summary_rows(points: Sequence[RunSummary]) -> list[list[str]]:
+    rows = []
+    for p in points:
+        e, j = p.efficiency, p.judge_usage or {}
+        rows.append([
+            _setting(p), _ci(p.overall(), "acc", 2), _ci(p.overall(), "score", 3), _f(e.frames_per_video, 1),
+            _f(e.visual_tokens_per_frame, 1), _f(e.visual_tokens_per_video, 0), _f(e.seconds_per_video, 2),
+            _f(e.ttft_ms, 1), _f(e.decode_tok_per_s, 1), _f(e.output_tokens, 1), str(e.truncated),
+            _f(e.peak_mem_mb, 0), f"{e.failed}/{e.captions}", str(j.get("calls", "–")),
+            str(j.get("cache_hits", "–")), _f(j.get("seconds"), 1),
+        ])
+    return rows
+
+
+def dimension_rows(points: Sequence[RunSummary], metric: str, digits: int) -> list[list[str]]:
+    rows = []
+    for p in points:
+        cells = []
+        for d in DIMENSIONS:
+            block = p.dimension(d)
+            text = _ci(block, metric, digits)
+            if block and block.get("n_videos") is not None:
+                text += f" (n={block['n_videos']})"
+            cells.append(text)
+        rows.append([_setting(p), *cells])
+    return rows
+
+
+def failure_rows(points: Sequence[RunSummary]) -> list[list[str]]:
+    rows = []
+    for p in points:
+        for d in DIMENSIONS:
+            failures = (p.dimension(d) or {}).get("failures") or {}
+            if any(failures.values()):
+                rows.append([_setting(p), f"{d} (QAs)", ", ".join(f"{k}: {v}" for k, v in failures.items() if v)])
+        rows += [[_setting(p), f["sample_key"], f["error"]] for f in p.failures]
+    return rows
+
+
+def paired_rows(paired: Sequence[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for pair in paired:
+        comp = pair["comparison"]
+        cells = [_ci(comp["dimensions"].get(d), "acc", 2) for d in DIMENSIONS]
+        rows.append([f"ρ={pair['a']:g} − ρ={pair['b']:g}", _ci(comp.get("vdcscore"), "acc", 2), *cells])
+    return rows
+
+
+def judge_lines(points: Sequence[RunSummary]) -> list[str]:
+    lines = []
+    seen = set()
+    for p in points:
+        judge, proto = p.judge or {}, p.protocol or {}
+        key = (judge.get("model"), proto.get("prompt_sha256"))
+        if key in seen or not judge:
+            continue
+        seen.add(key)
+        comparable = proto.get("comparable_with_published")
+        lines.append(
+            f"Judge {judge.get('model')} ({judge.get('source')}, {judge.get('base_url_host')}): "
+            f"{judge.get('description') or 'no description'}; temperature {judge.get('temperature')}, "
+            f"seed {judge.get('seed')}, max_tokens {judge.get('max_tokens')}. Protocol {proto.get('name')} "
+            f"(prompts sha256 {str(proto.get('prompt_sha256'))[:12]}), "
+            + ("same prompts as published VDCscore." if comparable else "NOT comparable with published VDCscore.")
+        )
+    if not lines:
+        lines.append("No VDCscore scores found: the run was not judged.")
+    lines.append("The published numbers were judged by Llama-3.1-8B; a different judge gives different scales.")
+    return lines
+
+
+def _reference_rows() -> list[list[str]]:
+    rows = []
+    for entry in published_entries():
+        if entry.model.startswith("AuroraCap"):
+            rows.append([f"{entry.model} (published, judge {entry.judge_model})", _f(entry.average.acc),
+                         _f(entry.average.score), str(entry.frames), f"{entry.tokens_per_frame:g} (nominal)",
+                         "; ".join(entry.flags)])
+    return rows
+
+
+def _inline_svg(path: Path) -> Markup:
+    return Markup(_SVG_HEAD.sub("", path.read_text(), count=1))
+
+
+def _demo_banner(points: Sequence[RunSummary]) -> str:
+    if any(p.kind == "demo" for p in points):
+        return ("DEMO: tiny random-weight model and demo videos. The numbers test the pipeline; they say nothing "
+                "about caption quality.")
+    return ""
+
+
+# --- writers --------------------------------------------------------------------------------------------------
+
+
+def render_markdown(inp: ReportInput, plots: Sequence[PlotFiles], folder: Path) -> str:
+    out = [f"# {inp.title}\n"]
+    banner = _demo_banner(inp.points)
+    if banner:
+        out.append(f"> **{banner}**\n")
+    out += ["## Quality and cost per setting\n", markdown_table(SUMMARY_HEADERS, summary_rows(inp.points))]
+    out += ["## Per-dimension accuracy (95% CI, n = videos)\n",
+            markdown_table(["setting", *DIMENSIONS], dimension_rows(inp.points, "acc", 2))]
+    out += ["## Per-dimension score (0–5)\n",
+            markdown_table(["setting", *DIMENSIONS], dimension_rows(inp.points, "score", 3))]
+    if inp.paired:
+        out += ["## Paired differences between adjacent ratios (accuracy points, 95% CI)\n",
+                markdown_table(["pair", "VDCscore", *DIMENSIONS], paired_rows(inp.paired))]
+    out.append("## Plots\n")
+    out += [f"* [{p.name}]({p.png.relative_to(folder)}) ([svg]({p.svg.relative_to(folder)})): {p.caption}"
+            for p in plots]
+    fails = failure_rows(inp.points)
+    out.append(f"\n## Failures\n\n{len(fails)} entries" + (" (see report.html)." if fails else "."))
+    out += ["\n## Judge and protocol\n", *[f"* {line}" for line in judge_lines(inp.points)]]
+    out.append(f"\nFull report: {REPORT_HTML}\n")
+    return "\n".join(out)
+
+
+def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) -> str:
+    body = []
+    banner = _demo_banner(inp.points)
+    if banner:
+        body.append(f'<p class="bad"><b>{esc(banner)}</b></p>')
+    body.append("<h2>Quality and cost per setting</h2>")
+    body.append(table(SUMMARY_HEADERS, summary_rows(inp.points), table_id="summary"))
+    body.append('<p class="sub">Efficiency numbers are measured per request on the machine named below '
+                "(shared CPU machines are noisy). s/video sums the captions of all dimensions of a video.</p>")
+    body.append("<h2>Per-dimension accuracy (95% CI, n = videos)</h2>")
+    body.append(table(["setting", *DIMENSIONS], dimension_rows(inp.points, "acc", 2), table_id="dimensions-acc"))
+    body.append("<h2>Per-dimension score (0–5)</h2>")
+    body.append(table(["setting", *DIMENSIONS], dimension_rows(inp.points, "score", 3), table_id="dimensions-score"))
+    if inp.paired:
+        body.append("<h2>Paired differences between adjacent ratios</h2>")
+        body.append(table(["pair", "VDCscore", *DIMENSIONS], paired_rows(inp.paired), table_id="paired"))
+        body.append('<p class="sub">Accuracy points, higher ratio minus lower, on the videos both settings scored; '
+                    "95% bootstrap CIs clustered by video.</p>")
+    body.append("<h2>Plots</h2>")
+    for p in plots:
+        body.append(f'<figure id="plot-{esc(p.name)}">{_inline_svg(p.svg)}<figcaption>{esc(p.caption)}</figcaption>'
+                    "</figure>")
+    body.append("<h2>Published reference</h2>")
+    body.append(table(["model", "avg acc", "avg score", "frames", "tokens/frame", "flags"], _reference_rows()))
+    fails = failure_rows(inp.points)
+    body.append(f"<h2>Failures ({len(fails)})</h2>")
+    body.append(table(["setting", "sample / dimension", "error"], fails, left_columns=3, table_id="failures")
+                if fails else "<p>No failed captions or judge calls.</p>")
+    body.append("<h2>Judge and protocol</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in judge_lines(inp.points))
+                + "</ul>")
+    body.append("<h2>Configuration and versions</h2>")
+    rows = [[k, str(v)] for k, v in sorted(inp.config.items())]
+    rows += [[f"version: {k}", v] for k, v in sorted(inp.versions.items())]
+    rows += [[f"results ({_setting(p)})", p.results_path] for p in inp.points]
+    body.append(table(["key", "value"], rows, left_columns=2, table_id="config"))
+    return page(inp.title, "".join(body), subtitle=f"generated {generated}")
+
+
+def write_report(folder: Path) -> tuple[Path, Path]:
+    """Write plots, ``report.html`` and ``report.md`` into ``folder``; returns (html, md)."""
+    folder = Path(folder)
+    inp = load_input(folder)
+    plots = write_plots(inp.points, folder / PLOTS_DIR)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
+    html_path.write_text(render_html(inp, plots, generated))
+    md_path.write_text(render_markdown(inp, plots, folder))
+    return html_path, md_path

@@ -1,0 +1,226 @@
+"""``token_kept_ratio`` sweep: one lmms-eval evaluation per ratio, resumable, then plots and a report.
+
+Layout of ``<output>/``::
+
+    ratio_0.1/              lmms-eval output of that ratio (results, samples, vdcscore_<UTC>/ scores, log)
+    ratio_0.1/summary.json  RunSummary of that ratio (reporting/run_summary.py)
+    ratio_0.1/DONE.json     written atomically, last, once results + scores + summary exist
+    .incomplete/            earlier attempts of a ratio that crashed (kept for their logs)
+    sweep.json              every ratio's summary + paired differences between adjacent ratios
+    plots/, report.html, report.md
+
+A ratio with a DONE marker for the same configuration is never evaluated again; a ratio without one
+(crash, kill, failure) is moved to ``.incomplete/`` and run afresh. Judge verdicts go through the
+VDCscore verdict cache, so re-running a ratio re-judges nothing that was judged before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.lmms_runner import format_model_args, run_lmms_eval
+from vdc_bench.reporting.environment import environment_versions
+from vdc_bench.reporting.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
+from vdc_bench.scoring.aggregate import compare_paired
+from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
+from vdc_bench.scoring.score_files import atomic_write_text, read_audit
+
+SWEEP_SCHEMA = "vdc-bench.sweep/1"
+SWEEP_FILE = "sweep.json"
+DONE_FILE = "DONE.json"
+SUMMARY_FILE = "summary.json"
+DEFAULT_RATIOS = (0.05, 0.1, 0.2, 0.4, 1.0)
+
+
+@dataclass
+class SweepConfig:
+    output: Path
+    ratios: list[float] = field(default_factory=lambda: list(DEFAULT_RATIOS))
+    model: str = "auroracap"
+    model_args: str = ""  # without token_kept_ratio: the sweep appends it per setting
+    tasks: list[str] = field(default_factory=lambda: ["vdc"])
+    limit: float | None = None
+    gen_kwargs: str | None = None
+    judge_base_url: str | None = None  # None: the scorer's default (env, else the embedded judge)
+    judge_model: str | None = None
+    kind: str = "run"  # "demo" for the tiny random model on the demo set
+    timeout_s: float | None = None  # per ratio
+    report: bool = True
+    progress: bool = True
+    echo: bool = False  # stream lmms-eval's output to stderr
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output)
+        if not self.ratios:
+            raise VdcBenchError("sweep: no ratios given")
+        for r in self.ratios:
+            if not 0.0 < r <= 1.0:
+                raise VdcBenchError(f"sweep: token_kept_ratio {r} is outside (0, 1]")
+        if len(set(self.ratios)) != len(self.ratios):
+            raise VdcBenchError(f"sweep: ratios repeat: {self.ratios}")
+        clash = set(parse_model_args(self.model_args)) & set(RATIO_KEYS)
+        if clash:
+            raise VdcBenchError(f"sweep: remove {sorted(clash)[0]} from --model_args; the sweep sets it per ratio")
+        if self.kind not in ("run", "demo"):
+            raise VdcBenchError(f"sweep: kind must be 'run' or 'demo', got {self.kind!r}")
+
+    def model_args_for(self, ratio: float) -> str:
+        return ",".join(filter(None, [format_model_args(self.model_args), f"token_kept_ratio={ratio:g}"]))
+
+    def judge_env(self) -> dict[str, str]:
+        if not self.judge_base_url:
+            return {}
+        if not self.judge_model:
+            raise VdcBenchError("sweep: --judge-base-url needs --judge-model")
+        return {ENV_MODE: "url", ENV_BASE_URL: self.judge_base_url, ENV_MODEL: self.judge_model}
+
+    def fingerprint(self, ratio: float) -> dict[str, Any]:
+        """What must match for a finished ratio to be reused."""
+        return {
+            "model": self.model,
+            "model_args": self.model_args_for(ratio),
+            "tasks": list(self.tasks),
+            "limit": self.limit,
+            "gen_kwargs": self.gen_kwargs,
+            "judge": {"base_url": self.judge_base_url, "model": self.judge_model},
+        }
+
+
+def ratio_dir(output: Path, ratio: float) -> Path:
+    return output / f"ratio_{ratio:g}"
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
+
+
+def _fingerprint_id(fingerprint: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def completed_summary(config: SweepConfig, ratio: float) -> RunSummary | None:
+    """The saved summary of a finished ratio, None if it must (re)run; error if it ran differently."""
+    folder = ratio_dir(config.output, ratio)
+    marker = folder / DONE_FILE
+    if not marker.is_file():
+        return None
+    done = json.loads(marker.read_text())
+    expected = config.fingerprint(ratio)
+    if done.get("fingerprint_id") != _fingerprint_id(expected):
+        raise VdcBenchError(
+            f"{marker}: this ratio was evaluated with a different configuration "
+            f"({json.dumps(done.get('fingerprint'))}); use a new --output folder or delete {folder}"
+        )
+    return RunSummary.from_dict(json.loads((folder / SUMMARY_FILE).read_text()))
+
+
+def _set_aside(folder: Path) -> None:
+    """Move a crashed attempt out of the way (its log stays readable) so it cannot mix with the rerun."""
+    if folder.exists():
+        dest = folder.parent / ".incomplete" / f"{folder.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(folder), str(dest))
+
+
+def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
+    """Run lmms-eval (generation + VDCscore at aggregation) for one ratio and mark it done."""
+    folder = ratio_dir(config.output, ratio)
+    _set_aside(folder)
+    started = time.time()
+    run_lmms_eval(
+        config.model,
+        config.model_args_for(ratio),
+        config.tasks,
+        folder,
+        env={**config.judge_env(), "PYTHONUNBUFFERED": "1"},
+        timeout=config.timeout_s,
+        echo=config.echo,
+        limit=config.limit,
+        gen_kwargs=config.gen_kwargs,
+    )
+    summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
+    if summary.scores is None:
+        raise VdcBenchError(
+            f"{folder}: lmms-eval wrote results but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
+            f"are the tasks {config.tasks} VDC tasks? see {folder / 'lmms_eval.log'}"
+        )
+    _write_json(folder / SUMMARY_FILE, summary.to_dict())
+    fingerprint = config.fingerprint(ratio)
+    _write_json(folder / DONE_FILE, {
+        "fingerprint": fingerprint,
+        "fingerprint_id": _fingerprint_id(fingerprint),
+        "ratio": ratio,
+        "results_path": summary.results_path,
+        "scores_path": summary.scores_path,
+        "wall_s": round(time.time() - started, 3),
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    return summary
+
+
+def paired_differences(points: list[RunSummary]) -> list[dict[str, Any]]:
+    """VDCscore(higher ratio) - VDCscore(next lower ratio) on the videos both scored, with CIs."""
+    ordered = sorted((p for p in points if p.audit_path and p.token_kept_ratio is not None),
+                     key=lambda p: p.token_kept_ratio)
+    out = []
+    for low, high in zip(ordered, ordered[1:], strict=False):
+        comparison = compare_paired(read_audit(Path(high.audit_path)), read_audit(Path(low.audit_path)))
+        out.append({"a": high.token_kept_ratio, "b": low.token_kept_ratio, "comparison": comparison})
+    return out
+
+
+def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, Any]:
+    cfg = asdict(config)
+    cfg["output"] = str(config.output)
+    return {
+        "schema": SWEEP_SCHEMA,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": cfg,
+        "versions": environment_versions(),
+        "points": [p.to_dict() for p in sorted(points, key=lambda p: p.token_kept_ratio or 0.0)],
+        "paired": paired_differences(points),
+    }
+
+
+def run_sweep(config: SweepConfig) -> Path:
+    """Evaluate every ratio not yet done, then write ``sweep.json`` (+ plots and report). Returns its path."""
+    config.output.mkdir(parents=True, exist_ok=True)
+    points = []
+    bar = tqdm(config.ratios, desc="token_kept_ratio sweep", unit="ratio", disable=not config.progress)
+    for ratio in bar:
+        bar.set_postfix_str(f"ρ={ratio:g}")
+        summary = completed_summary(config, ratio)
+        if summary is None:
+            summary = evaluate_ratio(config, ratio, label=f"{config.model} ρ={ratio:g}")
+        else:
+            bar.write(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing")
+        points.append(summary)
+    bar.close()
+    path = config.output / SWEEP_FILE
+    _write_json(path, sweep_document(config, points))
+    if config.report:
+        from vdc_bench.reporting.report import write_report  # matplotlib only when a report is wanted
+
+        write_report(config.output)
+    return path
+
+
+def load_sweep(path: Path) -> tuple[dict[str, Any], list[RunSummary]]:
+    """(sweep document, its points) from a saved ``sweep.json``."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise VdcBenchError(f"{path}: cannot read the sweep file ({err})") from err
+    if doc.get("schema") != SWEEP_SCHEMA:
+        raise VdcBenchError(f"{path}: field 'schema' must be {SWEEP_SCHEMA!r}, got {doc.get('schema')!r}")
+    return doc, [RunSummary.from_dict(p) for p in doc.get("points") or []]
+
