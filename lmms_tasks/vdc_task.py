@@ -13,10 +13,37 @@ import json
 from typing import Any
 
 import datasets
+from lmms_eval.api.metrics import bypass, bypass_agg
+from lmms_eval.api.task import ConfigurableTask
 
 from vdc_bench import sample_stats
 from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
 from vdc_bench.dataset.task_docs import build_task_docs
+
+METRICS = ("vdc_acc", "vdc_score")
+
+
+class VdcTask(ConfigurableTask):
+    """A ConfigurableTask whose sample records survive ``--predict_only``.
+
+    Under ``--predict_only`` lmms-eval replaces every metric by ``bypass`` and drops
+    ``process_results``, so the samples file would lose the video id, dimension, prompt and QA
+    that ``vdc-bench score`` needs later. Here ``process_results`` is kept and both metrics pass
+    through with the ``bypass`` aggregation: records are logged, no judge is called.
+    """
+
+    def __init__(self, config: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
+
+    def override_metric(self, metric_name: str) -> None:
+        process_results = self.config.process_results
+        super().override_metric(metric_name)
+        if metric_name == "bypass":
+            self._config.process_results = process_results
+            self._metric_fn_list = {"bypass": bypass}
+            self._aggregation_list = {m: bypass_agg for m in METRICS}
+            self._higher_is_better = {m: True for m in METRICS}
+            self._metric_fn_kwargs = {m: {} for m in METRICS}
 
 
 def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
