@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vdc_bench.scoring.caption_records import DIMENSIONS
+from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.scoring.scorer import STATUSES, QAJudgement
 
 DEFAULT_BOOTSTRAP_ITERS = 2000

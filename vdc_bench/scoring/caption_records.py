@@ -15,7 +15,6 @@ from typing import Any
 
 from vdc_bench.errors import VdcBenchError
 
-DIMENSIONS = ("camera", "short", "background", "main_object", "detailed")
 RECORD_KEY = "vdc_acc"
 
 

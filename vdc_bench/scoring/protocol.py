@@ -27,16 +27,18 @@ PROMPTS_FILE = Path(__file__).resolve().parent.parent / "protocol" / "judge_prom
 PROTOCOLS = ("vdcscore-v1", "vdcscore-v1-json")
 DEFAULT_PROTOCOL = "vdcscore-v1"
 
-# The only substitution slots of the templates; all other braces are literal text (e.g. the
-# "{'pred': 'yes', 'score': 4.8}" example), so str.format cannot be used.
-_SLOT = re.compile(r"\{(pred_caption|question|gt_answer|pred_answer)\}")
+_SLOT = re.compile(r"\{([a-z_]+)\}")
 
 Message = dict[str, str]
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
-    # One pass, so a caption that itself contains "{question}" is never substituted again.
-    return _SLOT.sub(lambda m: values[m.group(1)], template)
+def fill_slots(template: str, values: dict[str, str]) -> str:
+    """Substitute ``{name}`` for the names in ``values`` only.
+
+    Other braces are literal text (e.g. the "{'pred': 'yes', 'score': 4.8}" example), so str.format
+    cannot be used. One pass, so a caption that itself contains "{question}" is never substituted again.
+    """
+    return _SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,12 @@ class Protocol:
 
     def answer_messages(self, caption: str, question: str) -> list[Message]:
         """Call 1. System + caption come first so all QAs of a video share a prefix (prefix caching)."""
-        user = _fill(self.templates["call1_user"], {"pred_caption": caption, "question": question})
+        user = fill_slots(self.templates["call1_user"], {"pred_caption": caption, "question": question})
         return [{"role": "system", "content": self.templates["call1_system"]}, {"role": "user", "content": user}]
 
     def verdict_messages(self, question: str, gt_answer: str, pred_answer: str) -> list[Message]:
         """Call 2, comparing the reference answer with call 1's raw reply."""
-        user = _fill(
+        user = fill_slots(
             self.templates["call2_user"],
             {"question": question, "gt_answer": gt_answer, "pred_answer": pred_answer},
         )
