@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "vdc_bench.commands.info",
     "vdc_bench.commands.run",
     "vdc_bench.commands.judge",
+    "vdc_bench.commands.score",
+    "vdc_bench.commands.make_qa",
     "vdc_bench.commands.sweep",
     "vdc_bench.commands.report",
     "vdc_bench.commands.leaderboard",
