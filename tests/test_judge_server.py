@@ -41,7 +41,7 @@ STUB = textwrap.dedent(
 @pytest.fixture
 def judge_cache(tmp_path, monkeypatch):
     """Isolated cache dir (state files, logs); stops whatever a test left running."""
-    monkeypatch.setenv("VDC_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VDC_CACHE_DIR", str(tmp_path / "cache"))
     yield tmp_path / "cache" / "judge"
     server.stop_owned_servers()
     for state in server.list_servers():
@@ -137,6 +137,7 @@ OWNER = textwrap.dedent(
     state = server.start_server(spec, owned=True, log=lambda m: None)
     print(state.pid, flush=True)
     if sys.argv[3] == "exit":
+        sys.stdin.readline()  # exit normally once the test has seen the server
         sys.exit(0)
     time.sleep(600)
     """
@@ -150,13 +151,17 @@ def test_owned_server_dies_with_its_owner(judge_cache, stub_script, tmp_path, ho
     port = server.free_port()
     owner = subprocess.Popen(
         [sys.executable, str(owner_py), str(stub_script), str(port), how],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ},
     )
     pid = int(owner.stdout.readline())
     assert server.pid_alive(pid)
-    if how != "exit":
+    if how == "exit":
+        owner.stdin.write("\n")
+        owner.stdin.flush()
+    else:
         os.kill(owner.pid, getattr(signal, how))
     owner.wait(timeout=30)
     assert wait_gone(pid), f"server {pid} outlived its owner ({how})"

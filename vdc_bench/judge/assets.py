@@ -92,8 +92,8 @@ SMOKE_ASSET = "smollm2-135m"
 
 
 def cache_dir() -> Path:
-    """``$VDC_BENCH_CACHE/judge`` (default ``~/.cache/vdc-bench/judge``)."""
-    root = os.environ.get("VDC_BENCH_CACHE") or Path.home() / ".cache" / "vdc-bench"
+    """``$VDC_CACHE_DIR/judge`` (default ``~/.cache/vdc-bench/judge``)."""
+    root = os.environ.get("VDC_CACHE_DIR") or Path.home() / ".cache" / "vdc-bench"
     return Path(root) / "judge"
 
 
