@@ -249,3 +249,12 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
     report.n_docs = len(docs)
     report.n_qa = sum(len(entry.qa or []) for entry, _ in present)
     return DimensionData(docs=docs, report=report)
+
+
+def check_root(root: Path, settings: DataSettings | None = None) -> dict[str, DimensionReport]:
+    """Pre-flight report of every dimension found under ``root`` (missing videos listed, never raised)."""
+    settings = settings or DataSettings()
+    check = DataSettings(root=settings.root, prompt_seed=settings.prompt_seed, prompt_mode=settings.prompt_mode,
+                         on_missing="skip")
+    layout = detect_layout(Path(root))
+    return {dim: load_dimension(root, dim, check, layout).report for dim in layout.sources}
