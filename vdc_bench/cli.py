@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "vdc_bench.commands.sweep",
     "vdc_bench.commands.report",
     "vdc_bench.commands.leaderboard",
+    "vdc_bench.commands.data",
 ]
 
 
