@@ -1,0 +1,136 @@
+"""Verdict cache: hits and misses, warm re-score with zero calls, resume after a killed run, threads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from vdc_bench.scoring.caption_records import CaptionItem, QAPair
+from vdc_bench.scoring.judge_settings import JudgeSettings
+from vdc_bench.scoring.protocol import load_protocol
+from vdc_bench.scoring.scorer import judge_items
+from vdc_bench.scoring.verdict_cache import VerdictCache, request_key
+
+DIMS = ("camera", "short")
+
+
+def make_items(n_videos: int, n_qa: int) -> list[CaptionItem]:
+    return [
+        CaptionItem(d, f"vid{v:03d}", f"The {d} caption of video {v}: a dog runs along a beach at sunset, camera pans left.",
+                    tuple(QAPair(f"Question {i} about video {v}?", f"answer {i}") for i in range(n_qa)))
+        for d in DIMS for v in range(n_videos)
+    ]
+
+
+def write_samples(path: Path, items: list[CaptionItem]) -> Path:
+    with path.open("w") as fh:
+        for n, item in enumerate(items):
+            rec = {"video_id": item.video_id, "dimension": item.dimension, "caption": item.caption,
+                   "qa": [{"question": q.question, "answer": q.answer, "category": ""} for q in item.qa],
+                   "failed": False, "error": None}
+            fh.write(json.dumps({"doc_id": n, "vdc_acc": rec, "vdc_score": rec}) + "\n")
+    return path
+
+
+def settings(url: str, **kw) -> JudgeSettings:
+    return JudgeSettings(base_url=url, model="stub", **{"concurrency": 8, **kw})
+
+
+def test_key_covers_model_protocol_messages_and_sampling():
+    msgs = [{"role": "user", "content": "hi"}]
+    base = request_key("m", "p", msgs, {"temperature": 0.0, "seed": 1}, None)
+    assert base == request_key("m", "p", [dict(m) for m in msgs], {"seed": 1, "temperature": 0.0}, None)
+    assert base != request_key("m2", "p", msgs, {"temperature": 0.0, "seed": 1}, None)
+    assert base != request_key("m", "p2", msgs, {"temperature": 0.0, "seed": 1}, None)
+    assert base != request_key("m", "p", [{"role": "user", "content": "hi "}], {"temperature": 0.0, "seed": 1}, None)
+    assert base != request_key("m", "p", msgs, {"temperature": 1.0, "seed": 1}, None)
+    assert base != request_key("m", "p", msgs, {"temperature": 0.0, "seed": 1}, {"type": "json_schema"})
+
+
+def test_warm_rescore_makes_zero_calls(scoring_stub, tmp_path):
+    server = scoring_stub()
+    items = make_items(3, 4)
+    cache = VerdictCache(tmp_path / "v.sqlite")
+    cold = judge_items(items, settings(server.url), load_protocol(), cache, progress=False)
+    calls = server.total_attempts
+    assert calls == 2 * len(items) * 4 and cold.calls.succeeded == calls and cold.calls.cache_hits == 0
+    warm = judge_items(items, settings(server.url), load_protocol(), cache, progress=False)
+    assert server.total_attempts == calls  # nothing reached the server
+    assert warm.calls.cache_hits == calls and warm.calls.http_attempts == 0
+    assert [j.as_dict() for j in warm.judgements] == [j.as_dict() for j in cold.judgements]
+    # A different sampling setting is a different question: all misses.
+    judge_items(items, settings(server.url, temperature=1.0), load_protocol(), cache, progress=False)
+    assert server.total_attempts == 2 * calls
+
+
+def test_cache_is_safe_from_many_threads(tmp_path):
+    cache = VerdictCache(tmp_path / "t.sqlite")
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(200):
+                cache.put(f"k{i}", f"reply {i}", "m", "p")  # same keys from every thread: first writer wins
+                assert cache.get(f"k{i}") == f"reply {i}"
+                cache.put(f"t{t}-{i}", "x", "m", "p")
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert cache.count() == 200 + 6 * 200
+
+
+def _scores(doc: dict) -> dict:
+    return {k: doc[k] for k in ("dimensions", "vdcscore", "counts", "protocol")}
+
+
+def test_killed_run_resumes_without_repeating_calls(scoring_stub, tmp_path):
+    items = make_items(6, 5)
+    samples = write_samples(tmp_path / "x_samples_vdc.jsonl", items)
+    total_calls = 2 * len(items) * 5
+    server = scoring_stub(latency_s=0.02)
+    cache_path = tmp_path / "resume.sqlite"
+
+    def cmd(url: str, cache: Path, out: str) -> list[str]:
+        return [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", url, "--judge-model",
+                "stub", "--concurrency", "4", "--cache", str(cache), "--quiet", "--bootstrap-iters", "200",
+                "--out", str(tmp_path / out)]
+
+    proc = subprocess.Popen(cmd(server.url, cache_path, "killed"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while server.total_served < total_calls // 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)  # a crash: no cleanup, no atexit
+    proc.wait()
+    assert not (tmp_path / "killed" / "vdcscore_scores.json").exists()
+    cached = VerdictCache(cache_path).count()
+    assert 0 < cached < total_calls
+
+    served_before = server.total_served
+    resumed = subprocess.run(cmd(server.url, cache_path, "resumed"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    doc = json.loads((tmp_path / "resumed" / "vdcscore_scores.json").read_text())
+    assert doc["calls"]["cache_hits"] == cached  # every verdict that arrived before the kill was reused
+    assert doc["calls"]["succeeded"] == total_calls - cached
+    assert server.total_served - served_before == total_calls - cached
+    # Only calls in flight at the kill (at most --concurrency) could reach the server twice.
+    assert sum(1 for n in server.served.values() if n > 1) <= 4
+
+    fresh = scoring_stub()
+    clean = subprocess.run(cmd(fresh.url, tmp_path / "clean.sqlite", "clean"), capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    clean_doc = json.loads((tmp_path / "clean" / "vdcscore_scores.json").read_text())
+    assert _scores(doc) == _scores(clean_doc)
+    assert (tmp_path / "resumed" / "vdcscore_audit.jsonl").read_text() == (tmp_path / "clean" / "vdcscore_audit.jsonl").read_text()
