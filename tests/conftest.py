@@ -61,7 +61,7 @@ def model_tiny_checkpoints(tmp_path_factory):
 @pytest.fixture
 def model_make_video(tmp_path):
     """Factory: ``model_make_video(name, frames=24, size=(96, 64), codec="mpeg4", fmt=None)`` writes a
-    synthetic PyAV video (each frame distinct) under tmp_path and returns its path."""
+    synthetic PyAV video under tmp_path (frame i is uniform grey (10 i) mod 256) and returns its path."""
     import av
     import numpy as np
 
@@ -72,9 +72,7 @@ def model_make_video(tmp_path):
             stream = container.add_stream(codec, rate=10)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             for i in range(frames):
-                img = np.zeros((height, width, 3), np.uint8)
-                img[..., 0] = (i * 10) % 256
-                img[:, : (i * 4) % width, 1] = 200
+                img = np.full((height, width, 3), (i * 10) % 256, np.uint8)
                 for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():
@@ -95,3 +93,43 @@ def model_asset_videos(tmp_path_factory):
         return fetch_demo_videos(tmp_path_factory.mktemp("asset_videos"))
     except DataNotFoundError as err:
         pytest.skip(f"asset videos unavailable: {err}")
+
+
+# --- sweeps, reports, leaderboard (issue 7) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def report_sweep_run(tmp_path_factory, model_tiny_checkpoints):
+    """A real sweep (tiny random AuroraCap, ``vdc_demo``, stub judge; 3 ratios) that is SIGKILLed right
+    after its first ratio finished, then resumed to the end. Returns a dict: ``output`` (sweep folder),
+    ``ratios``, ``first_before`` ({file: (mtime_ns, size)} of the first ratio's folder at the kill)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from vdc_bench.scoring.stub_judge_server import StubJudgeServer
+
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    ratios = ["0.1", "0.5", "1.0"]
+    with StubJudgeServer().start() as stub:
+        cmd = [sys.executable, "-m", "vdc_bench", "sweep", "--model", "auroracap", "--tasks", "vdc_demo",
+               "--model_args", f"pretrained={model_tiny_checkpoints['xtuner']},num_frm=2", "--limit", "2",
+               "--gen_kwargs", "max_new_tokens=8", "--ratios", ",".join(ratios), "--output", str(out),
+               "--judge-base-url", stub.url, "--judge-model", "stub-judge", "--demo"]
+        env = {**os.environ, "VDC_VERDICT_CACHE": str(out.parent / "verdicts.sqlite")}
+        first = out / "ratio_0.1"
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 600
+        while not (first / "DONE.json").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)  # our own process group: the sweep and its lmms-eval child
+        proc.wait()
+        assert (first / "DONE.json").exists(), "the first ratio never finished"
+        before = {str(p.relative_to(first)): (p.stat().st_mtime_ns, p.stat().st_size)
+                  for p in first.rglob("*") if p.is_file()}
+        resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return {"output": out, "ratios": [float(r) for r in ratios], "first_before": before,
+            "resume_log": resumed.stderr}

@@ -2,8 +2,10 @@
 
 Videos are decoded with PyAV, sampled uniformly over the decoded-frame index with both endpoints
 (``linspace(0, T-1, n)``, truncated), extensions matched case-insensitively. The frame count T comes from
-the container; if it reports none (MPEG-PS ``.mpg``, many mkv/webm) it is estimated as duration x
-average rate, and failing that counted in a first decode pass. Which path was taken is recorded.
+the container; if it reports none (MPEG-PS ``.mpg``, many mkv/webm) the video packets are counted in a
+demux-only pass (no decoding), then duration x average rate is tried, and last a full decode pass counts
+frames. Duration-based estimates come first in the reference notes, but MPEG-PS durations are bitrate
+guesses (a 50-frame clip reads as 36), so the exact packet count is preferred. The path taken is recorded.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class DecodedVisual:
     frames: np.ndarray
     frame_indices: list[int] = field(default_factory=list)
     total_frames: int = 1
-    frame_count_source: str = "image"  # container | duration_x_rate | counting_pass | image
+    frame_count_source: str = "image"  # container | packet_count | duration_x_rate | counting_pass | image
     decode_s: float = 0.0
 
 
@@ -68,10 +70,22 @@ def _estimated_frame_count(container: av.container.InputContainer) -> int:
     return round(duration * float(rate)) if rate else 0
 
 
+def _count_packets(path: Path) -> int:
+    container = _open(path)
+    try:
+        return sum(1 for packet in container.demux(video=0) if packet.size)
+    except av.FFmpegError:
+        return 0
+    finally:
+        container.close()
+
+
 def _count_frames(path: Path) -> int:
     container = _open(path)
     try:
         return sum(1 for _ in container.decode(video=0))
+    except av.FFmpegError as err:
+        raise VisualError(f"{path}: cannot decode video ({err})") from err
     finally:
         container.close()
 
@@ -84,6 +98,9 @@ def _frame_count(path: Path) -> tuple[int, str]:
         estimate = _estimated_frame_count(container)
     finally:
         container.close()
+    packets = _count_packets(path)
+    if packets > 0:
+        return packets, "packet_count"
     if estimate > 0:
         return estimate, "duration_x_rate"
     return _count_frames(path), "counting_pass"
