@@ -1,10 +1,9 @@
-"""lmms-eval hooks of the ``vdc`` and ``vdc_demo`` tasks (referenced by absolute ``!function`` paths).
+"""lmms-eval task class and hooks of the ``vdc`` and ``vdc_demo`` tasks (absolute ``!function`` paths).
 
-How a task gets its docs without the Hub: its YAML loads a one-row spec file with the local
-``json`` builder (``specs/<task>.jsonl``: ``{"dimension": ..., "source": "vdc"|"demo"}``), and
-``process_docs`` replaces that row with the dimension's docs, read from the data root when the
-task is built (never at import). A spec row may also carry ``root``, ``prompt_seed``,
-``prompt_mode`` and ``on_missing``: that is the task-level override of the VDC_* variables.
+How a task gets its docs without the Hub: ``VdcTask.download`` reads the dimension's docs from the
+data root when the task is built (never at import), using the YAML's ``dataset_kwargs`` as the
+task spec: ``{dimension, source: vdc|demo}`` plus optional ``root``, ``prompt_seed``,
+``prompt_mode`` and ``on_missing`` (the task-level override of the VDC_* variables).
 """
 
 from __future__ import annotations
@@ -17,25 +16,34 @@ from lmms_eval.api.metrics import bypass, bypass_agg
 from lmms_eval.api.task import ConfigurableTask
 
 from vdc_bench import sample_stats
-from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
+from vdc_bench.dataset.errors import DataNotFoundError
 from vdc_bench.dataset.task_docs import build_task_docs
 
 METRICS = ("vdc_acc", "vdc_score")
 
 
 class VdcTask(ConfigurableTask):
-    """A ConfigurableTask whose sample records survive ``--predict_only``.
-
-    Under ``--predict_only`` lmms-eval replaces every metric by ``bypass`` and drops
-    ``process_results``, so the samples file would lose the video id, dimension, prompt and QA
-    that ``vdc-bench score`` needs later. Here ``process_results`` is kept and both metrics pass
-    through with the ``bypass`` aggregation: records are logged, no judge is called.
-    """
+    """A ConfigurableTask that loads VDC docs itself and keeps its records under ``--predict_only``."""
 
     def __init__(self, config: dict | None = None, **kwargs: Any) -> None:
         super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
 
+    def download(self, dataset_kwargs: dict | None = None) -> None:
+        # Replaces the Hub download. Not wrapped in lmms-eval's retry decorator on purpose: a data
+        # error (missing videos, bad line) must surface once, as itself, not as a RetryError 8 s later.
+        spec = dict(dataset_kwargs or {})
+        data = build_task_docs(spec)
+        if not data.docs:
+            raise DataNotFoundError(f"VDC {spec.get('dimension')}: no docs left to evaluate in {data.report.root}")
+        summary = json.dumps(data.report.summary())
+        docs = datasets.Dataset.from_list([{**doc, "data_summary": summary} for doc in data.docs])
+        self.dataset = datasets.DatasetDict({self.config.test_split: docs})
+        self.dataset_no_image = self.dataset
+
     def override_metric(self, metric_name: str) -> None:
+        # Under --predict_only lmms-eval swaps every metric for ``bypass`` and drops process_results,
+        # which would strip the samples file of the video id, dimension, prompt and QA that
+        # ``vdc-bench score`` needs later. Keep process_results; both metrics pass through unjudged.
         process_results = self.config.process_results
         super().override_metric(metric_name)
         if metric_name == "bypass":
@@ -44,17 +52,6 @@ class VdcTask(ConfigurableTask):
             self._aggregation_list = {m: bypass_agg for m in METRICS}
             self._higher_is_better = {m: True for m in METRICS}
             self._metric_fn_kwargs = {m: {} for m in METRICS}
-
-
-def process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
-    if len(dataset) != 1:
-        raise DataFormatError(f"a VDC task spec file must hold exactly one row, got {len(dataset)}")
-    spec = {k: v for k, v in dataset[0].items() if v is not None}
-    data = build_task_docs(spec)
-    if not data.docs:
-        raise DataNotFoundError(f"VDC {spec.get('dimension')}: no docs left to evaluate in {data.report.root}")
-    summary = json.dumps(data.report.summary())
-    return datasets.Dataset.from_list([{**doc, "data_summary": summary} for doc in data.docs])
 
 
 def doc_to_visual(doc: dict[str, Any]) -> list[str]:

@@ -1,0 +1,31 @@
+"""End to end: a real ``python -m lmms_eval --tasks vdc_demo --predict_only`` run (subprocess)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vdc_bench.dataset.dimensions import DIMENSIONS
+from vdc_bench.dataset.prompts import choose_prompt
+from vdc_bench.lmms_runner import run_lmms_eval
+
+
+@pytest.mark.slow
+def test_predict_only_demo_run_logs_per_dimension_records_with_prompts(tmp_path):
+    # vdc_oracle answers with the doc's reference caption: a real lmms-eval model that needs no weights.
+    run = run_lmms_eval("vdc_oracle", "", ["vdc_demo"], tmp_path / "out", predict_only=True,
+                        env={"HF_HOME": str(tmp_path / "hf")}, extra_args=["--verbosity", "DEBUG"], timeout=600)
+    assert set(run.samples) == {f"vdc_demo_{d}" for d in DIMENSIONS}
+    results = run.results()
+    assert results["configs"]["vdc_demo_short"]["generation_kwargs"]["until"] == []
+    for dim in DIMENSIONS:
+        rows = run.read_samples(f"vdc_demo_{dim}")
+        assert len(rows) == 4
+        for row in rows:
+            rec = row["vdc_acc"]
+            assert rec == row["vdc_score"]
+            assert rec["dimension"] == dim and rec["sample_key"] == f"{dim}/{rec['video_id']}"
+            assert row["input"] == rec["prompt"] == choose_prompt(rec["video_id"], dim)[1]
+            assert rec["prompt_index"] == choose_prompt(rec["video_id"], dim)[0]
+            assert rec["caption"] == rec["reference_caption"] != ""
+            assert 8 <= len(rec["qa"]) <= 20 and rec["failed"] is False
+            assert rec["data"]["n_docs"] == 4 and rec["data"]["layout"] == "post_eval"
