@@ -22,6 +22,7 @@ from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import build_prompt, tokenize_with_sentinels
 from vdc_bench.models.auroracap.random_checkpoint import MARKER
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings, cut_at_stop_strings
+from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
 
 from vdc_bench.errors import VdcBenchError
@@ -89,6 +90,12 @@ class AuroraCapCaptioner:
         marker = self.files.root / MARKER
         self.random_weights = marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
         self.context_limit = int(self.model.language_model.config.max_position_embeddings)
+        self._decoder: StaticKVDecoder | None = None
+
+    def _static_decoder(self) -> StaticKVDecoder:
+        if self._decoder is None:
+            self._decoder = StaticKVDecoder(self.model.language_model)
+        return self._decoder
 
     def describe(self) -> dict[str, Any]:
         """Model-level facts for logs and results."""
@@ -98,7 +105,7 @@ class AuroraCapCaptioner:
             "token_kept_ratio": self.settings.token_kept_ratio, "num_frm": self.settings.num_frm,
             "slowfast": self.settings.slowfast, "conv_template": self.settings.conv_template,
             "attn_implementation": self.settings.attn_implementation,
-            "proportional_attention": self.settings.proportional_attention,
+            "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
         }
 
     def _prepare(self, index: int, request: CaptionRequest) -> _Prepared:
@@ -173,22 +180,28 @@ class AuroraCapCaptioner:
             return results
 
         inputs_embeds, attention_mask = self.model.embed_inputs([p.input_ids for p in runnable], rows)
-        clock = _FirstTokenClock(self.device)
-        gen_kwargs = generation.generate_kwargs()
-        if generation.until:
-            gen_kwargs.update(stop_strings=list(generation.until), tokenizer=self.tokenizer)
         eos = self.tokenizer.eos_token_id
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         t1 = time.perf_counter()
-        generated = self.model.language_model.generate(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, logits_processor=LogitsProcessorList([clock]),
-            eos_token_id=eos, pad_token_id=pad, **gen_kwargs,
-        )
-        _sync(self.device)
-        t2 = time.perf_counter()
-        generated = generated.cpu()
-
-        prefill_s = (clock.time or t2) - t1
+        if self.settings.static_decode(self.device, generation):
+            # Stop strings are applied to the text below; greedy tokens before them are the same.
+            sequences = [inputs_embeds[row, attention_mask[row].bool()] for row in range(len(runnable))]
+            decoded = self._static_decoder().generate(sequences, generation.max_new_tokens, eos, pad)
+            generated, prefill_s = decoded.tokens, decoded.prefill_s
+            t2 = time.perf_counter()
+        else:
+            clock = _FirstTokenClock(self.device)
+            gen_kwargs = generation.generate_kwargs()
+            if generation.until:
+                gen_kwargs.update(stop_strings=list(generation.until), tokenizer=self.tokenizer)
+            generated = self.model.language_model.generate(
+                inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                logits_processor=LogitsProcessorList([clock]), eos_token_id=eos, pad_token_id=pad, **gen_kwargs,
+            )
+            _sync(self.device)
+            t2 = time.perf_counter()
+            generated = generated.cpu()
+            prefill_s = (clock.time or t2) - t1
         steps = generated.shape[1]
         decode_rate = (steps - 1) / (t2 - t1 - prefill_s) if steps > 1 and t2 - t1 > prefill_s else None
         peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20 if device_stats else None

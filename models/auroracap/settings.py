@@ -21,6 +21,7 @@ from vdc_bench.errors import VdcBenchError
 ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp32": torch.float32, "float32": torch.float32}
+DECODE_BACKENDS = ("auto", "static", "hf")
 
 
 class ModelArgError(VdcBenchError):
@@ -50,6 +51,9 @@ class AuroraCapSettings:
     slowfast: bool = False
     conv_template: str = "vicuna_v1"
     proportional_attention: bool = False  # original-ToMe key-wise log-size bias; a deviation from AuroraCap
+    # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
+    # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
+    decode: str = "auto"
 
     @classmethod
     def from_model_args(cls, args: Mapping[str, Any]) -> AuroraCapSettings:
@@ -88,6 +92,8 @@ class AuroraCapSettings:
             raise ModelArgError(f"dtype must be auto or one of {sorted(DTYPES)}, got {self.dtype!r}")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
             raise ModelArgError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
+        if self.decode not in DECODE_BACKENDS:
+            raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
         if self.conv_template not in CONV_TEMPLATES:
             raise ModelArgError(f"conv_template must be one of {sorted(CONV_TEMPLATES)}, got {self.conv_template!r}")
 
@@ -97,6 +103,11 @@ class AuroraCapSettings:
         if self.device == "cuda":
             return torch.device(f"cuda:{local_rank}")
         return torch.device(self.device)
+
+    def static_decode(self, device: torch.device, generation: GenerationSettings) -> bool:
+        """Whether this request group takes the static-cache greedy decoder."""
+        greedy = not generation.sampling and generation.num_beams == 1
+        return greedy and (self.decode == "static" or (self.decode == "auto" and device.type == "cuda"))
 
     def torch_dtype(self, device: torch.device) -> torch.dtype:
         if self.dtype == "auto":
