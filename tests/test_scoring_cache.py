@@ -135,3 +135,17 @@ def test_killed_run_resumes_without_repeating_calls(scoring_stub, tmp_path):
     clean_doc = json.loads((tmp_path / "clean" / "vdcscore_scores.json").read_text())
     assert _scores(doc) == _scores(clean_doc)
     assert (tmp_path / "resumed" / "vdcscore_audit.jsonl").read_text() == (tmp_path / "clean" / "vdcscore_audit.jsonl").read_text()
+
+
+def test_judging_from_inside_a_running_event_loop(scoring_stub, tmp_path):
+    # lmms-eval or a notebook may call the synchronous entry point while an event loop runs.
+    import asyncio
+
+    server = scoring_stub()
+    items = make_items(1, 2)
+
+    async def caller():
+        return judge_items(items, settings(server.url), load_protocol(), VerdictCache(None), progress=False)
+
+    out = asyncio.run(caller())
+    assert [j.status for j in out.judgements] == ["ok"] * 4

@@ -30,12 +30,13 @@ TABLE_NAME = "vdcscore_table.md"
 AUDIT_NAME = "vdcscore_audit.jsonl"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its chunks, streamed) to ``path`` via a temp file in the same folder + rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.writelines([text] if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -114,7 +115,7 @@ def markdown_report(doc: dict[str, Any]) -> str:
 def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJudgement]) -> dict[str, Path]:
     """Write scores JSON, Markdown table and audit JSONL into ``out_dir``; returns their paths."""
     paths = {"scores": out_dir / SCORES_NAME, "table": out_dir / TABLE_NAME, "audit": out_dir / AUDIT_NAME}
-    atomic_write_text(paths["audit"], "".join(json.dumps(j.as_dict(), ensure_ascii=False) + "\n" for j in judgements))
+    atomic_write_text(paths["audit"], (json.dumps(j.as_dict(), ensure_ascii=False) + "\n" for j in judgements))
     atomic_write_text(paths["table"], markdown_report(doc))
     atomic_write_text(paths["scores"], json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     return paths
