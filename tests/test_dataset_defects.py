@@ -8,7 +8,7 @@ import pytest
 from vdc_fixtures import qa_items, write_root
 
 from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
-from vdc_bench.dataset.loader import check_root, load_dimension
+from vdc_bench.dataset.loader import check_root, load_dimension, log_report
 from vdc_bench.dataset.settings import DataSettings
 from vdc_bench.dataset.task_docs import build_task_docs
 
@@ -26,6 +26,7 @@ def test_duplicate_ids_keep_the_later_record_and_report_both(tmp_path, caplog):
     _append(qa_file, {"vidA": later})  # line 4, differs from line 1
     _append(qa_file, {"vidB-2": qa_items("main_object", "vidB-2")})  # line 5, identical to line 2
     data = load_dimension(root, "main_object")
+    log_report(data.report)
     docs = {d["video_id"]: d for d in data.docs}
     assert len(data.docs) == 3
     assert json.loads(docs["vidA"]["qa_list"])[0]["answer"] == "the later answer"
@@ -151,3 +152,11 @@ def test_unset_root_offline_gives_one_clear_message(monkeypatch):
         build_task_docs({"dimension": "short", "source": "vdc"})
     msg = str(err.value)
     assert "VDC_ROOT is not set" in msg and "Point VDC_ROOT at a local copy" in msg and "vdc_demo" in msg
+
+
+def test_empty_qa_list_is_not_evaluated_and_reported(tmp_path):
+    root = write_root(tmp_path / "r", "post_eval")
+    _append(root / "post_eval" / "detailed.jsonl", {"vidC_3": []})
+    data = load_dimension(root, "detailed")
+    assert [d["video_id"] for d in data.docs] == ["vidA", "vidB-2"]
+    assert data.report.empty_qa == ["vidC_3"] and data.report.summary()["empty_qa"] == 1

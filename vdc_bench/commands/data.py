@@ -67,6 +67,8 @@ def run_check(args) -> int:
                 print(f"  {r.dimension}: caption but no QA (not evaluated): {', '.join(r.captions_without_qa)}")
             if r.qa_without_captions:
                 print(f"  {r.dimension}: QA but no caption: {', '.join(r.qa_without_captions)}")
+            if r.empty_qa:
+                print(f"  {r.dimension}: empty QA list (not evaluated): {', '.join(r.empty_qa)}")
         missing = sorted({v for r in reports.values() for v in r.missing_videos})
         if missing:
             print(f"{len(missing)} missing video(s): {', '.join(missing)}")

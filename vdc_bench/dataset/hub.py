@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 
 from vdc_bench.dataset.errors import DataNotFoundError
+from vdc_bench.dataset.settings import cache_dir
 
 HUB_REPO = "wchai/Video-Detailed-Caption"
 HUB_FILES = ["VDC_1k.jsonl", "VDCScore_qa/*.jsonl"]
 
 
 def hub_cache_dir() -> Path:
-    return Path(os.environ.get("VDC_CACHE_DIR", Path.home() / ".cache" / "vdc-bench")) / "hub" / "Video-Detailed-Caption"
+    return cache_dir() / "hub" / "Video-Detailed-Caption"
 
 
 def _offline_message(reason: str) -> str:

@@ -49,6 +49,7 @@ class DimensionReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     captions_without_qa: list[str] = field(default_factory=list)
     qa_without_captions: list[str] = field(default_factory=list)
+    empty_qa: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
     skipped_missing_videos: int = 0
 
@@ -62,6 +63,7 @@ class DimensionReport:
             "duplicate_ids": len(self.duplicates),
             "captions_without_qa": len(self.captions_without_qa),
             "qa_without_captions": len(self.qa_without_captions),
+            "empty_qa": len(self.empty_qa),
             "missing_videos": len(self.missing_videos),
             "skipped_missing_videos": self.skipped_missing_videos,
         }
@@ -184,10 +186,13 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
     for video_id, entry in entries.items():
         entry.qa = qa.seen[video_id][1]
         entry.caption = captions.seen.get(video_id, (0, ""))[1]
-    return [entries[k] for k in sorted(entries)]
+    # An empty QA list cannot be scored (no denominator): not evaluated, listed.
+    report.empty_qa = sorted(k for k, e in entries.items() if not e.qa)
+    return [entries[k] for k in sorted(entries) if entries[k].qa]
 
 
-def _log_defects(report: DimensionReport) -> None:
+def log_report(report: DimensionReport) -> None:
+    """Warn about every defect of a dimension (what a run drops or patches must be visible in its log)."""
     for dup in report.duplicates:
         kind = "identical" if dup.identical else "DIFFERENT"
         log.warning("VDC %s: video %s appears on lines %s of %s (%s records); keeping the last (as the reference scorer)",
@@ -198,11 +203,20 @@ def _log_defects(report: DimensionReport) -> None:
     if report.qa_without_captions:
         log.warning("VDC %s: %d video(s) have QA but no GT caption (reference_caption left empty): %s",
                     report.dimension, len(report.qa_without_captions), ", ".join(report.qa_without_captions))
+    if report.empty_qa:
+        log.warning("VDC %s: %d video(s) have an empty QA list and are not evaluated: %s",
+                    report.dimension, len(report.empty_qa), ", ".join(report.empty_qa))
+    if report.skipped_missing_videos:
+        log.warning("VDC %s: skipping %d video(s) whose file is missing: %s", report.dimension,
+                    report.skipped_missing_videos, ", ".join(report.missing_videos))
 
 
 def load_dimension(root: Path, dimension: str, settings: DataSettings | None = None,
                    layout: RootLayout | None = None) -> DimensionData:
-    """Docs of one dimension (INTERFACES.md §2 fields), after the pre-flight video check."""
+    """Docs of one dimension (INTERFACES.md §2 fields), after the pre-flight video check.
+
+    Pure: defects go into the report (``log_report`` prints them); only ``on_missing=error`` raises.
+    """
     settings = settings or DataSettings()
     check_dimension(dimension)
     layout = layout or detect_layout(Path(root))
@@ -210,7 +224,6 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
     report = DimensionReport(dimension, str(layout.root), source.layout, str(source.qa_file),
                              str(source.caption_file) if source.caption_file else None)
     entries = _entries(source, dimension, report)
-    _log_defects(report)
 
     finder = VideoFinder(layout.video_dirs)
     present: list[tuple[_Entry, Path]] = []
@@ -228,8 +241,6 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
                 f"{', '.join(report.missing_videos)}. Set VDC_ON_MISSING=skip to run the others."
             )
         report.skipped_missing_videos = len(report.missing_videos)
-        log.warning("VDC %s: skipping %d video(s) whose file is missing: %s", dimension,
-                    len(report.missing_videos), ", ".join(report.missing_videos))
 
     docs = []
     for entry, path in present:

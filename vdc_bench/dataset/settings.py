@@ -25,6 +25,7 @@ from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.prompts import PROMPT_MODES
 
 ON_MISSING = ("error", "skip")
+CACHE_ENV = "VDC_CACHE_DIR"
 ENV = {"root": "VDC_ROOT", "prompt_seed": "VDC_PROMPT_SEED", "prompt_mode": "VDC_PROMPT_MODE", "on_missing": "VDC_ON_MISSING"}
 
 
@@ -61,3 +62,8 @@ class DataSettings:
             except ValueError:
                 raise DataFormatError(f"prompt_seed must be an integer, got {values['prompt_seed']!r}") from None
         return cls(**values)
+
+
+def cache_dir() -> Path:
+    """Root of vdc-bench's download caches (demo assets, Hub annotations): ``VDC_CACHE_DIR`` or ``~/.cache/vdc-bench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vdc-bench").expanduser()

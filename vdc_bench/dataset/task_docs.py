@@ -10,7 +10,7 @@ from typing import Any
 
 from vdc_bench.dataset.dimensions import check_dimension
 from vdc_bench.dataset.errors import DataFormatError
-from vdc_bench.dataset.loader import DimensionData, load_dimension
+from vdc_bench.dataset.loader import DimensionData, load_dimension, log_report
 from vdc_bench.dataset.settings import DataSettings
 
 log = logging.getLogger(__name__)
@@ -42,5 +42,6 @@ def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     settings = DataSettings.resolve(spec, env=env)
     root = resolve_root(source, settings)
     data = load_dimension(root, dimension, settings)
+    log_report(data.report)
     log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
     return data
