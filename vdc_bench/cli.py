@@ -17,6 +17,8 @@ from vdc_bench.errors import VdcBenchError
 COMMAND_MODULES = [
     "vdc_bench.commands.info",
     "vdc_bench.commands.run",
+    "vdc_bench.commands.caption",
+    "vdc_bench.commands.make_checkpoint",
     "vdc_bench.commands.judge",
     "vdc_bench.commands.score",
     "vdc_bench.commands.make_qa",

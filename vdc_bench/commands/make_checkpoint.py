@@ -1,0 +1,31 @@
+"""``vdc-bench make-checkpoint``: a random-weight AuroraCap checkpoint in the xtuner or LLaVA layout.
+
+For tests, demos and GPU benchmarks only: the weights are random, so captions are gibberish and must
+never be scored as AuroraCap (the directory carries a RANDOM_WEIGHTS.json marker).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("make-checkpoint", help="write a random-weight AuroraCap checkpoint in a real layout")
+    p.add_argument("--layout", choices=("xtuner", "hf"), default="xtuner")
+    p.add_argument("--size", choices=("tiny", "tiny-geometry", "7b-shape"), default="tiny",
+                   help="tiny (CPU tests), tiny-geometry (tiny widths, real 378 px / 32 blocks), 7b-shape (real shapes)")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the random tensors are drawn (cuda for 7b-shape)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from vdc_bench.errors import VdcBenchError
+    from vdc_bench.models.auroracap.random_checkpoint import make_checkpoint
+
+    if args.out.exists() and any(args.out.iterdir()):
+        raise VdcBenchError(f"{args.out}: output directory is not empty")
+    out = make_checkpoint(args.out, args.layout, args.size, seed=args.seed, device=args.device)
+    print(f"wrote random {args.size} AuroraCap checkpoint ({args.layout} layout) to {out}")
+    return 0
