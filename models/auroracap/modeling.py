@@ -42,17 +42,35 @@ class AuroraCapModel(nn.Module):
         proportional_attention: bool = False,
     ) -> AuroraCapModel:
         """Build on the meta device and assign the checkpoint tensors (no random init, no second copy)."""
-        text_config = files.text_config()
+        return cls.from_state_dicts(
+            files.vision_config(), files.text_config(), read_state_dicts(files, device), dtype, device,
+            feature_layer=files.feature_layer(), attn_implementation=attn_implementation,
+            proportional_attention=proportional_attention, source=f"{files.root}: {files.layout}",
+        )
+
+    @classmethod
+    def from_state_dicts(
+        cls,
+        vision_config: CLIPVisionConfig,
+        text_config: LlamaConfig,
+        states: dict[str, dict[str, torch.Tensor]],
+        dtype: torch.dtype,
+        device: torch.device,
+        feature_layer: int = -2,
+        attn_implementation: str = "sdpa",
+        proportional_attention: bool = False,
+        source: str = "weights",
+    ) -> AuroraCapModel:
+        """Assign {"llm", "vision", "projector"} state dicts (our module names); consumes ``states``."""
         with torch.device("meta"):
-            model = cls(files.vision_config(), text_config, files.feature_layer(), attn_implementation, proportional_attention)
-        states = read_state_dicts(files, device)
+            model = cls(vision_config, text_config, feature_layer, attn_implementation, proportional_attention)
         for part, module in (("llm", model.language_model), ("vision", model.vision_tower), ("projector", model.projector)):
             state = {k: v.to(dtype) for k, v in states.pop(part).items()}
             expected = set(module.state_dict())
             missing, unexpected = expected - set(state), set(state) - expected
             if missing or unexpected:
                 raise CheckpointError(
-                    f"{files.root}: {files.layout} {part} weights do not match the config "
+                    f"{source} {part} weights do not match the config "
                     f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
                 )
             module.load_state_dict(state, assign=True)
