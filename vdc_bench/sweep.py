@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -202,7 +203,8 @@ def run_sweep(config: SweepConfig) -> Path:
         if summary is None:
             summary = evaluate_ratio(config, ratio, label=f"{config.model} ρ={ratio:g}")
         else:
-            bar.write(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing")
+            bar.write(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing",
+                      file=sys.stderr)
         points.append(summary)
     bar.close()
     path = config.output / SWEEP_FILE

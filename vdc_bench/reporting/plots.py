@@ -117,7 +117,7 @@ def plot_vs_tokens(points: Sequence[RunSummary], out_dir: Path, sweep: list[Rati
     ax.set_ylabel("VDCscore accuracy (mean of 5 dimensions, %)")
     ax.set_title("VDCscore vs visual tokens per video")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     return _save(fig, out_dir, "vdcscore_vs_tokens",
                  "VDCscore accuracy vs visual tokens per video. Ours: measured tokens, 95% bootstrap CIs. "
                  f"Grey: {PUBLISHED_LABEL} (nominal token counts).")
