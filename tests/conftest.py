@@ -112,7 +112,7 @@ def report_sweep_run(tmp_path_factory, model_tiny_checkpoints):
 
     out = tmp_path_factory.mktemp("sweep") / "sweep"
     ratios = ["0.1", "0.5", "1.0"]
-    with StubJudgeServer().start() as stub:
+    with StubJudgeServer() as stub:
         cmd = [sys.executable, "-m", "vdc_bench", "sweep", "--model", "auroracap", "--tasks", "vdc_demo",
                "--model_args", f"pretrained={model_tiny_checkpoints['xtuner']},num_frm=2", "--limit", "2",
                "--gen_kwargs", "max_new_tokens=8", "--ratios", ",".join(ratios), "--output", str(out),
