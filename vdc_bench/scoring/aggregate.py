@@ -34,28 +34,24 @@ _CHUNK = 250
 
 @dataclass
 class VideoTally:
-    n: int = 0
+    """One video's QAs in one dimension. Non-ok QAs add nothing to ``yes``/``score_sum`` (no/0)."""
+
+    n: int = 0  # all QAs (denominator of the as_zero policy)
+    n_ok: int = 0  # judged QAs (denominator of the excluded policy)
     yes: int = 0
     score_sum: float = 0.0
-    n_ok: int = 0
-    yes_ok: int = 0
-    score_sum_ok: float = 0.0
 
 
 def tally_videos(judgements: Iterable[QAJudgement]) -> dict[str, dict[str, VideoTally]]:
-    """dimension -> video_id -> counts under both failure policies."""
+    """dimension -> video_id -> tally."""
     out: dict[str, dict[str, VideoTally]] = defaultdict(dict)
     for j in judgements:
         t = out[j.dimension].setdefault(j.video_id, VideoTally())
         t.n += 1
         if j.status == "ok":
-            yes = int(j.pred == "yes")
-            score = float(j.score or 0.0)
             t.n_ok += 1
-            t.yes += yes
-            t.yes_ok += yes
-            t.score_sum += score
-            t.score_sum_ok += score
+            t.yes += int(j.pred == "yes")
+            t.score_sum += float(j.score or 0.0)
     return out
 
 
@@ -151,7 +147,7 @@ def summarize(
     tallies = tally_videos(judgements)
     as_zero = {d: {v: (t.yes / t.n, t.score_sum / t.n) for v, t in vids.items()} for d, vids in tallies.items()}
     excluded = {
-        d: {v: (t.yes_ok / t.n_ok, t.score_sum_ok / t.n_ok) for v, t in vids.items() if t.n_ok}
+        d: {v: (t.yes / t.n_ok, t.score_sum / t.n_ok) for v, t in vids.items() if t.n_ok}
         for d, vids in tallies.items()
     }
     headline = _macro(as_zero, bootstrap_iters, seed)
