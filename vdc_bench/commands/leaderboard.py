@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vdc_bench.leaderboard.board import DEFAULT_BOARD, load_board, reseed_published, save_board, upsert
-from vdc_bench.leaderboard.from_runs import entry_from_summary, summaries_from_path
+from vdc_bench.leaderboard.board import DEFAULT_BOARD, load_board, reseed_published, save_board
+from vdc_bench.leaderboard.from_runs import add_results
 from vdc_bench.leaderboard.render import write_rendered
 
 
@@ -27,17 +27,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     board: Path = args.board
-    entries = load_board(board)
     if args.action == "add":
-        summaries = summaries_from_path(args.path, kind=args.kind or "run")
-        if args.kind:
-            for s in summaries:
-                s.kind = args.kind
-        new = [entry_from_summary(s, args.name if len(summaries) == 1 else None) for s in summaries]
-        entries, added, replaced = upsert(entries, new)
-        save_board(board, entries)
-        print(f"{board}: {added} added, {replaced} replaced ({len(entries)} entries)")
-    elif args.action == "render":
+        added, replaced = add_results(board, args.path, kind=args.kind, name=args.name)
+        print(f"{board}: {added} added, {replaced} replaced ({len(load_board(board))} entries)")
+        return 0
+    entries = load_board(board)
+    if args.action == "render":
         if not board.exists():
             save_board(board, entries)
         md, html = write_rendered(entries, args.out_dir or board.parent)

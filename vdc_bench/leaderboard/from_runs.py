@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.leaderboard.board import load_board, save_board, upsert
 from vdc_bench.leaderboard.published import PUBLISHED_JUDGE
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
 from vdc_bench.reporting.run_summary import RunSummary, summarize_run
@@ -73,7 +74,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
 
 
 def summaries_from_path(path: Path, kind: str) -> list[RunSummary]:
-    """Summaries of a sweep folder (one per ratio), a run folder, or a scores JSON inside a run folder."""
+    """Summaries of a sweep folder (one per ratio, with the kind the sweep recorded), a run folder, or a
+    scores JSON inside a run folder (both get ``kind``)."""
     path = Path(path)
     if path.is_file():
         if path.name != SCORES_NAME:
@@ -81,10 +83,22 @@ def summaries_from_path(path: Path, kind: str) -> list[RunSummary]:
         run_dir = path.parent.parent if path.parent.name.startswith("vdcscore_") else path.parent
         return [summarize_run(run_dir, kind=kind, scores_path=path)]
     if (path / SWEEP_FILE).is_file():
-        _, points = load_sweep(path / SWEEP_FILE)
-        for p in points:
-            p.kind = kind if kind == "demo" else p.kind
-        return points
+        return load_sweep(path / SWEEP_FILE)[1]
     if path.is_dir():
         return [summarize_run(path, kind=kind)]
     raise VdcBenchError(f"{path}: no such file or folder")
+
+
+def add_results(board: Path, path: Path, kind: str | None = None, name: str | None = None) -> tuple[int, int]:
+    """Add (or replace) the rows of ``path`` on the board file; returns (added, replaced).
+
+    ``kind``: "demo" or "run" overrides what was recorded (a sweep records its own kind).
+    """
+    summaries = summaries_from_path(path, kind=kind or "run")
+    if kind:
+        for summary in summaries:
+            summary.kind = kind
+    new = [entry_from_summary(s, name if len(summaries) == 1 else None) for s in summaries]
+    entries, added, replaced = upsert(load_board(board), new)
+    save_board(board, entries)
+    return added, replaced
