@@ -59,3 +59,16 @@ def test_flat_schema_video_name_is_used(tmp_path):
     (root / "videos" / "videos" / "renamed.mkv").write_bytes(b"")
     docs = {d["video_id"]: d for d in load_dimension(root, "detailed").docs}
     assert docs["vidA"]["video_path"].endswith("videos/videos/renamed.mkv")
+
+
+def test_parquet_qa_list_as_json_string_and_video_name_with_extension(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = write_root(tmp_path / "r", "lmms_parquet")
+    rows = [{"video_name": f"{vid}.mp4", "caption": caption("short", vid), "qa_list": json.dumps(qa_items("short", vid))}
+            for vid in IDS]
+    pq.write_table(pa.Table.from_pylist(rows), root / "short_test" / "test-00000-of-00001.parquet")
+    docs = load_dimension(root, "short").docs
+    assert [d["video_id"] for d in docs] == sorted(IDS)
+    assert json.loads(docs[0]["qa_list"])[0]["question"] == "short question 0 about vidA"

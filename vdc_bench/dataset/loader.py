@@ -24,7 +24,7 @@ from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.dataset.layouts import DimensionSource, RootLayout, detect_layout
 from vdc_bench.dataset.prompts import choose_prompt
 from vdc_bench.dataset.settings import DataSettings
-from vdc_bench.dataset.videos import VideoFinder, checked_relative_name
+from vdc_bench.dataset.videos import KNOWN_EXTENSIONS, VideoFinder, checked_relative_name
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class DimensionReport:
 class _Entry:
     video_id: str
     video_name: str
-    where: str
     qa: list[dict[str, str]] | None = None
     caption: str | None = None
 
@@ -87,15 +86,21 @@ class DimensionData:
     report: DimensionReport
 
 
-def _field(obj: dict, name: str, where: str, kind: type = str) -> Any:
-    if name not in obj:
+def _field(obj: dict, name: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
+    if name not in obj or obj[name] is None:
         raise DataFormatError(f"{where}: record lacks field {name!r}")
     if not isinstance(obj[name], kind):
-        raise DataFormatError(f"{where}: field {name!r} must be {kind.__name__}, got {type(obj[name]).__name__}")
+        expected = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise DataFormatError(f"{where}: field {name!r} must be {expected}, got {type(obj[name]).__name__}")
     return obj[name]
 
 
 def _qa_items(items: Any, where: str) -> list[dict[str, str]]:
+    if isinstance(items, str):  # parquet exports sometimes carry the list as a JSON string
+        try:
+            items = json.loads(items)
+        except json.JSONDecodeError:
+            raise DataFormatError(f"{where}: QA list is a string but not JSON") from None
     if not isinstance(items, list):
         raise DataFormatError(f"{where}: QA list must be a JSON array, got {type(items).__name__}")
     out = []
@@ -167,18 +172,18 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
         for row_no, row in _read_parquet(source.qa_file):
             where = f"{source.qa_file}: row {row_no}"
             name = checked_relative_name(_field(row, "video_name", where), where)
-            video_id = Path(name).stem if Path(name).suffix else name
-            qa.add(video_id, row_no, _qa_items(_field(row, "qa_list", where, list), where))
+            video_id = Path(name).stem if Path(name).suffix.lower() in KNOWN_EXTENSIONS else name
+            qa.add(video_id, row_no, _qa_items(_field(row, "qa_list", where, (list, str)), where))
             captions.add(video_id, row_no, row.get("caption") or "")
-            entries[video_id] = _Entry(video_id, name, where)
+            entries[video_id] = _Entry(video_id, name)
         report.duplicates = list(qa.duplicates.values())
     else:
         qa = _read_qa_jsonl(source.qa_file)
         captions, names = _Merger(source.qa_file), {}
         if source.caption_file is not None:
             captions, names = _read_captions_jsonl(source.caption_file, dimension)
-        for video_id, (line, _) in qa.seen.items():
-            entries[video_id] = _Entry(video_id, names.get(video_id, video_id), f"{source.qa_file}:{line}")
+        for video_id in qa.seen:
+            entries[video_id] = _Entry(video_id, names.get(video_id, video_id))
         report.duplicates = list(qa.duplicates.values()) + list(captions.duplicates.values())
         report.captions_without_qa = sorted(set(captions.seen) - set(qa.seen))
         if source.caption_file is not None:
