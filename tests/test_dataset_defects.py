@@ -160,3 +160,10 @@ def test_empty_qa_list_is_not_evaluated_and_reported(tmp_path):
     data = load_dimension(root, "detailed")
     assert [d["video_id"] for d in data.docs] == ["vidA", "vidB-2"]
     assert data.report.empty_qa == ["vidC_3"] and data.report.summary()["empty_qa"] == 1
+
+
+def test_task_spec_typos_are_errors(tmp_path):
+    with pytest.raises(DataFormatError, match="unknown key.*on_mising"):
+        build_task_docs({"dimension": "short", "source": "vdc", "root": str(tmp_path), "on_mising": "skip"})
+    with pytest.raises(DataFormatError, match="unknown VDC dimension 'shrt'"):
+        build_task_docs({"dimension": "shrt", "source": "vdc", "root": str(tmp_path)})

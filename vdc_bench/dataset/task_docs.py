@@ -11,10 +11,11 @@ from typing import Any
 from vdc_bench.dataset.dimensions import check_dimension
 from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.loader import DimensionData, load_dimension, log_report
-from vdc_bench.dataset.settings import DataSettings
+from vdc_bench.dataset.settings import ENV, DataSettings
 
 log = logging.getLogger(__name__)
 SOURCES = ("vdc", "demo")
+SPEC_KEYS = {"dimension", "source", *ENV}
 
 
 def resolve_root(source: str, settings: DataSettings) -> Path:
@@ -32,6 +33,10 @@ def resolve_root(source: str, settings: DataSettings) -> Path:
 
 def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     """``spec``: ``{"dimension": ..., "source": "vdc"|"demo"}`` plus optional overrides (see settings.py)."""
+    unknown = sorted(set(spec) - SPEC_KEYS)
+    if unknown:
+        raise DataFormatError(f"unknown key(s) {', '.join(unknown)} in a VDC task's dataset_kwargs; "
+                              f"allowed: {', '.join(sorted(SPEC_KEYS))}")
     dimension = check_dimension(str(spec.get("dimension", "")))
     source = spec.get("source", "vdc")
     if source not in SOURCES:
