@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import published_entries
 from vdc_bench.leaderboard.schema import SCHEMA_VERSION, Entry, board_from_dict
+from vdc_bench.scoring.score_files import atomic_write_text
 
 DEFAULT_BOARD = Path("results") / "leaderboard.json"
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write JSON via a temp file + rename so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_board(path: Path) -> list[Entry]:
@@ -43,7 +28,7 @@ def save_board(path: Path, entries: list[Entry]) -> None:
     # Validate what we are about to write, so a bad entry never reaches the file.
     document = {"schema_version": SCHEMA_VERSION, "entries": [e.to_dict() for e in entries]}
     board_from_dict(json.loads(json.dumps(document)), str(path))
-    write_json_atomic(path, document)
+    atomic_write_text(path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
 
 
 def upsert(entries: list[Entry], new: list[Entry]) -> tuple[list[Entry], int, int]:
