@@ -52,3 +52,11 @@ def test_report_of_a_single_run_folder(report_sweep_run, tmp_path):
     html = html_path.read_text()
     assert "VDC run: run" in html and html.count("<svg") == 4
     assert "stub-judge" in html
+
+
+def test_report_of_a_folder_without_results_names_the_folder(tmp_path, capsys):
+    from vdc_bench.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "no lmms-eval *_results.json" in err
