@@ -243,7 +243,8 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
             raise MissingVideosError(
                 f"{len(report.missing_videos)} of {len(entries)} videos of VDC dimension {dimension!r} are missing "
                 f"(searched {', '.join(str(d) for d in layout.video_dirs) or 'no video folder'}): "
-                f"{', '.join(report.missing_videos)}. Set VDC_ON_MISSING=skip to run the others."
+                f"{', '.join(report.missing_videos)}. Set VDC_ON_MISSING=skip to run the others; "
+                f"'vdc-bench data check --root {layout.root}' lists the missing videos of every dimension."
             )
         report.skipped_missing_videos = len(report.missing_videos)
 
