@@ -52,5 +52,28 @@ def test_unreachable_hub_gives_the_local_copy_message(online, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
     with pytest.raises(DataNotFoundError) as err:
-        hub.fetch_annotations()
+        hub.fetch_from_hub()
     assert "Name or service not known" in str(err.value) and "Point VDC_ROOT at a local copy" in str(err.value)
+
+
+def test_videos_opt_in_downloads_and_extracts_tarballs_once(online, monkeypatch, tmp_path):
+    import tarfile
+
+    source = write_root(tmp_path / "src", "hf_nested")
+    seen_patterns = []
+
+    def with_tarball(repo_id, repo_type, allow_patterns, local_dir):
+        seen_patterns.append(allow_patterns)
+        root = write_root(local_dir, "hf_nested")
+        for video in (root / "videos" / "videos").iterdir():
+            video.unlink()
+        with tarfile.open(root / "videos" / "videos_1.tar.gz", "w:gz") as tar:
+            tar.add(source / "videos" / "videos", arcname="videos")  # -> <root>/videos/videos/<id>.mp4
+        return str(root)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", with_tarball)
+    monkeypatch.setenv("VDC_HUB_VIDEOS", "1")
+    data = build_task_docs({"dimension": "background", "source": "vdc"})
+    assert seen_patterns[0][-1] == "videos/*.tar.gz"
+    assert len(data.docs) == 3 and all("/videos/videos/" in d["video_path"] for d in data.docs)
+    assert (hub.hub_cache_dir() / "videos" / "videos_1.tar.gz.extracted").exists()

@@ -26,9 +26,9 @@ def resolve_root(source: str, settings: DataSettings) -> Path:
         from vdc_bench.dataset.demo import ensure_demo_root
 
         return ensure_demo_root()
-    from vdc_bench.dataset.hub import fetch_annotations
+    from vdc_bench.dataset.hub import fetch_from_hub
 
-    return fetch_annotations()
+    return fetch_from_hub()
 
 
 def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
