@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from vdc_bench import sample_stats
 from vdc_bench.judge.baseline_models import VdcBlind, VdcOracle
 from vdc_bench.judge.calibrate import condition_items, stability
@@ -73,3 +75,21 @@ def test_oracle_and_blind_models_answer_from_the_doc():
     # an oracle without a reference caption would silently be the blind bound: flagged as a failed sample
     assert "no reference_caption" in sample_stats.pop(docs[1])["error"]
     assert sample_stats.pop(docs[0]) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["vdc_oracle", "vdc_blind"])
+def test_bound_models_run_in_lmms_eval(tmp_path, model):
+    """Registered through the entry point: `--model vdc_oracle|vdc_blind --tasks vdc_demo_short` works."""
+    import json
+
+    from vdc_bench.lmms_runner import run_lmms_eval
+
+    run = run_lmms_eval(model, "", ["vdc_demo_short"], tmp_path, predict_only=True, limit=2, timeout=600)
+    (samples,) = run.samples.values()
+    records = [json.loads(line)["vdc_acc"] for line in samples.read_text().splitlines() if line.strip()]
+    assert len(records) == 2
+    for rec in records:
+        assert rec["reference_caption"]
+        expected = rec["reference_caption"].strip() if model == "vdc_oracle" else ""
+        assert rec["caption"] == expected and not rec["failed"]

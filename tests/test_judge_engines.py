@@ -58,3 +58,25 @@ def test_missing_judge_python_named_by_env(monkeypatch, tmp_path):
     engines.llama_cpp_version.cache_clear()
     with pytest.raises(engines.EngineNotInstalled, match="cannot import llama_cpp.server"):
         engines.ensure_judge_python(log=lambda m: None)
+
+
+def test_shim_rewrites_openai_json_schema_for_llama_cpp():
+    import json
+
+    from vdc_bench.judge.llama_server_shim import translate
+
+    schema = {"type": "object", "properties": {"pred": {"enum": ["yes", "no"]}}}
+    body = {
+        "model": "m",
+        "messages": [],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "v", "strict": True, "schema": schema},
+        },
+    }
+    out = json.loads(translate(json.dumps(body).encode()))
+    assert out["response_format"] == {"type": "json_object", "schema": schema}
+    assert out["messages"] == [] and out["model"] == "m"
+    plain = json.dumps({"model": "m", "response_format": {"type": "json_object"}}).encode()
+    assert translate(plain) == plain
+    assert translate(b"not json") == b"not json"
