@@ -1,11 +1,11 @@
 """How a VDC task finds and filters its data: root, prompt seed/mode, missing-video policy.
 
-Precedence for each setting: the task's own spec (a field in the task's spec file, see
+Precedence for each setting: the task's own spec (a key of the task YAML's ``dataset_kwargs``, see
 ``lmms_tasks/vdc_task.py``) > environment variable > default.
 
 | setting      | env var            | default                                        |
 |--------------|--------------------|------------------------------------------------|
-| root         | ``VDC_ROOT``       | unset: fetch annotations from the HF Hub        |
+| root         | ``VDC_ROOT``       | unset: fetch from the HF Hub (see hub.py)       |
 | prompt_seed  | ``VDC_PROMPT_SEED``| 0                                              |
 | prompt_mode  | ``VDC_PROMPT_MODE``| ``hash`` (or ``canonical``: always prompt 0)    |
 | on_missing   | ``VDC_ON_MISSING`` | ``error`` (or ``skip``: run the videos present) |
