@@ -23,7 +23,8 @@ from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSet
 
 from vdc_bench import sample_stats
 
-_MEANS = ("frames", "visual_tokens", "vit_ms", "ttft_ms", "prefill_ms", "decode_tok_per_s", "decode_s", "peak_mem_mb")
+_MEANS = ("frames", "visual_tokens", "vit_ms", "ttft_ms", "prefill_ms", "decode_tok_per_s", "decode_s", "preprocess_s",
+          "peak_mem_mb")
 
 
 class AuroraCap(lmms):
