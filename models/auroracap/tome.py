@@ -10,6 +10,7 @@ Pure tensor math, batched over frames, no Python loops over tokens:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def merge_r(height: int, width: int, patch_size: int, num_layers: int, token_kept_ratio: float) -> int:
@@ -74,7 +75,9 @@ def merge_step(
     width = weighted.shape[-1]
     kept = a.gather(1, kept_idx.unsqueeze(-1).expand(-1, -1, width))
     src = a.gather(1, src_idx.unsqueeze(-1).expand(-1, -1, width))
-    b = b.scatter_add(1, dst_idx.unsqueeze(-1).expand(-1, -1, width), src)
+    # Sum sources into destinations with a one-hot matmul rather than scatter_add: CUDA scatter_add
+    # uses atomics, whose summation order (and so the low bits) changes from run to run.
+    b = b + F.one_hot(dst_idx, b.shape[1]).to(b.dtype).transpose(1, 2) @ src
     merged = torch.cat([kept, b], dim=1)
     new_size = merged[..., -1:]
     return merged[..., :-1] / new_size, new_size
