@@ -18,8 +18,10 @@ from vdc_bench.judge import engines, server
 
 STUB = textwrap.dedent(
     """
-    import http.server, json, sys
+    import http.server, json, signal, sys
     port, model = int(sys.argv[1]), sys.argv[2]
+    if sys.argv[3:] == ["ignore-term"]:  # like a server stuck in a long request
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -132,8 +134,8 @@ OWNER = textwrap.dedent(
     """
     import sys, time
     from vdc_bench.judge import server
-    spec = server.ServerSpec("stub", [sys.executable, sys.argv[1], sys.argv[2], "stub-model"], "127.0.0.1",
-                             int(sys.argv[2]), "stub-model", "stub judge", 30.0)
+    cmd = [sys.executable, sys.argv[1], sys.argv[2], "stub-model", *sys.argv[4:]]
+    spec = server.ServerSpec("stub", cmd, "127.0.0.1", int(sys.argv[2]), "stub-model", "stub judge", 30.0)
     state = server.start_server(spec, owned=True, log=lambda m: None)
     print(state.pid, flush=True)
     if sys.argv[3] == "exit":
@@ -167,6 +169,26 @@ def test_owned_server_dies_with_its_owner(judge_cache, stub_script, tmp_path, ho
     assert wait_gone(pid), f"server {pid} outlived its owner ({how})"
     assert not server.port_in_use("127.0.0.1", port)
     assert server.list_servers() == []
+
+
+def test_server_ignoring_sigterm_is_killed_even_if_the_owner_dies_while_stopping(
+    judge_cache, stub_script, tmp_path
+):
+    owner_py = tmp_path / "owner.py"
+    owner_py.write_text(OWNER)
+    port = server.free_port()
+    owner = subprocess.Popen(
+        [sys.executable, str(owner_py), str(stub_script), str(port), "wait", "ignore-term"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pid = int(owner.stdout.readline())
+    os.kill(owner.pid, signal.SIGTERM)  # owner starts a graceful stop the server ignores ...
+    time.sleep(1.0)
+    os.kill(owner.pid, signal.SIGKILL)  # ... and is killed before escalating
+    owner.wait(timeout=30)
+    assert wait_gone(pid, timeout=30), "server outlived its owner"
+    assert not server.port_in_use("127.0.0.1", port)
 
 
 def test_embedded_crash_restarts_once_then_fails(judge_cache, stub_script, monkeypatch):

@@ -3,7 +3,9 @@
 ``python -m vdc_bench.judge.watchdog -- CMD ...`` is started by the owner (a VDC run) in a new
 session. atexit and signal handlers in the owner cover normal exits, Ctrl-C and SIGTERM; this
 covers the rest (SIGKILL, OOM kill, a crash in native code): once our parent is gone we are
-re-parented, ``os.getppid()`` changes, and we terminate the group. Stdlib only, no vdc_bench imports.
+re-parented, ``os.getppid()`` changes, and we stop the server. On SIGTERM/SIGINT we stay alive
+until the server has exited (SIGKILL after a grace period), so the server is never left running
+without a watchdog, even if the owner is killed while it waits. Stdlib only, no vdc_bench imports.
 """
 
 from __future__ import annotations
@@ -15,20 +17,7 @@ import sys
 import time
 
 POLL_S = 0.5
-GRACE_S = 10.0
-
-
-def _terminate_group() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # keep running long enough to escalate
-    os.killpg(0, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_S
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        time.sleep(0.1)
-    os.killpg(0, signal.SIGKILL)
+GRACE_S = 8.0  # a server busy with a long request may ignore SIGTERM until the request ends
 
 
 def main(argv: list[str]) -> int:
@@ -37,17 +26,28 @@ def main(argv: list[str]) -> int:
         return 2
     owner = os.getppid()
     child = subprocess.Popen(argv[1:])
+    stopping_since: float | None = None
+
+    def stop(signum=None, frame=None) -> None:
+        nonlocal stopping_since
+        if stopping_since is None:
+            stopping_since = time.monotonic()
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     while True:
         try:
             return child.wait(timeout=POLL_S)
         except subprocess.TimeoutExpired:
             pass
-        if os.getppid() != owner:
+        if stopping_since is None and os.getppid() != owner:
             print(
                 f"[watchdog] owner process {owner} is gone; stopping the server", file=sys.stderr, flush=True
             )
-            _terminate_group()
-            return 143
+            stop()
+        if stopping_since is not None and time.monotonic() - stopping_since > GRACE_S:
+            os.killpg(0, signal.SIGKILL)  # the server, anything it spawned, and us
 
 
 if __name__ == "__main__":
