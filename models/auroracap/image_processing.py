@@ -1,6 +1,6 @@
 """CLIP preprocessing of frames, built from parameters, never from the Hub (spec: auroracap_model.md §6).
 
-shortest edge -> 378 (bicubic), centre crop 378x378, x/255, CLIP mean/std. The values equal AuroraCap's
+shortest edge -> 378 (PIL bicubic), centre crop 378x378, x/255, CLIP mean/std. The values equal AuroraCap's
 ``visual_encoder/preprocessor_config.json``; a checkpoint's own file overrides them when present.
 """
 
@@ -12,7 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import CLIPImageProcessor
+
+try:  # transformers >= 5: the PIL backend, which is what upstream's CLIPImageProcessor (transformers 4.x) was
+    from transformers import CLIPImageProcessorPil as ClipProcessor
+except ImportError:  # transformers 4.x
+    from transformers import CLIPImageProcessor as ClipProcessor
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -46,7 +50,7 @@ class PreprocessConfig:
 class FramePreprocessor:
     def __init__(self, config: PreprocessConfig) -> None:
         self.config = config
-        self._processor = CLIPImageProcessor(
+        self._processor = ClipProcessor(
             do_resize=True,
             size={"shortest_edge": config.shortest_edge},
             resample=config.resample,
