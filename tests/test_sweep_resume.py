@@ -78,3 +78,12 @@ def test_model_args_get_the_ratio_appended(tmp_path):
     config = SweepConfig(output=tmp_path, model_args="pretrained=/ckpt,num_frm=4")
     assert config.model_args_for(0.2) == "pretrained=/ckpt,num_frm=4,token_kept_ratio=0.2"
     assert SweepConfig(output=tmp_path).model_args_for(1.0) == "token_kept_ratio=1"
+
+
+def test_the_judge_from_the_environment_is_part_of_the_fingerprint(tmp_path, monkeypatch):
+    config = SweepConfig(output=tmp_path)
+    monkeypatch.delenv("VDC_JUDGE_MODEL", raising=False)
+    plain = config.fingerprint(0.4)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "smollm2-135m")
+    assert config.fingerprint(0.4) != plain
+    assert config.fingerprint(0.4)["judge"]["VDC_JUDGE_MODEL"] == "smollm2-135m"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -33,6 +34,7 @@ from vdc_bench.reporting.environment import environment_versions
 from vdc_bench.reporting.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
+from vdc_bench.scoring.lmms_metrics import ENV_PROTOCOL
 from vdc_bench.scoring.score_files import atomic_write_text, read_audit
 
 SWEEP_SCHEMA = "vdc-bench.sweep/1"
@@ -92,8 +94,13 @@ class SweepConfig:
             "tasks": list(self.tasks),
             "limit": self.limit,
             "gen_kwargs": self.gen_kwargs,
-            "judge": {"base_url": self.judge_base_url, "model": self.judge_model},
+            "judge": self.judge_identity(),
         }
+
+    def judge_identity(self) -> dict[str, str]:
+        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment."""
+        from_env = {name: os.environ.get(name, "").strip() for name in (ENV_MODE, ENV_BASE_URL, ENV_MODEL, ENV_PROTOCOL)}
+        return {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
 
 
 def ratio_dir(output: Path, ratio: float) -> Path:
