@@ -115,7 +115,7 @@ def test_cli_serve_reuse_status_stop(judge_env):
     assert busy.returncode == 2 and "already in use" in busy.stderr
 
     status = cli("status")
-    assert url in status.stdout and "healthy" in status.stdout
+    assert url in status.stdout and " ok " in status.stdout
     stop = cli("stop")
     assert stop.returncode == 0 and f"port {state.port}" in stop.stderr
     assert not server.pid_alive(state.pid)

@@ -224,3 +224,13 @@ def test_cli_stop_and_status_without_servers(judge_cache, capsys):
     assert "no judge server running" in capsys.readouterr().err
     assert main(["judge", "status"]) == 0
     assert "no judge server running" in capsys.readouterr().out
+
+
+def test_health_tells_busy_from_down():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()  # accepts connections, never answers: like llama.cpp in the middle of a long request
+        port = sock.getsockname()[1]
+        state = server.ServerState(1, "127.0.0.1", port, "m", "stub", "stub", "log", None, 0.0, [])
+        assert server.health(state, timeout=0.5) == "busy"
+    assert server.health(state, timeout=0.5) == "down"

@@ -177,8 +177,7 @@ def run_stop(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     rows = []
     for state in server.list_servers():
-        healthy = state.model in (server.served_models(state.host, state.port) or [])
-        rows.append({**state.__dict__, "base_url": state.base_url, "healthy": healthy})
+        rows.append({**state.__dict__, "base_url": state.base_url, "health": server.health(state)})
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
@@ -187,7 +186,7 @@ def run_status(args: argparse.Namespace) -> int:
         owner = f"owned by pid {row['owner_pid']}" if row["owner_pid"] else "detached"
         print(
             f"{row['base_url']}  model={row['model']}  pid={row['pid']}  {owner}  "
-            f"{'healthy' if row['healthy'] else 'NOT answering'}  log={row['log']}"
+            f"{row['health']}  log={row['log']}"
         )
     return 0
 

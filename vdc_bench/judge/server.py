@@ -132,7 +132,7 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def served_models(host: str, port: int, timeout: float = 2.0) -> list[str] | None:
-    """Model ids from ``GET /v1/models``, or None if nothing healthy answers there."""
+    """Model ids from ``GET /v1/models``, or None if nothing healthy answers there in time."""
     url = f"http://{host}:{port}/v1/models"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -140,6 +140,19 @@ def served_models(host: str, port: int, timeout: float = 2.0) -> list[str] | Non
     except (OSError, ValueError):
         return None
     return [m.get("id", "") for m in data.get("data", [])] if isinstance(data, dict) else None
+
+
+def health(state: ServerState, timeout: float = 2.0) -> str:
+    """``ok`` (serves its model), ``busy`` (accepts connections but is slow to answer: llama-cpp-python
+    answers ``/v1/models`` only between generations), or ``down``."""
+    models = served_models(state.host, state.port, timeout)
+    if models is not None:
+        return "ok" if state.model in models else "down"
+    try:
+        with socket.create_connection((state.host, state.port), timeout=timeout):
+            return "busy"
+    except OSError:
+        return "down"
 
 
 def log_tail(path: str | Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -357,13 +370,13 @@ def _install_exit_hooks() -> None:
 
 
 def find_server(model: str | None = None, port: int | None = None) -> ServerState | None:
-    """A running, healthy server serving ``model`` (and on ``port``) that this process may use."""
+    """A running server (healthy or busy) serving ``model`` (and on ``port``) that this process may use."""
     for state in list_servers():
         if (model is not None and state.model != model) or (port is not None and state.port != port):
             continue
         if state.owner_pid not in (None, os.getpid()):
             continue  # owned by another run: it disappears when that run exits
-        if model is None or model in (served_models(state.host, state.port) or []):
+        if health(state) != "down":
             return state
     return None
 
