@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.scoring.caption_records import load_samples
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -134,7 +136,10 @@ def main() -> None:
         base = [sys.executable, __file__, "--samples", str(samples), "--url", url]
         seq = run_phase("sequential", base, ["--phase", "sequential", "--concurrency", "1",
                                              "--max-qas", str(args.sequential_qas)])
+        server_cpu = psutil.Process(server.pid).cpu_times()
         cold = run_phase("cold", base, ["--phase", "cold", "--concurrency", str(args.concurrency), "--cache", str(cache)])
+        server_cpu_after = psutil.Process(server.pid).cpu_times()
+        cold["server_cpu_s"] = (server_cpu_after.user + server_cpu_after.system) - (server_cpu.user + server_cpu.system)
         warm = run_phase("warm", base, ["--phase", "warm", "--concurrency", str(args.concurrency), "--cache", str(cache),
                                         "--out-dir", str(args.out / "warm_outputs")])
     finally:
@@ -152,7 +157,14 @@ def main() -> None:
         "cold": cold,
         "warm": warm,
         "speedup_vs_sequential": cold["calls_per_s"] / seq["calls_per_s"],
+        # Machine-load independent: CPU per call of the judge client and of the stub, and the rate two idle
+        # cores could sustain with that cost (the client is one process: it can use at most one core).
+        "cpu_ms_per_call": {"client": 1000 * cold["client_cpu_s"] / total_calls,
+                            "stub_server": 1000 * cold["server_cpu_s"] / total_calls},
     }
+    per_call = summary["cpu_ms_per_call"]
+    summary["idle_2core_bound_calls_per_s"] = min(1000 / per_call["client"], 2000 / (per_call["client"] + per_call["stub_server"]),
+                                                  args.concurrency / (args.latency_ms / 1000))
     (args.out / "bench_scoring.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
 
