@@ -234,3 +234,29 @@ def test_health_tells_busy_from_down():
         state = server.ServerState(1, "127.0.0.1", port, "m", "stub", "stub", "log", None, 0.0, [])
         assert server.health(state, timeout=0.5) == "busy"
     assert server.health(state, timeout=0.5) == "down"
+
+
+def test_stale_state_with_a_reused_pid_is_never_signalled(judge_cache):
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        state = server.ServerState(
+            bystander.pid,
+            "127.0.0.1",
+            9,
+            "m",
+            "stub",
+            "stub",
+            "log",
+            None,
+            0.0,
+            ["python", "-m", "llama_cpp.server"],
+        )
+        server._write_state(state)
+        assert server.list_servers() == []  # pid alive, but it is not our server: the state file goes
+        server._write_state(state)
+        assert server.stop_server(state, grace_s=1) is False
+        assert bystander.poll() is None
+        assert not (judge_cache / "servers" / "9.json").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -198,12 +198,23 @@ def _read_state(path: Path) -> ServerState | None:
         return None
 
 
+def is_running(state: ServerState) -> bool:
+    """The state's pid is alive and still runs the command we started (pids get reused)."""
+    if not pid_alive(state.pid):
+        return False
+    try:
+        argv = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    except OSError:
+        return True
+    return [a.decode(errors="replace") for a in argv] == state.command
+
+
 def list_servers() -> list[ServerState]:
     """Running servers we know of; state files of dead or unreadable servers are removed."""
     live = []
     for path in sorted(servers_dir().glob("*.json")):
         state = _read_state(path)
-        if state is None or not pid_alive(state.pid):
+        if state is None or not is_running(state):
             path.unlink(missing_ok=True)
             continue
         live.append(state)
@@ -301,7 +312,11 @@ def stop_server(state: ServerState, grace_s: float = STOP_GRACE_S) -> bool:
     """
     owned = _OWNED.pop(state.port, None)
     proc = owned[0] if owned else None
-    was_running = pid_alive(state.pid) if proc is None else proc.poll() is None
+    was_running = is_running(state) if proc is None else proc.poll() is None
+    if proc is None and not was_running:
+        if _is_state_of(state):
+            _state_path(state.port).unlink(missing_ok=True)
+        return False  # never signal a pid that may now belong to someone else
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(state.pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
@@ -312,11 +327,16 @@ def stop_server(state: ServerState, grace_s: float = STOP_GRACE_S) -> bool:
             os.killpg(state.pid, signal.SIGKILL)
         if proc is not None:
             proc.wait(timeout=grace_s)
+    if _is_state_of(state):
+        _state_path(state.port).unlink(missing_ok=True)
+    return was_running
+
+
+def _is_state_of(state: ServerState) -> bool:
+    """The state file on ``state.port`` describes this very server (not a newer one on the same port)."""
     path = _state_path(state.port)
     current = _read_state(path) if path.exists() else None
-    if current is not None and current.pid == state.pid:
-        path.unlink(missing_ok=True)
-    return was_running
+    return current is not None and current.pid == state.pid
 
 
 def _group_alive(pgid: int, proc: subprocess.Popen | None) -> bool:
