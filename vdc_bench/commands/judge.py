@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -126,7 +127,7 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
         )
         spec = engines.engine_spec(opts)
     if args.timeout:
-        spec = server.ServerSpec(**{**spec.__dict__, "ready_timeout_s": args.timeout})
+        spec = dataclasses.replace(spec, ready_timeout_s=args.timeout)
     return spec
 
 
