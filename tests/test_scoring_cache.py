@@ -149,3 +149,22 @@ def test_judging_from_inside_a_running_event_loop(scoring_stub, tmp_path):
 
     out = asyncio.run(caller())
     assert [j.status for j in out.judgements] == ["ok"] * 4
+
+
+def test_two_processes_share_one_cache(scoring_stub, tmp_path):
+    server = scoring_stub(latency_s=0.005)
+    items = make_items(4, 4)
+    samples = write_samples(tmp_path / "p_samples_vdc.jsonl", items)
+    cache = tmp_path / "shared.sqlite"
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", server.url,
+                          "--judge-model", "stub", "--cache", str(cache), "--quiet", "--bootstrap-iters", "50",
+                          "--out", str(tmp_path / f"out{k}")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for k in range(2)
+    ]
+    for p in procs:
+        assert p.wait(120) == 0, p.stderr.read()
+    unique_calls = 2 * len(items) * 4
+    assert VerdictCache(cache).count() == unique_calls
+    audits = [(tmp_path / f"out{k}" / "vdcscore_audit.jsonl").read_text() for k in range(2)]
+    assert audits[0] == audits[1]

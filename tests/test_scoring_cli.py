@@ -98,7 +98,8 @@ def test_score_errors_are_one_line(tmp_path, capsys):
 
 
 def test_lmms_aggregations_share_one_judge_run(judge_env, tmp_path, monkeypatch):
-    monkeypatch.setattr(lmms_metrics, "_RESULTS", {})
+    monkeypatch.setattr(lmms_metrics, "_SCORED", {})
+    monkeypatch.setattr(lmms_metrics, "_RUNS", {})
     monkeypatch.setattr(lmms_metrics, "_SETTINGS", None)
     args = argparse.Namespace(output_path=str(tmp_path / "run"))
     camera = [r for r in RECORDS if r["dimension"] == "camera"]
@@ -117,6 +118,11 @@ def test_lmms_aggregations_share_one_judge_run(judge_env, tmp_path, monkeypatch)
     assert set(combined["dimensions"]) == {"camera", "background"}
     assert combined["vdcscore"]["acc"] == pytest.approx(
         (combined["dimensions"]["camera"]["acc"] + combined["dimensions"]["background"]["acc"]) / 2)
+    # A second evaluation in the same process (other captions, same dimension) gets its own folder.
+    lmms_metrics.aggregate_acc([dict(r, caption=r["caption"] + " At night.") for r in camera], args=args)
+    roots = sorted((tmp_path / "run").glob("vdcscore_*"))
+    assert len(roots) == 2
+    assert set(json.loads((roots[1] / "vdcscore_scores.json").read_text())["dimensions"]) == {"camera"}
 
 
 def test_make_qa(judge_env, tmp_path):

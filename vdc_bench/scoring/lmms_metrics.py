@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,19 @@ ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
-_RESULTS: dict[str, tuple[dict[str, Any], list[CaptionItem], list[QAJudgement]]] = {}
-_RUN_STAMP = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+_SCORED: dict[str, dict[str, Any]] = {}  # content key -> scores document (acc and score share it)
+
+
+@dataclass
+class _Run:
+    """The dimensions scored into one ``<output_path>/vdcscore_<UTC time>/`` folder."""
+
+    root: Path
+    items: dict[str, list[CaptionItem]] = field(default_factory=dict)  # dimension -> captions
+    judgements: dict[str, list[QAJudgement]] = field(default_factory=dict)
+
+
+_RUNS: dict[str, _Run] = {}  # output_path -> current run
 
 
 def _settings() -> JudgeSettings:
@@ -52,36 +64,52 @@ def _content_key(items: Sequence[CaptionItem]) -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _output_root(args: Any) -> Path | None:
-    output_path = getattr(args, "output_path", None) if args is not None else None
-    return Path(output_path) / f"vdcscore_{_RUN_STAMP}" if output_path else None
+def _run_for(output_path: str, dims: set[str]) -> _Run:
+    """The run folder for these dimensions; a dimension scored again (a second evaluation in the same
+    process) starts a new folder, so a combined file never mixes two evaluations."""
+    run = _RUNS.get(output_path)
+    if run is None or dims & set(run.items):
+        stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+        root = Path(output_path) / f"vdcscore_{stamp}"
+        n = 1
+        while root.exists() or any(r.root == root for r in _RUNS.values()):
+            n += 1
+            root = Path(output_path) / f"vdcscore_{stamp}_{n}"
+        run = _RUNS[output_path] = _Run(root)
+    return run
 
 
 def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
     items = check_unique(item_from_record(r, f"lmms-eval record {i}") for i, r in enumerate(records))
     key = _content_key(items)
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
-        if key not in _RESULTS:
-            settings = _settings()
-            config = ScoringConfig(
-                protocol=load_protocol(os.environ.get(ENV_PROTOCOL, "").strip() or DEFAULT_PROTOCOL),
-                cache_path=default_cache_path(),
-            )
-            root = _output_root(args)
-            dims = "+".join(sorted({i.dimension for i in items}))
-            doc, judgements = score_captions(items, settings, config, root / dims if root else None, ["lmms-eval"])
-            _RESULTS[key] = (doc, list(items), judgements)
-            if root is not None:
-                _write_combined(root, settings, config)
-        return _RESULTS[key][0]
+        if key in _SCORED:
+            return _SCORED[key]
+        settings = _settings()
+        config = ScoringConfig(
+            protocol=load_protocol(os.environ.get(ENV_PROTOCOL, "").strip() or DEFAULT_PROTOCOL),
+            cache_path=default_cache_path(),
+        )
+        output_path = getattr(args, "output_path", None) if args is not None else None
+        dims = {i.dimension for i in items}
+        run = _run_for(str(output_path), dims) if output_path else None
+        out_dir = run.root / "+".join(sorted(dims)) if run else None
+        doc, judgements = score_captions(items, settings, config, out_dir, ["lmms-eval"])
+        _SCORED[key] = doc
+        if run is not None:
+            for dim in dims:
+                run.items[dim] = [i for i in items if i.dimension == dim]
+                run.judgements[dim] = [j for j in judgements if j.dimension == dim]
+            _write_combined(run, settings, config)
+        return doc
 
 
-def _write_combined(root: Path, settings: JudgeSettings, config: ScoringConfig) -> None:
-    """Scores over every dimension judged so far in this process (the VDCscore row, joint CIs)."""
-    items = [i for _, its, _ in _RESULTS.values() for i in its]
-    judgements = [j for _, _, js in _RESULTS.values() for j in js]
+def _write_combined(run: _Run, settings: JudgeSettings, config: ScoringConfig) -> None:
+    """Scores over every dimension of this run so far (the VDCscore row, joint CIs)."""
+    items = [i for its in run.items.values() for i in its]
+    judgements = [j for js in run.judgements.values() for j in js]
     doc = build_document(judgements, items, settings, config, None, ["lmms-eval"], None)
-    write_outputs(root, doc, judgements)
+    write_outputs(run.root, doc, judgements)
 
 
 def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
