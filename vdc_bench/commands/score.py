@@ -17,7 +17,7 @@ from vdc_bench.scoring.caption_records import load_samples
 from vdc_bench.scoring.judge_settings import JudgeSettings, resolve_judge
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, atomic_write_text, read_audit
+from vdc_bench.scoring.score_files import TABLE_NAME, atomic_write_text, format_ci, read_audit
 from vdc_bench.scoring.verdict_cache import CACHE_ENV, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
@@ -72,18 +72,14 @@ def _default_out(first_input: str) -> Path:
 
 
 def _paired_table(paired: dict) -> str:
-    rows = [
-        [d, b["common"], f"{b['acc']:+.2f}", _ci(b["acc_ci95"], 2), f"{b['score']:+.3f}", _ci(b["score_ci95"], 3)]
-        for d, b in paired["dimensions"].items()
-    ]
+    def row(label: str, common: object, b: dict) -> list[object]:
+        return [label, common, f"{b['acc']:+.2f}", format_ci(b["acc_ci95"], 2, signed=True),
+                f"{b['score']:+.3f}", format_ci(b["score_ci95"], 3, signed=True)]
+
+    rows = [row(d, b["common"], b) for d, b in paired["dimensions"].items()]
     if paired["vdcscore"]:
-        o = paired["vdcscore"]
-        rows.append(["mean", "", f"{o['acc']:+.2f}", _ci(o["acc_ci95"], 2), f"{o['score']:+.3f}", _ci(o["score_ci95"], 3)])
+        rows.append(row("mean", "", paired["vdcscore"]))
     return markdown_table(["dimension", "common videos", "Δ acc", "95% CI", "Δ score", "95% CI"], rows)
-
-
-def _ci(ci: list[float] | None, digits: int) -> str:
-    return "–" if not ci else f"[{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -77,8 +77,9 @@ def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(ci: list[float] | None, digits: int) -> str:
-    return "–" if not ci else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+def format_ci(ci: list[float] | None, digits: int, signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return "–" if not ci else f"[{ci[0]:{sign}.{digits}f}, {ci[1]:{sign}.{digits}f}]"
 
 
 def markdown_report(doc: dict[str, Any]) -> str:
@@ -86,15 +87,16 @@ def markdown_report(doc: dict[str, Any]) -> str:
     rows = []
     for dim, b in doc["dimensions"].items():
         rows.append([
-            dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), _ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
-            _ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
+            dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
+            format_ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
         ])
     overall = doc.get("vdcscore")
     if overall:
-        label = "**VDCscore**" if overall["complete"] else f"mean of {overall['n_dimensions']} dims"
+        n = overall["n_dimensions"]
+        label = "**VDCscore**" if overall["complete"] else f"mean of {n} dimension{'s' if n > 1 else ''}"
         rows.append([
-            label, "", overall["n_qas"], _fmt(overall["acc"], 2), _ci(overall["acc_ci95"], 2),
-            _fmt(overall["score"], 3), _ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
+            label, "", overall["n_qas"], _fmt(overall["acc"], 2), format_ci(overall["acc_ci95"], 2),
+            _fmt(overall["score"], 3), format_ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
             sum(overall["failures"].values()),
         ])
     judge, proto = doc["judge"], doc["protocol"]
