@@ -1,0 +1,68 @@
+"""Judge settings: arguments over environment, the embedded judge as the lazy default, no secrets in public()."""
+
+from __future__ import annotations
+
+import pytest
+
+from vdc_bench.errors import VdcBenchError
+from vdc_bench.judge import server
+from vdc_bench.scoring.judge_settings import base_url_host, resolve_judge
+from vdc_bench.scoring.qa_generation import parse_qa_list
+
+ENV = ("VDC_JUDGE", "VDC_JUDGE_BASE_URL", "VDC_JUDGE_MODEL", "OPENAI_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for key in ENV:
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_arguments_win_over_environment(monkeypatch):
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", "http://env-host:1/v1")
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "env-model")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-secret")
+    s = resolve_judge(model="arg-model", concurrency=7, temperature=None)
+    assert (s.base_url, s.model, s.api_key, s.concurrency, s.temperature) == (
+        "http://env-host:1/v1", "arg-model", "sk-env-secret", 7, 0.0)
+    public = s.public()
+    assert public["base_url_host"] == "env-host:1" and "sk-env-secret" not in repr(public) + repr(s)
+
+
+def test_url_mode_needs_a_model():
+    with pytest.raises(VdcBenchError, match="needs a model name"):
+        resolve_judge(base_url="http://127.0.0.1:5/v1")
+
+
+def test_host_only_even_with_credentials_in_the_url():
+    assert base_url_host("https://user:pw@judge.example.org:8443/v1?token=abc") == "judge.example.org:8443"
+
+
+def test_embedded_is_the_default_and_called_lazily(monkeypatch):
+    asked = []
+
+    def fake(model=None):
+        asked.append(model)
+        return server.JudgeEndpoint("http://127.0.0.1:4321/v1", "tiny-gguf", True, "embedded tiny (NOT the published judge)")
+
+    monkeypatch.setattr(server, "ensure_embedded_judge", fake)
+    s = resolve_judge()
+    assert asked == [None]
+    assert (s.base_url, s.model, s.source) == ("http://127.0.0.1:4321/v1", "tiny-gguf", "embedded")
+    assert "NOT the published judge" in s.public()["description"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "n"),
+    [
+        ('[{"question": "What is red?", "answer": "the car", "category": "object"}]', 1),
+        ('Here you go:\n```json\n[{"question": "Q1?", "answer": "A1"}, {"question": "Q2?", "answer": "A2"}]\n```', 2),
+        ("[{'question': 'Where?', 'answer': 'a park', 'category': 'location'}]", 1),
+        ('[{"question": "Q?", "answer": ""}, {"question": "Q2?", "answer": "kept"}]', 1),  # empty answer dropped
+        ("I cannot do that.", None),
+        ('[{"q": "no keys"}]', None),
+    ],
+)
+def test_parse_qa_list(reply, n):
+    pairs = parse_qa_list(reply)
+    assert (len(pairs) if pairs else None) == n
