@@ -3,7 +3,8 @@
 The openai package's own retries are disabled (``max_retries=0``) so that every attempt is ours and
 counted: exponential backoff with jitter on timeouts, connection errors, 408/409/429 (honouring
 ``Retry-After``) and 5xx, up to ``max_attempts``; then the call is returned as failed. Credentials or
-model-name errors (401/403/404) abort the run: they would fail every call.
+model-name errors (401/403/404) abort the run: they would fail every call. A refused connection to the
+embedded judge first asks the judge package to bring it back (it restarts a crashed server once).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import email.utils
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -94,6 +95,7 @@ class JudgeClient:
         self.stats = CallStats()
         self._client: openai.AsyncOpenAI | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._revive_lock: asyncio.Lock | None = None
         self._rng = random.Random()  # jitter only; never affects what is asked or scored
 
     async def __aenter__(self) -> JudgeClient:
@@ -107,6 +109,7 @@ class JudgeClient:
             http_client=openai.DefaultAioHttpClient(),
         )
         self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._revive_lock = asyncio.Lock()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -131,6 +134,18 @@ class JudgeClient:
         else:
             self.stats.failed += 1
         return result
+
+    async def _revive_embedded(self) -> None:
+        """The embedded judge refused a connection: it may have died. ``ensure_embedded_judge`` restarts
+        a server this process owns (once) or starts a new one; the following attempts go wherever it is."""
+        from vdc_bench.judge.server import ensure_embedded_judge
+
+        assert self._revive_lock is not None and self._client is not None
+        async with self._revive_lock:  # one restart, not one per worker
+            endpoint = await asyncio.to_thread(ensure_embedded_judge, self.settings.model)
+            if endpoint.base_url != self.settings.base_url:
+                self.settings = replace(self.settings, base_url=endpoint.base_url)
+                self._client = self._client.with_options(base_url=endpoint.base_url)
 
     def _backoff_s(self, attempt: int) -> float:
         ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
@@ -171,6 +186,9 @@ class JudgeClient:
                     wait = _retry_after_s(err)
             except openai.APIConnectionError as err:  # includes APITimeoutError
                 error = _connection_failure(err)
+                if s.source == "embedded" and error.startswith("connection error"):
+                    await self._revive_embedded()
+                    s = self.settings
             else:
                 try:
                     return CallResult(data["choices"][0]["message"]["content"] or "", attempt, False)
