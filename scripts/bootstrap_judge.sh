@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the embedded judge once per machine (idempotent; a second run takes seconds):
 #   1. .venv-judge: a separate venv with llama-cpp-python[server]==0.3.36. PyPI ships only its sdist,
-#      so the first build compiles llama.cpp (3-6 min on 2 cores). pip caches the built wheel in
+#      so the first build compiles llama.cpp (3-6 min on 2 idle cores, 11.5 min measured on a busy one). pip caches the built wheel in
 #      ~/.cache/pip/wheels; later venvs on this machine install it in seconds. GGML_NATIVE=OFF (AVX2
 #      baseline instead of -march=native) keeps that cached wheel usable on other x86-64 CPUs.
 #      Set CMAKE_ARGS yourself for other builds (e.g. -DGGML_CUDA=on).
@@ -9,10 +9,11 @@
 #      against their pinned sha256 (python -m vdc_bench.judge.assets).
 # Usage: bash scripts/bootstrap_judge.sh [--no-models] [MODEL ...]
 #   MODEL defaults to "qwen2.5-coder-1.5b smollm2-135m" (judge + smoke-test model).
-# Env: VDC_JUDGE_VENV (default .venv-judge), VDC_BENCH_VENV (project venv, default .venv), PYTHON.
+# Env: VDC_BENCH_VENV (project venv, default .venv), PYTHON (interpreter for the new venv).
+# To use your own llama-cpp-python install instead, set VDC_JUDGE_PYTHON to its python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JVENV=${VDC_JUDGE_VENV:-.venv-judge}
+JVENV=.venv-judge  # where vdc_bench.judge.engines.judge_python() looks
 MAIN_PY=${VDC_BENCH_VENV:-.venv}/bin/python
 PY=${PYTHON:-python3}
 LLAMA_CPP_PYTHON="llama-cpp-python[server]==0.3.36"
