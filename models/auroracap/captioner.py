@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, LogitsProcessor, LogitsProcessorList
 from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
+from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import build_prompt, tokenize_with_sentinels
@@ -91,6 +92,9 @@ class AuroraCapCaptioner:
         self.random_weights = marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
         self.context_limit = int(self.model.language_model.config.max_position_embeddings)
         self._decoder: StaticKVDecoder | None = None
+        # The fast path (decode != hf) replays the frame encoder from CUDA graphs; hf keeps it eager.
+        fast = device.type == "cuda" and settings.decode != "hf"
+        self._frame_encoder = GraphedFrameEncoder(self.model) if fast else self.model.encode_frames
 
     def _static_decoder(self) -> StaticKVDecoder:
         if self._decoder is None:
@@ -135,7 +139,7 @@ class AuroraCapCaptioner:
         out: list[list[torch.Tensor | None]] = [[None] * p.pixel_values.shape[0] for p in prepared]
         for group_ratio, members in groups.items():
             pixels = torch.stack([prepared[row].pixel_values[frame] for row, frame in members])
-            tokens = self.model.encode_frames(pixels, group_ratio)
+            tokens = self._frame_encoder(pixels, group_ratio)
             for (row, frame), frame_tokens in zip(members, tokens, strict=True):
                 out[row][frame] = frame_tokens
         return out  # type: ignore[return-value]

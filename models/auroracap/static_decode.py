@@ -1,20 +1,24 @@
 """Greedy decoding for Llama with a preallocated KV cache and a CUDA-graph decode step.
 
 transformers' ``generate`` spends most of each step on the host (logits processors, stopping
-criteria, an EOS check that synchronises every token), which leaves the H100 at ~4x its
-bandwidth floor for AuroraCap's long captions. This decoder keeps the whole step on the device:
+criteria, an EOS check that synchronises every token), which leaves an H100 at ~4x its bandwidth
+floor for AuroraCap's long captions. This decoder keeps the whole step on the device:
 
-* prefill runs one request at a time at its true length (``is_causal`` SDPA, no padded
-  queries, logits of the last position only) and writes its K/V right-aligned into row b of
-  static buffers ``(B, kv_heads, max_len, head_dim)``, so the batch is left-padded exactly like
-  the plain path without materialising a (B, T, T) mask or full-sequence logits;
-* each decode step (embed -> 32 layers -> argmax -> bookkeeping) reads and writes only static
-  tensors and device-side indices, so on CUDA it is captured once as a graph and replayed; the
-  host checks for EOS every ``sync_every`` steps instead of every token.
+* prefill runs one request at a time at its true length (``is_causal`` SDPA, no padded queries,
+  logits of the last position only) and writes its K/V right-aligned into row b of static buffers
+  ``(B, kv_heads, max_len, head_dim)``, so the batch is left-padded exactly like the plain path
+  without a (B, T, T) mask or full-sequence logits;
+* a decode step (embed -> layers -> argmax -> bookkeeping) reads and writes only static tensors and
+  device-side indices, so on CUDA it is captured once as a graph and replayed; the host checks for
+  EOS every ``sync_every`` steps instead of every token;
+* on CUDA the two per-layer halves around attention (norm + QKV + RoPE; out-proj + norm + MLP) are
+  compiled once with inductor so their element-wise work fuses: the function takes the layer's
+  weights as arguments, so one compilation serves every layer. Cache writes and attention stay
+  eager, so no compiled graph ever mutates (or copies) the cache.
 
-Only greedy, single-beam decoding takes this path; anything else uses ``generate``. The math is
-the model's own: it calls the checkpoint's projections, norms, MLPs and rotary module, and only
-re-implements the attention bookkeeping around the cache.
+Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
+``generate``. The layer math mirrors transformers' Llama (fp32 RMSNorm, rotate-half RoPE from the
+model's own rotary module, SiLU MLP), so tokens match ``generate`` (tested).
 """
 
 from __future__ import annotations
@@ -29,14 +33,48 @@ from transformers import LlamaForCausalLM
 _LEN_QUANTUM = 256  # cache length rounding, so consecutive batches reuse one captured graph
 
 
+def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    variance = x.float().pow(2).mean(-1, keepdim=True)
+    return weight * (x.float() * torch.rsqrt(variance + eps)).to(x.dtype)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (B, heads, T, D); cos/sin (B, T, D)."""
-    return x * cos[:, None] + _rotate_half(x) * sin[:, None]
+def attention_inputs(x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: int, kv_dim: int):
+    """x (B, T, hidden) -> q (B, H, T, D), k, v (B, KV, T, D) of the normed input, RoPE applied."""
+    b, t, _ = x.shape
+    q, k, v = F.linear(_rms_norm(x, ln, eps), w_qkv).split((q_dim, kv_dim, kv_dim), dim=-1)
+    q = q.reshape(b, t, -1, head_dim).transpose(1, 2)
+    k = k.reshape(b, t, -1, head_dim).transpose(1, 2)
+    v = v.reshape(b, t, -1, head_dim).transpose(1, 2)
+    cos, sin = cos[:, None], sin[:, None]
+    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+
+
+def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
+    """Residual adds around out-projection and the SiLU MLP; attn (B, H, T, D) -> x (B, T, hidden)."""
+    b, _, t, _ = attn.shape
+    x = x + F.linear(attn.transpose(1, 2).reshape(b, t, -1), wo)
+    gate, up = F.linear(_rms_norm(x, ln, eps), w_gate_up).chunk(2, dim=-1)
+    return x + F.linear(F.silu(gate) * up, w_down)
+
+
+def _fuse_rows(*linears: torch.nn.Linear) -> torch.Tensor:
+    """One weight matrix for several projections of the same input, the modules keeping views of it.
+
+    A decode step is bandwidth bound: one (Nq+Nk+Nv, hidden) GEMV streams the weights better than
+    three, and the views mean no second copy of the weights (``generate`` sees the same tensors).
+    """
+    fused = torch.cat([m.weight.detach() for m in linears]).contiguous()
+    start = 0
+    for m in linears:
+        rows = m.weight.shape[0]
+        m.weight = torch.nn.Parameter(fused[start : start + rows], requires_grad=False)
+        start += rows
+    return fused
 
 
 @dataclass
@@ -49,21 +87,20 @@ class _Buffers:
     """Static tensors of one (batch, max_len) shape; a CUDA graph captured over them stays valid."""
 
     def __init__(self, lm: LlamaForCausalLM, batch: int, max_len: int, max_new: int) -> None:
-        cfg = lm.config
         attn = lm.model.layers[0].self_attn
         param = lm.lm_head.weight
-        kv_heads = cfg.num_key_value_heads
-        shape = (batch, kv_heads, max_len, attn.head_dim)
+        shape = (batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
+        kw = {"device": param.device}
         self.batch, self.max_len, self.max_new = batch, max_len, max_new
-        self.keys = [torch.zeros(shape, dtype=param.dtype, device=param.device) for _ in lm.model.layers]
-        self.values = [torch.zeros(shape, dtype=param.dtype, device=param.device) for _ in lm.model.layers]
-        self.valid = torch.zeros((batch, max_len), dtype=torch.bool, device=param.device)
-        self.token = torch.zeros(batch, dtype=torch.long, device=param.device)
-        self.position = torch.zeros(batch, dtype=torch.long, device=param.device)
-        self.column = torch.zeros(1, dtype=torch.long, device=param.device)  # cache slot written this step
-        self.step = torch.zeros(1, dtype=torch.long, device=param.device)  # output slot written this step
-        self.finished = torch.zeros(batch, dtype=torch.bool, device=param.device)
-        self.out = torch.zeros((batch, max_new), dtype=torch.long, device=param.device)
+        self.keys = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]
+        self.values = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]
+        self.valid = torch.zeros((batch, max_len), dtype=torch.bool, **kw)
+        self.token = torch.zeros(batch, dtype=torch.long, **kw)
+        self.position = torch.zeros(batch, dtype=torch.long, **kw)
+        self.column = torch.zeros(1, dtype=torch.long, **kw)  # cache slot written this step
+        self.step = torch.zeros(1, dtype=torch.long, **kw)  # output slot written this step
+        self.finished = torch.zeros(batch, dtype=torch.bool, **kw)
+        self.out = torch.zeros((batch, max_new), dtype=torch.long, **kw)
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_ids: tuple[int, int] | None = None  # (eos, pad) baked into the captured graph
 
@@ -75,43 +112,50 @@ class _Buffers:
 class StaticKVDecoder:
     """Greedy decoder over a ``LlamaForCausalLM`` (fp32/fp16/bf16, CPU or CUDA)."""
 
-    def __init__(self, lm: LlamaForCausalLM, use_cuda_graph: bool = True, sync_every: int = 16) -> None:
-        rope_type = (getattr(lm.config, "rope_scaling", None) or {}).get("rope_type", "default")
+    def __init__(
+        self, lm: LlamaForCausalLM, use_cuda_graph: bool = True, compile_layers: bool = True, sync_every: int = 16
+    ) -> None:
+        cfg = lm.config
+        rope_type = (getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
         if "dynamic" in str(rope_type):
             raise ValueError("dynamic RoPE scaling changes with length; use the plain generate path")
+        if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False) or cfg.hidden_act != "silu":
+            raise ValueError("the static decoder covers Llama without biases and with SiLU; use generate")
         self.lm = lm
         self.device = lm.lm_head.weight.device
-        self.use_cuda_graph = use_cuda_graph and self.device.type == "cuda"
+        on_cuda = self.device.type == "cuda"
+        self.use_cuda_graph = use_cuda_graph and on_cuda
         self.sync_every = sync_every
+        self.eps = float(cfg.rms_norm_eps)
+        self.head_dim = lm.model.layers[0].self_attn.head_dim
+        self.scaling = lm.model.layers[0].self_attn.scaling
+        self.gqa = cfg.num_key_value_heads != cfg.num_attention_heads
+        self.q_dim = cfg.num_attention_heads * self.head_dim
+        self.kv_dim = cfg.num_key_value_heads * self.head_dim
+        self.weights = []
+        for layer in lm.model.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            self.weights.append((
+                layer.input_layernorm.weight, _fuse_rows(attn.q_proj, attn.k_proj, attn.v_proj), attn.o_proj.weight,
+                layer.post_attention_layernorm.weight, _fuse_rows(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight,
+            ))
+        compiled = compile_layers and on_cuda
+        self._pre = torch.compile(attention_inputs, dynamic=False) if compiled else attention_inputs
+        self._post = torch.compile(attention_output_and_mlp, dynamic=False) if compiled else attention_output_and_mlp
         self._buffers: _Buffers | None = None
 
-    # -- model pieces -------------------------------------------------------------------------
-    def _attention(self, layer, h: torch.Tensor, cos, sin, keys, values, write, mask, causal: bool):
-        """h (B, T, hidden) -> (B, T, hidden); writes this call's K/V through ``write(k, v)``."""
-        attn = layer.self_attn
-        b, t, _ = h.shape
-        q = attn.q_proj(h).view(b, t, -1, attn.head_dim).transpose(1, 2)
-        k = attn.k_proj(h).view(b, t, -1, attn.head_dim).transpose(1, 2)
-        v = attn.v_proj(h).view(b, t, -1, attn.head_dim).transpose(1, 2)
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        write(k, v)
-        gqa = q.shape[1] != k.shape[1]
-        if causal:  # prefill of one unpadded request
-            o = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scaling, enable_gqa=gqa)
-        else:  # one decode step against the whole static cache, invalid slots masked
-            o = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=attn.scaling, enable_gqa=gqa)
-        return attn.o_proj(o.transpose(1, 2).reshape(b, t, -1))
+    def release(self) -> None:
+        """Drop the KV cache and captured graph (e.g. before another model runs on the device)."""
+        self._buffers = None
 
-    def _layers(self, x: torch.Tensor, positions: torch.Tensor, write_for_layer, mask, causal: bool):
+    # -- model pieces -------------------------------------------------------------------------
+    def _forward(self, x: torch.Tensor, positions: torch.Tensor, write, attend, pre, post) -> torch.Tensor:
+        """Run every layer; ``write(i, k, v)`` stores K/V, ``attend(i, q, k, v)`` returns attention (B, H, T, D)."""
         cos, sin = self.lm.model.rotary_emb(x, positions)
-        for i, layer in enumerate(self.lm.model.layers):
-            buf = self._buffers
-            keys = buf.keys[i] if buf is not None else None
-            values = buf.values[i] if buf is not None else None
-            x = x + self._attention(
-                layer, layer.input_layernorm(x), cos, sin, keys, values, write_for_layer(i), mask, causal
-            )
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        for i, (ln1, w_qkv, wo, ln2, w_gate_up, w_down) in enumerate(self.weights):
+            q, k, v = pre(x, cos, sin, ln1, w_qkv, self.eps, self.head_dim, self.q_dim, self.kv_dim)
+            write(i, k, v)
+            x = post(x, attend(i, q, k, v), wo, ln2, w_gate_up, w_down, self.eps)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
     # -- buffers and graph ----------------------------------------------------------------------
@@ -127,17 +171,19 @@ class StaticKVDecoder:
         """One token for every row; touches only static tensors (graph-capturable)."""
         buf = self._buffers
         buf.valid.index_fill_(1, buf.column, True)
-        x = self.lm.model.embed_tokens(buf.token[:, None])
         mask = buf.valid[:, None, None, :]
 
-        def write_for_layer(i):
-            def write(k, v):
-                buf.keys[i].index_copy_(2, buf.column, k)
-                buf.values[i].index_copy_(2, buf.column, v)
+        def write(i, k, v):
+            buf.keys[i].index_copy_(2, buf.column, k)
+            buf.values[i].index_copy_(2, buf.column, v)
 
-            return write
+        def attend(i, q, k, v):
+            return F.scaled_dot_product_attention(
+                q, buf.keys[i], buf.values[i], attn_mask=mask, scale=self.scaling, enable_gqa=self.gqa
+            )
 
-        logits = self._layers(x, buf.position[:, None], write_for_layer, mask, causal=False)
+        x = self.lm.model.embed_tokens(buf.token[:, None])
+        logits = self._forward(x, buf.position[:, None], write, attend, self._pre, self._post)
         self._emit(logits.argmax(-1))
         buf.position.add_(1)
         buf.column.add_(1)
@@ -156,7 +202,7 @@ class StaticKVDecoder:
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            for _ in range(2):  # warm-up: kernels selected and workspaces allocated outside the capture
+            for _ in range(3):  # warm-up: compilation, kernel choice and workspaces happen outside the capture
                 self._decode_step()
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
@@ -165,6 +211,27 @@ class StaticKVDecoder:
         for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
             tensor.copy_(value)  # undo the warm-up side effects (cache slots get rewritten anyway)
         buf.graph, buf.graph_ids = graph, (self._eos, self._pad)
+
+    def _prefill(self, buf: _Buffers, sequences: list[torch.Tensor], longest: int) -> torch.Tensor:
+        """Each (T_i, hidden) sequence at its own length, K/V right-aligned at column ``longest``."""
+        first = torch.empty(len(sequences), dtype=torch.long, device=self.device)
+        for row, seq in enumerate(sequences):
+            n = seq.shape[0]
+            start = longest - n
+
+            def write(i, k, v, row=row, start=start, n=n):
+                buf.keys[i][row, :, start : start + n] = k[0]
+                buf.values[i][row, :, start : start + n] = v[0]
+
+            def attend(i, q, k, v):
+                return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, enable_gqa=self.gqa)
+
+            positions = torch.arange(n, device=self.device)[None]
+            x = seq[None].to(buf.keys[0].dtype)
+            first[row] = self._forward(x, positions, write, attend, attention_inputs, attention_output_and_mlp)[0].argmax()
+            buf.valid[row, start:longest] = True
+            buf.position[row] = n
+        return first
 
     # -- public API ---------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -177,30 +244,13 @@ class StaticKVDecoder:
     ) -> DecodeOutput:
         """Greedy-decode each (T_i, hidden) input-embedding sequence; returns tokens (B, steps)."""
         self._eos, self._pad = int(eos_token_id), int(pad_token_id)
-        batch = len(sequences)
         longest = max(s.shape[0] for s in sequences)
-        buf = self._ensure_buffers(batch, longest + max_new_tokens, max_new_tokens)
+        buf = self._ensure_buffers(len(sequences), longest + max_new_tokens, max_new_tokens)
         started = time.perf_counter()
         buf.valid.zero_()
         buf.finished.zero_()
         buf.step.zero_()
-        first = torch.empty(batch, dtype=torch.long, device=self.device)
-        for row, seq in enumerate(sequences):  # prefill, right-aligned at column `longest`
-            n = seq.shape[0]
-            start = longest - n
-
-            def write_for_layer(i, row=row, start=start, n=n):
-                def write(k, v):
-                    buf.keys[i][row, :, start : start + n] = k[0]
-                    buf.values[i][row, :, start : start + n] = v[0]
-
-                return write
-
-            positions = torch.arange(n, device=self.device)[None]
-            logits = self._layers(seq[None].to(buf.keys[0].dtype), positions, write_for_layer, None, causal=True)
-            first[row] = logits[0].argmax(-1)
-            buf.valid[row, start:longest] = True
-            buf.position[row] = n
+        first = self._prefill(buf, sequences, longest)
         buf.column.fill_(longest)
         self._emit(first)
         if self.device.type == "cuda":

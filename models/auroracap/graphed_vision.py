@@ -1,0 +1,77 @@
+"""The frame encoder (ViT + ToMe + projector) replayed from CUDA graphs.
+
+Eagerly, a ToMe block launches ~20 small kernels (normalise, match, sort, gather, scatter) on top of
+the transformer's own, so at 16 frames the encoder is launch-bound and merging saves no time at all.
+A captured graph replays those launches back to back, and the merge step is compiled by inductor
+(one dynamic-shape build serves every block and ratio) so its element-wise work fuses. Frames are
+encoded in fixed-size chunks, one graph per (ratio, chunk size, resolution), the last chunk
+zero-padded: ToMe merges within a frame, so padding frames change nothing for the real ones.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from vdc_bench.models.auroracap.modeling import AuroraCapModel
+from vdc_bench.models.auroracap.tome import merge_step
+
+
+@dataclass
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    inputs: torch.Tensor  # (chunk, 3, H, W), written before each replay
+    outputs: torch.Tensor  # (chunk, N_f, llm_hidden), overwritten by each replay
+
+
+class GraphedFrameEncoder:
+    """Drop-in for ``model.encode_frames`` on CUDA: (N, 3, H, W) -> (N, N_f, llm_hidden)."""
+
+    def __init__(
+        self, model: AuroraCapModel, max_chunk: int = 32, max_graphs: int = 4, compile_merge: bool = True
+    ) -> None:
+        if model.device.type != "cuda":
+            raise ValueError("CUDA graphs need a CUDA device")
+        if compile_merge:
+            model.vision_tower.merge = torch.compile(merge_step, dynamic=True)
+        self.model = model
+        self.max_chunk = max_chunk
+        self.max_graphs = max_graphs
+        self._graphs: OrderedDict[tuple, _Captured] = OrderedDict()
+
+    def _captured(self, ratio: float, chunk: int, height: int, width: int) -> _Captured:
+        key = (ratio, chunk, height, width)
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            return self._graphs[key]
+        while len(self._graphs) >= self.max_graphs:
+            self._graphs.popitem(last=False)  # its memory pool goes with it
+        inputs = torch.zeros(chunk, 3, height, width, dtype=self.model.dtype, device=self.model.device)
+        side = torch.cuda.Stream(self.model.device)
+        side.wait_stream(torch.cuda.current_stream(self.model.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):  # kernel selection and workspaces outside the capture
+                self.model.encode_frames(inputs, ratio)
+        torch.cuda.current_stream(self.model.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self.model.encode_frames(inputs, ratio)
+        self._graphs[key] = captured = _Captured(graph, inputs, outputs)
+        return captured
+
+    @torch.inference_mode()
+    def __call__(self, pixel_values: torch.Tensor, token_kept_ratio: float) -> torch.Tensor:
+        pixel_values = pixel_values.to(device=self.model.device, dtype=self.model.dtype)
+        n = pixel_values.shape[0]
+        chunk = min(n, self.max_chunk)
+        height, width = pixel_values.shape[-2:]
+        captured = self._captured(token_kept_ratio, chunk, height, width)
+        pieces = []
+        for start in range(0, n, chunk):
+            part = pixel_values[start : start + chunk]
+            captured.inputs[: part.shape[0]].copy_(part)
+            captured.inputs[part.shape[0] :].zero_()
+            captured.graph.replay()
+            pieces.append(captured.outputs[: part.shape[0]].clone())
+        return torch.cat(pieces)
