@@ -25,7 +25,7 @@ class Efficiency:
     prompt_tokens: float | None
     output_tokens: float | None
     truncated: int  # outputs that hit max_new_tokens
-    seconds_per_caption: float | None  # CPU decode + generation of one request
+    seconds_per_caption: float | None  # video decode + preprocessing + ViT + generation of one request
     seconds_per_video: float | None  # sum over the video's captions, mean over videos
     video_decode_s: float | None
     vit_ms: float | None
@@ -63,10 +63,15 @@ def _tokens_per_frame(stats: Mapping[str, Any]) -> float | None:
 
 
 def _caption_seconds(stats: Mapping[str, Any]) -> float | None:
+    """Wall time of one request: video decode + preprocessing + ViT + LLM generation (prefill and decode).
+
+    The adapter's ``gen_s`` covers only the LLM's generate call, so the other stages are added.
+    """
     gen = _number(stats.get("gen_s"))
     if gen is None:
         return None
-    return gen + (_number(stats.get("decode_s")) or 0.0)
+    vit_s = (_number(stats.get("vit_ms")) or 0.0) / 1000.0
+    return gen + vit_s + (_number(stats.get("decode_s")) or 0.0) + (_number(stats.get("preprocess_s")) or 0.0)
 
 
 def efficiency_from_records(records: Iterable[Mapping[str, Any]]) -> Efficiency:

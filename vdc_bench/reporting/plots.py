@@ -136,8 +136,8 @@ def plot_vs_seconds(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, out_dir, "vdcscore_vs_seconds",
-                 "VDCscore accuracy vs measured seconds per video (video decode + generation of every dimension's "
-                 "caption). No published timing is comparable (different hardware), so none is drawn.")
+                 "VDCscore accuracy vs measured seconds per video (video decode, preprocessing, ViT and generation "
+                 "of every dimension's caption). No published timing is comparable (different hardware), so none is drawn.")
 
 
 def plot_per_dimension(points: Sequence[RunSummary], out_dir: Path, sweep: list[RatioSweepPoint]) -> PlotFiles:
