@@ -40,6 +40,10 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     eff = summary.efficiency
     if eff.failed:
         flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
+    judged_failures = {k: v for k, v in (overall.get("failures") or {}).items() if v}
+    if judged_failures:
+        detail = ", ".join(f"{v} {k}" for k, v in judged_failures.items())
+        flags.append(f"{detail} of {overall.get('n_qas')} QAs, counted as no/0")
     if summary.config.get("limit") is not None:
         flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
     ratio = summary.token_kept_ratio
