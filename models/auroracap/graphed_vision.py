@@ -2,10 +2,11 @@
 
 Eagerly, a ToMe block launches ~20 small kernels (normalise, match, sort, gather, scatter) on top of
 the transformer's own, so at 16 frames the encoder is launch-bound and merging saves no time at all.
-A captured graph replays those launches back to back, and the merge step is compiled by inductor
-(one dynamic-shape build serves every block and ratio) so its element-wise work fuses. Frames are
-encoded in fixed-size chunks, one graph per (ratio, chunk size, resolution), the last chunk
-zero-padded: ToMe merges within a frame, so padding frames change nothing for the real ones.
+A captured graph replays those launches back to back with the very same kernels, so its features
+are bit-identical to the eager encoder's (an inductor-compiled merge step was tried: no faster on
+an H200, and its fp16 rounding changed the features). Frames are encoded in fixed-size chunks, one
+graph per (ratio, chunk size, resolution), the last chunk zero-padded: ToMe merges within a frame,
+so padding frames change nothing for the real ones.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
-from vdc_bench.models.auroracap.tome import merge_step
 
 
 @dataclass
@@ -28,13 +28,9 @@ class _Captured:
 class GraphedFrameEncoder:
     """Drop-in for ``model.encode_frames`` on CUDA: (N, 3, H, W) -> (N, N_f, llm_hidden)."""
 
-    def __init__(
-        self, model: AuroraCapModel, max_chunk: int = 32, max_graphs: int = 4, compile_merge: bool = True
-    ) -> None:
+    def __init__(self, model: AuroraCapModel, max_chunk: int = 32, max_graphs: int = 4) -> None:
         if model.device.type != "cuda":
             raise ValueError("CUDA graphs need a CUDA device")
-        if compile_merge:
-            model.vision_tower.merge = torch.compile(merge_step, dynamic=True)
         self.model = model
         self.max_chunk = max_chunk
         self.max_graphs = max_graphs

@@ -71,14 +71,13 @@ class ToMeCLIPEncoderLayer(nn.Module):
         r: int,
         proportional_attention: bool,
         attn_implementation: str,
-        merge=merge_step,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # AuroraCap's own size bias is added per query row, which softmax cancels; only the original
         # ToMe key-wise log-size bias changes anything, so it is the opt-in variant.
         key_bias = size.log().transpose(1, 2).unsqueeze(1).to(x.dtype) if proportional_attention else None
         attn_out, metric = self.self_attn(self.layer_norm1(x), key_bias, attn_implementation)
         x = x + attn_out
-        x, size = merge(x, size, metric, r, protect_cls=True)
+        x, size = merge_step(x, size, metric, r, protect_cls=True)
         x = x + self.mlp(self.layer_norm2(x))
         return x, size
 
@@ -121,8 +120,6 @@ class AuroraVisionTower(nn.Module):
         self.num_blocks = config.num_hidden_layers + 1 + feature_layer if feature_layer < 0 else feature_layer
         self.attn_implementation = attn_implementation
         self.proportional_attention = proportional_attention
-        # The ToMe step; the CUDA-graph encoder swaps in a compiled build of the same function.
-        self.merge = merge_step
 
     def merge_r(self, height: int, width: int, token_kept_ratio: float) -> int:
         """Per-block r; uses all L blocks as AuroraCap does, although only ``num_blocks`` of them feed features."""
@@ -141,5 +138,5 @@ class AuroraVisionTower(nn.Module):
         x = vm.pre_layrnorm(vm.embeddings(pixel_values, interpolate_pos_encoding=interpolate))
         size = torch.ones_like(x[..., :1])
         for layer in vm.encoder.layers[: self.num_blocks]:
-            x, size = layer(x, size, r, self.proportional_attention, self.attn_implementation, self.merge)
+            x, size = layer(x, size, r, self.proportional_attention, self.attn_implementation)
         return x[:, 1:]

@@ -25,7 +25,6 @@ import json
 import platform
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,17 +167,6 @@ def _prompt_ids(frames: int, text_tokens: int, vocab: int, generator: torch.Gene
     return ids + words(text_tokens)
 
 
-@contextmanager
-def _eager_merge(model: AuroraCapModel):
-    """Run the vision tower as the upstream path does: eager, with the uncompiled merge step."""
-    fast = model.vision_tower.merge
-    model.vision_tower.merge = merge_step
-    try:
-        yield
-    finally:
-        model.vision_tower.merge = fast
-
-
 def _graph_ms(fn, repeats: int) -> float:
     """Median time of ``fn`` replayed from a CUDA graph (how the fast path runs the encoder)."""
     side = torch.cuda.Stream()
@@ -207,8 +195,7 @@ def merge_ms(model: AuroraCapModel, frames: int, ratio: float, repeats: int) -> 
         inputs.append((torch.randn(frames, t, cfg.hidden_size, **kw), torch.ones(frames, t, 1, **kw),
                        torch.randn(frames, t, head_dim, **kw)))
         t -= min(r, (t - 1) // 2)
-    merge = model.vision_tower.merge  # the fast path's build of merge_step (compiled on CUDA)
-    steps = lambda: [merge(x, s, m, r) for x, s, m in inputs]  # noqa: E731
+    steps = lambda: [merge_step(x, s, m, r) for x, s, m in inputs]  # noqa: E731
     return _graph_ms(steps, repeats) if model.device.type == "cuda" else _median_ms(steps, repeats)
 
 
@@ -226,8 +213,7 @@ def bench_config(model, llava, encoder, decoder, frames, ratio, args, card, devi
     pixels = torch.randn(frames, 3, side, side, generator=generator).to(device, model.dtype)
     ids = _prompt_ids(frames, args.text_tokens, vocab, generator)
     vision_ms = _median_ms(lambda: encoder(pixels, ratio), args.repeats, 2)
-    with _eager_merge(model):
-        vision_eager_ms = _median_ms(lambda: model.encode_frames(pixels, ratio), args.repeats, 2)
+    vision_eager_ms = _median_ms(lambda: model.encode_frames(pixels, ratio), args.repeats, 2)
     tokens = encoder(pixels, ratio)
     embeds, _ = model.embed_inputs([ids], [list(tokens)])
     seq = embeds[0]
@@ -298,8 +284,7 @@ def bench_config(model, llava, encoder, decoder, frames, ratio, args, card, devi
             mask = torch.ones(1, ctx, dtype=torch.long, device=device)
 
             def run_baseline(clock, new_tokens):
-                with _eager_merge(model):
-                    features = model.encode_frames(pixels, ratio)
+                features = model.encode_frames(pixels, ratio)
                 emb, _ = model.embed_inputs([ids], [list(features)])
                 return model.language_model.generate(
                     inputs_embeds=emb, attention_mask=mask, max_new_tokens=new_tokens,
