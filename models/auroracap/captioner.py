@@ -145,7 +145,9 @@ class AuroraCapCaptioner:
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def caption_batch(self, requests: Sequence[CaptionRequest], generation: GenerationSettings) -> list[CaptionResult]:
+    def prepare_batch(self, requests: Sequence[CaptionRequest]) -> tuple[list[CaptionResult], list[_Prepared]]:
+        """The CPU half (video decode, CLIP preprocessing, tokenising): safe to run in a worker thread
+        for the next batch while the GPU captions this one. Requests that fail carry their error."""
         results = [CaptionResult(text="") for _ in requests]
         prepared: list[_Prepared] = []
         for index, request in enumerate(requests):
@@ -160,6 +162,17 @@ class AuroraCapCaptioner:
                 decode_s=round(decode_s, 4), preprocess_s=round(time.perf_counter() - started - decode_s, 4)
             )
             prepared.append(item)
+        return results, prepared
+
+    @torch.inference_mode()
+    def caption_batch(
+        self,
+        requests: Sequence[CaptionRequest],
+        generation: GenerationSettings,
+        prepared_batch: tuple[list[CaptionResult], list[_Prepared]] | None = None,
+    ) -> list[CaptionResult]:
+        """Caption ``requests``; ``prepared_batch`` is ``prepare_batch(requests)`` if already done."""
+        results, prepared = prepared_batch or self.prepare_batch(requests)
         if not prepared:
             return results
 

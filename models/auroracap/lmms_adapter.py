@@ -9,6 +9,7 @@ shards the requests. A sample whose video/image cannot be used returns "" with i
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from accelerate import Accelerator
@@ -65,27 +66,46 @@ class AuroraCap(lmms):
         finished: list[dict] = []
         started = time.perf_counter()
         pbar = tqdm(total=len(requests), disable=self.rank != 0, desc="AuroraCap responding")
-        for chunk in collator.get_batched(n=self.batch_size):
-            contexts, all_gen_kwargs, doc_to_visuals, doc_ids, tasks, splits = zip(*chunk, strict=True)
-            generation = GenerationSettings.from_gen_kwargs(all_gen_kwargs[0])
-            docs = [self.task_dict[t][s][d] for t, s, d in zip(tasks, splits, doc_ids, strict=True)]
-            batch = [
-                CaptionRequest(context, _as_list(to_visual(doc)))
-                for context, to_visual, doc in zip(contexts, doc_to_visuals, docs, strict=True)
-            ]
-            for doc, out in zip(docs, self.captioner.caption_batch(batch, generation), strict=True):
-                if out.error:
-                    failed += 1
-                    logger.error(f"auroracap: sample failed: {out.error}")
-                    sample_stats.record(doc, {**out.stats, "error": out.error})
-                else:
-                    sample_stats.record(doc, out.stats)
-                    finished.append(out.stats)
-                results.append(GenerationResult(out.text, TokenCounts(out.input_tokens, out.output_tokens)))
-                pbar.update(1)
+        # Video decoding of batch i+1 runs in a worker thread while batch i is on the device.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="auroracap-decode") as pool:
+            pending = None
+            for chunk in collator.get_batched(n=self.batch_size):
+                upcoming = self._requests(chunk)
+                upcoming = (*upcoming, pool.submit(self.captioner.prepare_batch, upcoming[2]))
+                if pending is not None:
+                    failed += self._caption(pending, results, finished, pbar)
+                pending = upcoming
+            if pending is not None:
+                failed += self._caption(pending, results, finished, pbar)
         pbar.close()
         self._log_metrics(len(requests), failed, finished, time.perf_counter() - started)
         return collator.get_original(results)
+
+    def _requests(self, chunk) -> tuple[GenerationSettings, list[dict], list[CaptionRequest]]:
+        contexts, all_gen_kwargs, doc_to_visuals, doc_ids, tasks, splits = zip(*chunk, strict=True)
+        generation = GenerationSettings.from_gen_kwargs(all_gen_kwargs[0])
+        docs = [self.task_dict[t][s][d] for t, s, d in zip(tasks, splits, doc_ids, strict=True)]
+        batch = [
+            CaptionRequest(context, _as_list(to_visual(doc)))
+            for context, to_visual, doc in zip(contexts, doc_to_visuals, docs, strict=True)
+        ]
+        return generation, docs, batch
+
+    def _caption(self, pending, results: list[GenerationResult], finished: list[dict], pbar) -> int:
+        """Caption one prepared batch; returns how many of its samples failed."""
+        generation, docs, batch, prepared = pending
+        failed = 0
+        for doc, out in zip(docs, self.captioner.caption_batch(batch, generation, prepared.result()), strict=True):
+            if out.error:
+                failed += 1
+                logger.error(f"auroracap: sample failed: {out.error}")
+                sample_stats.record(doc, {**out.stats, "error": out.error})
+            else:
+                sample_stats.record(doc, out.stats)
+                finished.append(out.stats)
+            results.append(GenerationResult(out.text, TokenCounts(out.input_tokens, out.output_tokens)))
+            pbar.update(1)
+        return failed
 
     def _log_metrics(self, total: int, failed: int, finished: list[dict], elapsed: float) -> None:
         if failed:
