@@ -9,6 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer, LlavaForConditionalGeneration
+
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
 from vdc_bench.models.auroracap.checkpoint import CheckpointError, locate
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -25,8 +27,6 @@ from vdc_bench.models.auroracap.settings import (
     ModelArgError,
     cut_at_stop_strings,
 )
-
-from vdc_bench.errors import VdcBenchError
 
 CPU = torch.device("cpu")
 GREEDY = GenerationSettings(max_new_tokens=12)

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+
 from vdc_bench.models.auroracap import video_io
 from vdc_bench.models.auroracap.image_processing import (
     CLIP_MEAN,

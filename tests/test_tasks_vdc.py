@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from vdc_bench.lmms_tasks import TASKS_DIR
 from vdc_fixtures import IDS, LAYOUTS, caption, write_root
 
 from vdc_bench import sample_stats
 from vdc_bench.dataset.dimensions import DIMENSIONS
+from vdc_bench.lmms_tasks import TASKS_DIR
 
 
 @pytest.fixture(scope="module")

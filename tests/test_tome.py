@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import CLIPVisionConfig
+
 from vdc_bench.models.auroracap.tome import merge_r, merge_step, tokens_per_frame
 from vdc_bench.models.auroracap.vision_tower import AuroraVisionTower
 

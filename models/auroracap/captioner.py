@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 from transformers import AutoTokenizer, LogitsProcessor, LogitsProcessorList
+
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
@@ -25,8 +27,6 @@ from vdc_bench.models.auroracap.random_checkpoint import MARKER
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings, cut_at_stop_strings
 from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
-
-from vdc_bench.errors import VdcBenchError
 
 
 @dataclass

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
+
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 
 

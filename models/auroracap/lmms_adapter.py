@@ -19,10 +19,10 @@ from lmms_eval.models.model_utils.gen_metrics import log_metrics
 from lmms_eval.utils import Collator
 from loguru import logger
 from tqdm import tqdm
-from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
-from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
 
 from vdc_bench import sample_stats
+from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
+from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
 
 _MEANS = ("frames", "visual_tokens", "vit_ms", "ttft_ms", "prefill_ms", "decode_tok_per_s", "decode_s", "preprocess_s",
           "peak_mem_mb")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from transformers import CLIPVisionConfig, LlamaConfig, LlamaForCausalLM
+
 from vdc_bench.models.auroracap.checkpoint import CheckpointError, CheckpointFiles, read_state_dicts
 from vdc_bench.models.auroracap.projector import AuroraProjector
 from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX

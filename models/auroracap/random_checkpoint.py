@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
 from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, PreTrainedTokenizerFast
+
 from vdc_bench.models.auroracap.image_processing import CLIP_MEAN, CLIP_STD
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 

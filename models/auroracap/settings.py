@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
-from vdc_bench.models.auroracap.vision_tower import ATTN_IMPLEMENTATIONS
 
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
+from vdc_bench.models.auroracap.vision_tower import ATTN_IMPLEMENTATIONS
 
 # Spellings used by the upstream wrapper and its docs (spec §7, §9 #14).
 ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}

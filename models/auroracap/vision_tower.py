@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionConfig
 from transformers.models.clip.modeling_clip import CLIPMLP, CLIPVisionEmbeddings
+
 from vdc_bench.models.auroracap.tome import merge_r, merge_step
 
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
