@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv judge test demo lint clean
+.PHONY: venv judge browser test demo lint clean
 
 venv:
 	bash scripts/bootstrap_venv.sh
@@ -14,7 +14,10 @@ venv:
 judge: venv
 	bash scripts/bootstrap_judge.sh
 
-test: venv judge
+browser:
+	bash scripts/bootstrap_browser.sh
+
+test: venv judge browser
 	$(PY) -m pytest
 
 demo: venv judge
