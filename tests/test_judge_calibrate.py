@@ -93,3 +93,31 @@ def test_bound_models_run_in_lmms_eval(tmp_path, model):
         assert rec["reference_caption"]
         expected = rec["reference_caption"].strip() if model == "vdc_oracle" else ""
         assert rec["caption"] == expected and not rec["failed"]
+
+
+def test_calibrate_end_to_end_against_a_stub_judge():
+    """The whole calibration pipeline (conditions x repeats -> scorer -> report, markdown, audit)."""
+    from vdc_bench.judge.calibrate import CalibrationConfig, calibrate, markdown
+    from vdc_bench.scoring.judge_settings import JudgeSettings
+    from vdc_bench.scoring.protocol import load_protocol
+    from vdc_bench.scoring.stub_judge_server import StubJudgeServer
+
+    with StubJudgeServer() as stub:
+        settings = JudgeSettings(base_url=stub.url, model="stub", concurrency=4)
+        report = calibrate(
+            CalibrationConfig(repeats=2), settings, load_protocol(), progress=False, items=items()
+        )
+    assert report["run"]["qas_per_condition"] == 8 and report["run"]["repeats"] == 2
+    assert report["run"]["judge_calls_made"] >= 4 * 2 * 8 * 2
+    assert set(report["conditions"]) == {"oracle", "mismatched", "generic", "blind"}
+    for name, st in report["stability"].items():
+        assert st["n_qas"] == 8 and st["pred_agreement"] == 1.0, name  # deterministic stub: no flips
+    assert len(report["audit"]) == 4 * 2 * 8
+    assert set(report["margins"]) == {
+        "oracle-mismatched",
+        "mismatched-blind",
+        "oracle-blind",
+        "oracle-generic",
+    }
+    text = markdown(report)
+    assert "| oracle |" in text and "Expected order oracle > mismatched > blind" in text

@@ -220,8 +220,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     text = calibrate.markdown(report)
     out = args.output or Path("runs") / "calibration" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out.mkdir(parents=True, exist_ok=True)
+    audit = report.pop("audit")
     atomic_write_text(out / "calibration.json", json.dumps(report, indent=2))
+    atomic_write_text(out / "calibration_audit.jsonl", "".join(json.dumps(row) + "\n" for row in audit))
     atomic_write_text(out / "calibration.md", text)
     print(text)
-    _log(f"[judge] written: {out / 'calibration.json'}, {out / 'calibration.md'}")
+    _log(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
     return 0

@@ -211,6 +211,13 @@ def calibrate(
             "score_ok": all(x is not None for x in scores) and scores[0] > scores[1] > scores[2],
         },
         "stability": {name: stability(results[name].runs) for name in CONDITIONS},
+        # every verdict with the judge's raw replies, for audits (written as calibration_audit.jsonl)
+        "audit": [
+            {"condition": name, "repeat": r + 1, **j.as_dict()}
+            for name in CONDITIONS
+            for r, run in enumerate(results[name].runs)
+            for j in run
+        ],
     }
 
 
