@@ -2,7 +2,8 @@
 
 The openai package's own retries are disabled (``max_retries=0``) so that every attempt is ours and
 counted: exponential backoff with jitter on timeouts, connection errors, 408/409/429 (honouring
-``Retry-After``) and 5xx, up to ``max_attempts``; then the call is returned as failed. Credentials or
+``Retry-After``), 5xx, and HTTP 200 replies that are not a usable completion (a body that is not JSON,
+no choices, empty content), up to ``max_attempts``; then the call is returned as failed. Credentials or
 model-name errors (401/403/404) abort the run: they would fail every call. A refused connection to the
 embedded judge first asks the judge package to bring it back (it restarts a crashed server once).
 """
@@ -83,6 +84,17 @@ def _connection_failure(err: openai.APIConnectionError) -> str:
     if isinstance(root, OSError) and not isinstance(root, TimeoutError):
         return f"connection error: {type(root).__name__}"
     return "timeout" if isinstance(err, openai.APITimeoutError) else f"connection error: {type(root).__name__}"
+
+
+def _completion_text(data: Any) -> str | None:
+    """The reply text of a chat completion ("" when empty or blank), or None when ``data`` is not one."""
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if content is not None and not isinstance(content, str):
+        return None
+    return content if content and content.strip() else ""
 
 
 class JudgeClient:
@@ -189,11 +201,14 @@ class JudgeClient:
                 if s.source == "embedded" and error.startswith("connection error"):
                     await self._revive_embedded()
                     s = self.settings
+            except ValueError as err:  # HTTP 200 whose body is not JSON: cut off by a proxy or a dying server
+                error = f"invalid response body: {err}"
             else:
-                try:
-                    return CallResult(data["choices"][0]["message"]["content"] or "", attempt, False)
-                except (KeyError, IndexError, TypeError):
-                    return CallResult(None, attempt, False, f"malformed completion: {str(data)[:200]}")
+                text = _completion_text(data)
+                if text:
+                    return CallResult(text, attempt, False)
+                # Glitches, not answers: retried like a 5xx, never cached, never passed on as a judge reply.
+                error = "empty reply" if text is not None else f"malformed completion: {str(data)[:200]}"
             if attempt == s.max_attempts:
                 break
             self.stats.retries += 1

@@ -1,0 +1,122 @@
+"""Issue 9: kill -9 at seeded points loses nothing and corrupts nothing.
+
+Scoring: ``vdc-bench score`` against the stub judge, SIGKILLed at 10 seeded numbers of served verdicts
+plus 2 seeded moments of a run that only reads the cache and writes its outputs. Generation: a
+``vdc-bench sweep`` (tiny random AuroraCap, ``vdc_demo``, 2 ratios, stub judge) SIGKILLed with its
+lmms-eval child at 10 seeded moments. After every kill the verdict cache passes SQLite's
+``PRAGMA integrity_check`` and no result file on disk is partial; the final rerun gives exactly the
+results of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vdc_bench.scoring.caption_records import CaptionItem, QAPair
+from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME, TABLE_NAME
+
+pytestmark = pytest.mark.slow
+
+SEED = 20260901
+
+
+def integrity_ok(path: Path) -> None:
+    conn = sqlite3.connect(str(path))
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.execute("SELECT COUNT(*) FROM replies").fetchone()
+    finally:
+        conn.close()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # our own session: the command and every child it started
+    proc.wait()
+
+
+def write_samples(path: Path, n_videos: int, n_qa: int) -> Path:
+    items = [CaptionItem(d, f"vid{v:02d}", f"The {d} view of video {v}: a boat crosses a lake while gulls circle.",
+                         tuple(QAPair(f"Question {i} on video {v}?", f"answer {i}") for i in range(n_qa)))
+             for d in ("camera", "short") for v in range(n_videos)]
+    with path.open("w") as fh:
+        for n, it in enumerate(items):
+            rec = {"video_id": it.video_id, "dimension": it.dimension, "caption": it.caption, "failed": False,
+                   "qa": [{"question": q.question, "answer": q.answer, "category": ""} for q in it.qa]}
+            fh.write(json.dumps({"doc_id": n, "vdc_acc": rec}) + "\n")
+    return path
+
+
+def assert_outputs_whole(out: Path) -> None:
+    """A result file under its final name is complete (the writers use temp file + rename)."""
+    scores = out / SCORES_NAME
+    if scores.exists():
+        doc = json.loads(scores.read_text())  # raises on a half-written file
+        assert doc["counts"]["qas"] > 0
+        assert (out / AUDIT_NAME).exists() and (out / TABLE_NAME).exists()  # written before the scores JSON
+
+
+def test_scoring_killed_at_seeded_points_resumes_to_identical_results(scoring_stub, tmp_path):
+    samples = write_samples(tmp_path / "run_samples_vdc.jsonl", n_videos=8, n_qa=5)
+    total_calls = 2 * 2 * 8 * 5
+    stub = scoring_stub(latency_s=0.03)
+    cache = tmp_path / "verdicts.sqlite"
+    out = tmp_path / "killed"
+
+    def cmd(url: str, cache_path: Path, out_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", url, "--judge-model",
+                "stub", "--concurrency", "2", "--cache", str(cache_path), "--quiet", "--bootstrap-iters", "200",
+                "--out", str(out_dir)]
+
+    rng = random.Random(SEED)
+    points = sorted(rng.sample(range(5, total_calls - 5), 10))
+    cached_after = []
+    for point in points:
+        proc = subprocess.Popen(cmd(stub.url, cache, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 120
+        while stub.total_served < point and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run finished before its kill point"
+        kill_group(proc)
+        integrity_ok(cache)
+        assert not (out / SCORES_NAME).exists()  # an interrupted run leaves no result that looks complete
+        cached_after.append(sqlite3.connect(str(cache)).execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+    assert cached_after == sorted(cached_after) and 0 < cached_after[-1] < total_calls  # progress is kept
+
+    # Two kills of runs that find every verdict cached: they die while starting, aggregating or writing.
+    done = subprocess.run(cmd(stub.url, cache, tmp_path / "warm"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    run_s = float(json.loads((tmp_path / "warm" / SCORES_NAME).read_text())["elapsed_s"] or 0) + 1.0
+    for delay in sorted(rng.uniform(0.5, 2.0 + run_s) for _ in range(2)):
+        proc = subprocess.Popen(cmd(stub.url, cache, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        time.sleep(delay)
+        if proc.poll() is None:
+            kill_group(proc)
+        integrity_ok(cache)
+        assert_outputs_whole(out)
+
+    served_before = stub.total_served
+    final = subprocess.run(cmd(stub.url, cache, out), capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert stub.total_served == served_before  # everything came from the cache
+    integrity_ok(cache)
+
+    clean_stub = scoring_stub()
+    clean = subprocess.run(cmd(clean_stub.url, tmp_path / "clean.sqlite", tmp_path / "clean"), capture_output=True,
+                           text=True, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    resumed, uninterrupted = (json.loads((d / SCORES_NAME).read_text()) for d in (out, tmp_path / "clean"))
+    for key in ("dimensions", "vdcscore", "counts", "protocol"):
+        assert resumed[key] == uninterrupted[key]
+    assert (out / AUDIT_NAME).read_text() == (tmp_path / "clean" / AUDIT_NAME).read_text()
