@@ -55,6 +55,9 @@ def _open(path: Path) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise VisualError(f"{path}: no video stream")
+    if container.streams.video[0].codec_context is None:  # no decoder: decoding it segfaults PyAV
+        container.close()
+        raise VisualError(f"{path}: unsupported video codec (this FFmpeg build has no decoder for it)")
     return container
 
 

@@ -110,11 +110,15 @@ def load_samples(paths: Iterable[str | Path]) -> list[CaptionItem]:
     items: list[CaptionItem] = []
     files = samples_files(paths)
     for path in files:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open("rb") as fh:  # decoded per line, so a non-UTF-8 byte is reported with its line
+            for lineno, raw in enumerate(fh, 1):
+                where = f"{path}:{lineno}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise VdcBenchError(f"{where}: not UTF-8 text ({err.reason} at byte {err.start})") from None
                 if not line.strip():
                     continue
-                where = f"{path}:{lineno}"
                 try:
                     sample = json.loads(line)
                 except json.JSONDecodeError as err:

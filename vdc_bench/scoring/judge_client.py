@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
@@ -84,6 +86,23 @@ def _connection_failure(err: openai.APIConnectionError) -> str:
     if isinstance(root, OSError) and not isinstance(root, TimeoutError):
         return f"connection error: {type(root).__name__}"
     return "timeout" if isinstance(err, openai.APITimeoutError) else f"connection error: {type(root).__name__}"
+
+
+def check_reachable(settings: JudgeSettings, timeout_s: float = 10.0) -> None:
+    """Fail fast, naming the URL, when nothing listens at a configured judge URL: otherwise every call
+    would go through all its retries first. (The embedded judge was just started or found alive.)"""
+    if settings.source != "url":
+        return
+    parts = urlsplit(settings.base_url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    shown = f"{parts.scheme}://{base_url_host(settings.base_url)}{parts.path}"  # no credentials, no query
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+    except OSError as err:
+        raise JudgeUnusableError(
+            f"judge URL {shown} is unreachable ({err.strerror or type(err).__name__}): start the judge server "
+            "or fix --judge-base-url / VDC_JUDGE_BASE_URL"
+        ) from err
 
 
 def _completion_text(data: Any) -> str | None:

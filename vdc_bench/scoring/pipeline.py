@@ -9,11 +9,11 @@ from typing import Any
 
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, summarize
 from vdc_bench.scoring.caption_records import CaptionItem
-from vdc_bench.scoring.judge_client import CallStats
+from vdc_bench.scoring.judge_client import CallStats, check_reachable
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
 from vdc_bench.scoring.score_files import scores_document, write_outputs
-from vdc_bench.scoring.scorer import QAJudgement, judge_items
+from vdc_bench.scoring.scorer import MAX_CAPTION_CHARS, QAJudgement, judge_items
 from vdc_bench.scoring.verdict_cache import VerdictCache
 
 
@@ -40,6 +40,11 @@ def caption_counts(items: Sequence[CaptionItem]) -> dict[str, Any]:
         "qas": sum(c["qas"] for c in by_dim.values()),
         "generation_failed": sum(c["generation_failed"] for c in by_dim.values()),
         "without_qa": sorted(f"{i.dimension}/{i.video_id}" for i in items if not i.qa),
+        # Judged as they are (an empty caption answers nothing), but listed so they are not mistaken for captions.
+        "empty_captions": sorted(f"{i.dimension}/{i.video_id}" for i in items if not i.failed and not i.caption.strip()),
+        "captions_truncated": sorted(
+            f"{i.dimension}/{i.video_id}" for i in items if not i.failed and len(i.caption) > MAX_CAPTION_CHARS
+        ),
         "by_dimension": by_dim,
     }
 
@@ -65,6 +70,7 @@ def score_captions(
     inputs: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[QAJudgement]]:
     """Judge ``items`` and return (scores document, judgements); also write the outputs to ``out_dir``."""
+    check_reachable(settings)
     cache = VerdictCache(config.cache_path)
     try:
         outcome = judge_items(items, settings, config.protocol, cache, progress=config.progress)

@@ -28,6 +28,10 @@ from vdc_bench.scoring.reply_parser import parse_answer_json, parse_verdict
 from vdc_bench.scoring.verdict_cache import VerdictCache
 
 STATUSES = ("ok", "parse_failed", "judge_failed", "generation_failed")
+# A caption is cut to this many characters before it reaches the judge (~3k tokens: with the prompt and
+# 256 new tokens it fits the embedded judge's 4096-token context). Published VDC captions are ~3k chars;
+# a longer one is a runaway generation, judged on its start and flagged (``caption_truncated``).
+MAX_CAPTION_CHARS = 12000
 T = TypeVar("T")
 
 
@@ -47,6 +51,7 @@ class QAJudgement:
     raw_call2: list[str] | None = None
     reasks: int = 0
     error: str | None = None
+    caption_truncated: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -98,8 +103,10 @@ async def _judge_qa(judge: JudgeClient, protocol: Protocol, item: CaptionItem, i
     try:
         # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does.
         parse_answer = parse_answer_json if protocol.constrained else (lambda text: text)
+        caption = item.caption[:MAX_CAPTION_CHARS]
+        out.caption_truncated = len(caption) < len(item.caption)
         answer = await _ask(
-            judge, protocol, protocol.answer_messages(item.caption, qa.question), "call1", parse_answer, out.raw_call1
+            judge, protocol, protocol.answer_messages(caption, qa.question), "call1", parse_answer, out.raw_call1
         )
         out.extracted_answer = answer
         verdict = await _ask(
