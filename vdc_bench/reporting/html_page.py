@@ -13,7 +13,7 @@ h1{font-size:1.6em;margin-bottom:4px}h2{font-size:1.25em;margin-top:28px;border-
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:right;vertical-align:top;white-space:nowrap}
 th{background:#f6f8fa;position:sticky;top:0}
-td.l,th.l{text-align:left}
+td.l,th.l{text-align:left}td.l{white-space:normal;max-width:640px}
 tr.published td{background:#fff}tr.demo td{background:#fff8e1}tr.run td{background:#e8f4ff}
 .badge{display:inline-block;border-radius:4px;padding:0 5px;font-size:11px;color:#fff}
 .badge.published{background:#6e7781}.badge.demo{background:#bf8700}.badge.run{background:#0969da}

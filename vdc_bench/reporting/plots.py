@@ -125,7 +125,8 @@ def plot_vs_tokens(points: Sequence[RunSummary], out_dir: Path, sweep: list[Rati
 
 def plot_vs_seconds(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ours = _ours(points, lambda p: p.efficiency.seconds_per_video)
+    # Joined in ratio order: measured times are noisy and need not grow monotonically with the ratio.
+    ours = sorted(_ours(points, lambda p: p.efficiency.seconds_per_video), key=lambda t: t[1].token_kept_ratio or 0.0)
     _errorbar(ax, ours, "acc", None, color="#0969da", label=_ours_label(points))
     for x, p in ours:
         ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",

@@ -219,7 +219,8 @@ def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) ->
         body.append(f'<figure id="plot-{esc(p.name)}">{_inline_svg(p.svg)}<figcaption>{esc(p.caption)}</figcaption>'
                     "</figure>")
     body.append("<h2>Published reference</h2>")
-    body.append(table(["model", "avg acc", "avg score", "frames", "tokens/frame", "flags"], _reference_rows()))
+    body.append(table(["model", "avg acc", "avg score", "frames", "tokens/frame", "flags"], _reference_rows(),
+                      left_columns=6))
     fails = failure_rows(inp.points)
     body.append(f"<h2>Failures ({len(fails)})</h2>")
     body.append(table(["setting", "sample / dimension", "error"], fails, left_columns=3, table_id="failures")
