@@ -9,6 +9,7 @@ from vdc_bench.leaderboard.published import average_flagged
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score
 from vdc_bench.reporting.html_page import Markup, esc, page, table
 from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.scoring.score_files import atomic_write_text
 
 KIND_LABELS = {
     "published": "published",
@@ -125,6 +126,6 @@ def write_rendered(entries: list[Entry], out_dir: Path) -> tuple[Path, Path]:
     """Write ``leaderboard.md`` and ``leaderboard.html`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md, html_path = out_dir / "leaderboard.md", out_dir / "leaderboard.html"
-    md.write_text(render_markdown(entries))
-    html_path.write_text(render_html(entries))
+    atomic_write_text(md, render_markdown(entries))
+    atomic_write_text(html_path, render_html(entries))
     return md, html_path

@@ -21,6 +21,7 @@ from vdc_bench.reporting.html_page import Markup, esc, page, table
 from vdc_bench.reporting.markdown_table import markdown_table
 from vdc_bench.reporting.plots import PlotFiles, write_plots
 from vdc_bench.reporting.run_summary import RunSummary, summarize_run
+from vdc_bench.scoring.score_files import atomic_write_text
 from vdc_bench.sweep import SWEEP_FILE, load_sweep
 
 REPORT_HTML = "report.html"
@@ -242,6 +243,6 @@ def write_report(folder: Path) -> tuple[Path, Path]:
     plots = write_plots(inp.points, folder / PLOTS_DIR)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
-    html_path.write_text(render_html(inp, plots, generated))
-    md_path.write_text(render_markdown(inp, plots, folder))
+    atomic_write_text(html_path, render_html(inp, plots, generated))
+    atomic_write_text(md_path, render_markdown(inp, plots, folder))
     return html_path, md_path

@@ -24,7 +24,7 @@ from vdc_bench.scoring.caption_records import CaptionItem
 from vdc_bench.scoring.judge_client import CallStats, JudgeClient
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
-from vdc_bench.scoring.reply_parser import parse_answer_json, parse_verdict
+from vdc_bench.scoring.reply_parser import MAX_REPLY_CHARS, parse_answer_json, parse_verdict
 from vdc_bench.scoring.verdict_cache import VerdictCache
 
 STATUSES = ("ok", "parse_failed", "judge_failed", "generation_failed")
@@ -89,7 +89,8 @@ async def _ask(
         parsed = parse(result.text)
         if parsed is not None:
             return parsed
-        messages = protocol.reask_messages(messages, result.text, call)
+        # The parser only ever looked at the first MAX_REPLY_CHARS: a runaway reply is not echoed back whole.
+        messages = protocol.reask_messages(messages, result.text[:MAX_REPLY_CHARS], call)
     raise _Failed("parse_failed", f"{call}: unparsable reply after {judge.settings.reasks} re-ask(s)")
 
 
@@ -101,8 +102,9 @@ async def _judge_qa(judge: JudgeClient, protocol: Protocol, item: CaptionItem, i
         return out
     out.raw_call1, out.raw_call2 = [], []
     try:
-        # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does.
-        parse_answer = parse_answer_json if protocol.constrained else (lambda text: text)
+        # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does; only a runaway
+        # reply is cut (to what the verdict parser would read), so it cannot blow up call 2.
+        parse_answer = parse_answer_json if protocol.constrained else (lambda text: text[:MAX_REPLY_CHARS])
         caption = item.caption[:MAX_CAPTION_CHARS]
         out.caption_truncated = len(caption) < len(item.caption)
         answer = await _ask(

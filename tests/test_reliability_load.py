@@ -1,0 +1,64 @@
+"""Issue 9: 200 videos x 5 dimensions (~19 QAs each, VDC's shape) at concurrency 64: no verdict is lost.
+
+The samples are the scoring benchmark's VDC-shaped synthetic records (``benchmarks/bench_scoring.py``
+``make_samples``; the synthetic *video* set has only ~8 QAs per caption). ``vdc-bench score`` runs in its
+own process against the stub judge (2 ms per call); its peak RSS is taken from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from bench_scoring import make_samples  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+VIDEOS = 200
+# Memory bound: the benchmark's peak for 97k QAs was 182 MB; 19k QAs must stay well under this.
+RSS_LIMIT_MB = 400
+
+
+def test_200_videos_at_concurrency_64_lose_no_verdict(scoring_stub, tmp_path):
+    samples = tmp_path / "synthetic_samples_vdc.jsonl"
+    n_qas = make_samples(samples, VIDEOS, seed=9)
+    assert 17 * 5 * VIDEOS < n_qas < 21 * 5 * VIDEOS  # about 19 QAs per caption
+    stub = scoring_stub(latency_s=0.002)
+    cache, out = tmp_path / "verdicts.sqlite", tmp_path / "out"
+    cmd = [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", stub.url, "--judge-model",
+           "stub-judge", "--concurrency", "64", "--cache", str(cache), "--quiet", "--bootstrap-iters", "200",
+           "--out", str(out)]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, stderr[-3000:]
+    peak_mb = usage.ru_maxrss / 1024  # Linux: KiB
+    doc = json.loads((out / SCORES_NAME).read_text())
+    calls = doc["calls"]
+    print(f"\n{n_qas} QAs, {2 * n_qas} judge calls, concurrency 64: {elapsed:.1f} s wall, "
+          f"{2 * n_qas / doc['elapsed_s']:.0f} calls/s while judging, peak RSS {peak_mb:.0f} MB; calls {calls}")
+
+    assert doc["counts"]["qas"] == n_qas and doc["counts"]["captions"] == 5 * VIDEOS
+    assert calls["succeeded"] == 2 * n_qas and calls["failed"] == 0 and calls["cache_hits"] == 0
+    assert stub.total_served == 2 * n_qas  # every call answered exactly once
+    audit = [json.loads(line) for line in (out / AUDIT_NAME).read_text().splitlines()]
+    assert len(audit) == n_qas and all(j["status"] == "ok" for j in audit)
+    assert len({(j["dimension"], j["video_id"], j["qa_index"]) for j in audit}) == n_qas
+    assert sum(b["n_qas"] for b in doc["dimensions"].values()) == n_qas
+    with sqlite3.connect(str(cache)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0] == 2 * n_qas
+    assert peak_mb < RSS_LIMIT_MB
