@@ -50,6 +50,9 @@ def test_embedded_is_the_default_and_called_lazily(monkeypatch):
     assert asked == [None]
     assert (s.base_url, s.model, s.source) == ("http://127.0.0.1:4321/v1", "tiny-gguf", "embedded")
     assert "NOT the published judge" in s.public()["description"]
+    # a one-slot local server: few requests in flight, a long timeout; explicit options still win
+    assert (s.concurrency, s.timeout_s) == (2, 600.0)
+    assert resolve_judge(concurrency=8).concurrency == 8
 
 
 @pytest.mark.parametrize(

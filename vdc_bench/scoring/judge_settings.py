@@ -20,6 +20,10 @@ ENV_MODEL = "VDC_JUDGE_MODEL"
 ENV_API_KEY = "OPENAI_API_KEY"
 # Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
 _PLACEHOLDER_KEY = "EMPTY"
+# llama-cpp-python's server answers one request at a time: more in flight only queue up there and
+# run into the client timeout on a slow CPU. Two keep it busy while the client handles a reply.
+EMBEDDED_CONCURRENCY = 2
+EMBEDDED_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def resolve_judge(
             api_key=api_key,
             source="embedded",
             description=endpoint.description,
+            concurrency=EMBEDDED_CONCURRENCY,
+            timeout_s=EMBEDDED_TIMEOUT_S,
         )
     elif mode == "url":
         if not base_url:
