@@ -258,3 +258,44 @@ def test_wrong_api_key_is_a_clear_401_and_keeps_what_was_judged(scoring_stub, tm
     assert rejecting.total_attempts >= 1
     doc, _ = _score(good.url, more, tmp_path / "out")  # a later run with the right key reuses the cache
     assert doc["calls"]["cache_hits"] == 2 * 2 * 2 and doc["calls"]["succeeded"] == 2 * 2
+
+
+@pytest.mark.slow
+def test_bad_videos_are_counted_and_the_rest_is_scored(scoring_stub, model_tiny_checkpoints, tmp_path):
+    """One lmms-eval run (tiny random AuroraCap, ``vdc_short``) over a root whose videos are: one good demo clip,
+    a zero-byte ``.mp4``, a text file named ``.mp4``, a video with an undecodable codec, and one missing
+    (``VDC_ON_MISSING=skip``). The run finishes; the good video is judged; each bad one is a counted
+    ``generation_failed`` whose error names its file."""
+    from vdc_bench.dataset.demo import demo_annotations, ensure_demo_root
+    from vdc_bench.dataset.root_writer import VIDEO_SUBDIR, VideoAnnotation, write_vdc_root
+    from vdc_bench.lmms_runner import run_lmms_eval
+
+    good = demo_annotations()[0]
+    demo_video = ensure_demo_root() / VIDEO_SUBDIR / good.file
+    names = ["good.mp4", "zero.mp4", "text.mp4", "codec.mkv", "missing.mp4"]
+    anns = [VideoAnnotation(Path(n).stem, n, good.captions, good.qa) for n in names]
+    root = write_vdc_root(tmp_path / "root", anns)
+    videos = root / VIDEO_SUBDIR
+    (videos / "good.mp4").write_bytes(demo_video.read_bytes())
+    (videos / "zero.mp4").touch()
+    (videos / "text.mp4").write_text("not a video\n" * 50)
+    (videos / "codec.mkv").write_bytes(bad_visual(tmp_path, "unsupported_codec").read_bytes())
+
+    stub = scoring_stub()
+    env = {"VDC_ROOT": str(root), "VDC_ON_MISSING": "skip", "VDC_JUDGE_BASE_URL": stub.url,
+           "VDC_JUDGE_MODEL": "stub-judge", "VDC_VERDICT_CACHE": str(tmp_path / "verdicts.sqlite")}
+    run = run_lmms_eval("auroracap", {"pretrained": model_tiny_checkpoints["xtuner"], "num_frm": 2}, ["vdc_short"],
+                        tmp_path / "out", env=env, log_samples=True, gen_kwargs="max_new_tokens=6", timeout=900)
+    samples = {s["vdc_acc"]["video_id"]: s["vdc_acc"] for s in run.read_samples("vdc_short")}
+    assert set(samples) == {"good", "zero", "text", "codec"}  # the missing video is skipped (and logged)
+    assert not samples["good"]["failed"]
+    for vid, reason in (("zero", "empty file (0 bytes)"), ("text", "cannot open video"),
+                        ("codec", "unsupported video codec")):
+        assert samples[vid]["failed"] and reason in samples[vid]["error"], samples[vid]
+    scores = json.loads(next((tmp_path / "out").rglob("vdcscore_*/vdcscore_scores.json")).read_text())
+    n_qa = len(good.qa["short"])
+    assert scores["counts"]["generation_failed"] == 3 and scores["counts"]["captions"] == 4
+    assert scores["dimensions"]["short"]["failures"]["generation_failed"] == 3 * n_qa
+    assert scores["dimensions"]["short"]["excluded_policy"]["n_qas"] == n_qa  # the good video was judged
+    assert stub.total_served >= 2 * n_qa
+    assert "skipping 1 video(s) whose file is missing: missing" in run.log_path.read_text()

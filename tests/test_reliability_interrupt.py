@@ -120,3 +120,75 @@ def test_scoring_killed_at_seeded_points_resumes_to_identical_results(scoring_st
     for key in ("dimensions", "vdcscore", "counts", "protocol"):
         assert resumed[key] == uninterrupted[key]
     assert (out / AUDIT_NAME).read_text() == (tmp_path / "clean" / AUDIT_NAME).read_text()
+
+
+def _sweep_results(output: Path) -> dict:
+    """Per ratio: VDCscore numbers and every judged QA (its judge replies derive from the caption)."""
+    from vdc_bench.sweep import load_sweep
+
+    _, points = load_sweep(output / "sweep.json")
+    out = {}
+    for point in points:
+        scores = json.loads(Path(point.scores_path).read_text())
+        audit = [json.loads(line) for line in Path(point.audit_path).read_text().splitlines()]
+        out[point.token_kept_ratio] = {"dimensions": scores["dimensions"], "vdcscore": scores["vdcscore"],
+                                       "counts": scores["counts"],
+                                       "audit": sorted(audit, key=lambda j: (j["dimension"], j["video_id"]))}
+    return out
+
+
+def _check_after_kill(output: Path, cache: Path) -> None:
+    if cache.exists():
+        integrity_ok(cache)
+    for done in output.glob("ratio_*/DONE.json"):
+        marker = json.loads(done.read_text())  # complete, or it would not exist (temp file + rename)
+        assert Path(marker["results_path"]).is_file() and Path(marker["scores_path"]).is_file()
+        json.loads(Path(marker["scores_path"]).read_text())
+        json.loads((done.parent / "summary.json").read_text())
+    if (output / "sweep.json").exists():
+        json.loads((output / "sweep.json").read_text())
+
+
+def test_generation_killed_at_seeded_points_resumes_to_identical_results(scoring_stub, model_tiny_checkpoints,
+                                                                         tmp_path):
+    """kill -9 of ``vdc-bench sweep`` and its lmms-eval child (tiny random AuroraCap, vdc_demo --limit 1,
+    2 ratios) at 10 seeded moments; the finished rerun equals an uninterrupted sweep."""
+    stub = scoring_stub()
+
+    def cmd(output: Path) -> list[str]:
+        return [sys.executable, "-m", "vdc_bench", "sweep", "--model", "auroracap", "--tasks", "vdc_demo",
+                "--model_args", f"pretrained={model_tiny_checkpoints['xtuner']},num_frm=2", "--limit", "1",
+                "--gen_kwargs", "max_new_tokens=6", "--ratios", "0.2,1.0", "--output", str(output),
+                "--judge-base-url", stub.url, "--judge-model", "stub-judge", "--demo"]
+
+    def env(cache: Path) -> dict[str, str]:
+        return {**os.environ, "VDC_VERDICT_CACHE": str(cache)}
+
+    started = time.monotonic()
+    baseline = subprocess.run(cmd(tmp_path / "clean"), env=env(tmp_path / "clean.sqlite"), capture_output=True,
+                              text=True, timeout=900)
+    assert baseline.returncode == 0, baseline.stderr[-3000:]
+    full_s = time.monotonic() - started
+
+    output, cache = tmp_path / "killed", tmp_path / "killed.sqlite"
+    rng = random.Random(SEED + 1)
+    delays: list[float] = []  # of the kills that hit a running sweep
+    for _ in range(25):  # a kill that comes after the (resumed) sweep already finished does not count
+        delay = rng.uniform(1.0, 0.5 * full_s)
+        proc = subprocess.Popen(cmd(output), env=env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            delays.append(round(delay, 1))
+        _check_after_kill(output, cache)
+        if len(delays) == 10:
+            break
+    print(f"\nuninterrupted sweep {full_s:.0f} s; killed at {delays} s")
+    assert len(delays) == 10
+
+    final = subprocess.run(cmd(output), env=env(cache), capture_output=True, text=True, timeout=900)
+    assert final.returncode == 0, final.stderr[-3000:]
+    _check_after_kill(output, cache)
+    assert _sweep_results(output) == _sweep_results(tmp_path / "clean")
