@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.cache_root import cache_root
 from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.prompts import PROMPT_MODES
 
 ON_MISSING = ("error", "skip")
-CACHE_ENV = "VDC_CACHE_DIR"
 ENV = {"root": "VDC_ROOT", "prompt_seed": "VDC_PROMPT_SEED", "prompt_mode": "VDC_PROMPT_MODE", "on_missing": "VDC_ON_MISSING"}
 
 
@@ -66,4 +66,4 @@ class DataSettings:
 
 def cache_dir() -> Path:
     """Root of vdc-bench's download caches (demo assets, Hub annotations): ``VDC_CACHE_DIR`` or ``~/.cache/vdc-bench``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "vdc-bench").expanduser()
+    return cache_root()

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vdc_bench.cache_root import cache_root
 from vdc_bench.errors import VdcBenchError
 
 CHUNK = 8 << 20
@@ -93,8 +94,7 @@ SMOKE_ASSET = "smollm2-135m"
 
 def cache_dir() -> Path:
     """``$VDC_CACHE_DIR/judge`` (default ``~/.cache/vdc-bench/judge``)."""
-    root = os.environ.get("VDC_CACHE_DIR") or Path.home() / ".cache" / "vdc-bench"
-    return Path(root) / "judge"
+    return cache_root() / "judge"
 
 
 def get_asset(name: str) -> GgufAsset:

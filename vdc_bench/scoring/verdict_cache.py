@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.cache_root import cache_root
+
 CACHE_ENV = "VDC_VERDICT_CACHE"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS replies (
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS replies (
 
 def default_cache_path() -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "vdc-bench" / "verdicts.sqlite"
+    return Path(env).expanduser() if env else cache_root() / "verdicts.sqlite"
 
 
 def request_key(
