@@ -70,3 +70,26 @@ def test_unknown_task_gives_clear_message(tmp_path):
         run_lmms_eval("auroracap", "pretrained=unused", ["vdc_no_such_task"], tmp_path / "out", predict_only=True)
     first_line = str(err.value).splitlines()[0]
     assert "Tasks not found: vdc_no_such_task" in first_line
+
+
+_LIST_TASKS = (
+    "import json, sys, lmms_eval.models;"  # loading the entry points installs the task hook
+    "from lmms_eval.tasks import TaskManager;"
+    "tm = TaskManager(include_path=sys.argv[1] if len(sys.argv) > 1 else None);"
+    "print(json.dumps(sorted(n for n in tm.all_tasks if n.startswith('vdc'))))"
+)
+
+
+def _our_task_names(env: dict | None = None, include_path: str | None = None) -> list[str]:
+    cmd = [sys.executable, "-c", _LIST_TASKS] + ([include_path] if include_path else [])
+    out = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_task_hook_registers_our_tasks_and_the_kill_switch_disables_it():
+    names = _our_task_names()
+    assert {"vdc", "vdc_short", "vdc_detailed", "vdc_background", "vdc_main_object", "vdc_camera", "vdc_demo"} <= set(names)
+    assert _our_task_names(env={registration.KILL_SWITCH: "1"}) == []
+    # the documented fallback: --include_path to our folder
+    assert set(_our_task_names(env={registration.KILL_SWITCH: "1"}, include_path=registration.tasks_dir())) == set(names)

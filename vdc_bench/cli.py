@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "vdc_bench.commands.report",
     "vdc_bench.commands.leaderboard",
     "vdc_bench.commands.data",
+    "vdc_bench.commands.demo",
 ]
 
 

