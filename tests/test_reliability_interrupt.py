@@ -171,22 +171,32 @@ def test_generation_killed_at_seeded_points_resumes_to_identical_results(scoring
     full_s = time.monotonic() - started
 
     output, cache = tmp_path / "killed", tmp_path / "killed.sqlite"
-    rng = random.Random(SEED + 1)
-    delays: list[float] = []  # of the kills that hit a running sweep
-    for _ in range(25):  # a kill that comes after the (resumed) sweep already finished does not count
-        delay = rng.uniform(1.0, 0.5 * full_s)
+
+    def run_and_kill(delay: float | None = None, wait_for: Path | None = None) -> str:
+        """Start the sweep; SIGKILL it after ``delay`` s or as soon as ``wait_for`` exists."""
         proc = subprocess.Popen(cmd(output), env=env(cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            delays.append(round(delay, 1))
+        t0 = time.monotonic()
+        while proc.poll() is None and time.monotonic() - t0 < 600:
+            if (delay is not None and time.monotonic() - t0 >= delay) or (wait_for is not None and wait_for.exists()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the sweep ended before its kill point"
+        kill_group(proc)
         _check_after_kill(output, cache)
-        if len(delays) == 10:
-            break
-    print(f"\nuninterrupted sweep {full_s:.0f} s; killed at {delays} s")
-    assert len(delays) == 10
+        return f"{time.monotonic() - t0:.1f}s" + (f" ({wait_for.name})" if wait_for else "")
+
+    # Timed kills stay under one ratio's time, so each lands inside the unfinished ratio (lmms-eval start-up,
+    # generation or judging); two kills wait for a stage boundary: after the first ratio's DONE marker
+    # (the next ratio starting) and after sweep.json (the report being written).
+    rng = random.Random(SEED + 1)
+    timed = [rng.uniform(2.0, 0.4 * full_s) for _ in range(8)]
+    kills = [run_and_kill(delay=d) for d in timed[:4]]
+    kills.append(run_and_kill(wait_for=output / "ratio_0.2" / "DONE.json"))
+    kills += [run_and_kill(delay=d) for d in timed[4:]]
+    kills.append(run_and_kill(wait_for=output / "sweep.json"))
+    print(f"\nuninterrupted sweep {full_s:.0f} s; killed at {kills}")
+    assert len(kills) == 10
 
     final = subprocess.run(cmd(output), env=env(cache), capture_output=True, text=True, timeout=900)
     assert final.returncode == 0, final.stderr[-3000:]
