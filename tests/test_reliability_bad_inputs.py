@@ -299,3 +299,28 @@ def test_bad_videos_are_counted_and_the_rest_is_scored(scoring_stub, model_tiny_
     assert scores["dimensions"]["short"]["excluded_policy"]["n_qas"] == n_qa  # the good video was judged
     assert stub.total_served >= 2 * n_qa
     assert "skipping 1 video(s) whose file is missing: missing" in run.log_path.read_text()
+
+
+@pytest.mark.slow
+def test_judge_down_at_aggregation_keeps_the_lmms_eval_run(scoring_stub, tmp_path):
+    """The lmms-eval run reaches the judge only at aggregation, after generation. A dead judge URL there must
+    not end the run without output: the metrics are NaN with one error line, results and samples are written,
+    and ``vdc-bench score`` scores the kept captions once the judge is up."""
+    from vdc_bench.cli import main
+    from vdc_bench.lmms_runner import run_lmms_eval
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    env = {"VDC_JUDGE_BASE_URL": dead, "VDC_JUDGE_MODEL": "stub-judge", "VDC_VERDICT_CACHE": str(tmp_path / "v.sqlite")}
+    run = run_lmms_eval("vdc_oracle", "", ["vdc_demo_short"], tmp_path / "out", env=env, limit=2, log_samples=True)
+    result = run.results()["results"]["vdc_demo_short"]
+    assert result["vdc_acc,none"] != result["vdc_acc,none"]  # NaN: not scored, not a fake number
+    assert f"VDCscore not computed for ['short']: judge URL {dead} is unreachable" in run.log_path.read_text()
+    assert len(run.read_samples("vdc_demo_short")) == 2
+
+    stub = scoring_stub()
+    assert main(["score", str(tmp_path / "out"), "--judge-base-url", stub.url, "--judge-model", "stub-judge",
+                 "--cache", str(tmp_path / "v.sqlite"), "--quiet", "--out", str(tmp_path / "scored")]) == 0
+    scores = json.loads((tmp_path / "scored" / "vdcscore_scores.json").read_text())
+    assert scores["counts"]["captions"] == 2 and scores["dimensions"]["short"]["n_qas"] > 0

@@ -109,3 +109,13 @@ def test_every_fault_kind_is_survived_alone(scoring_stub, tmp_path):
         assert injected > 0, fault
         assert out.calls.failed == 0 and out.calls.retries == injected, (fault, out.calls)
         assert [j.as_dict() for j in out.judgements] == [j.as_dict() for j in clean.judgements], fault
+
+
+def test_embedded_judge_listens_on_loopback_only(smoke_judge):
+    import psutil
+
+    state = server.find_server(model=smoke_judge.model)
+    assert state is not None and state.host == "127.0.0.1"
+    procs = [psutil.Process(state.pid), *psutil.Process(state.pid).children(recursive=True)]
+    listening = [c.laddr for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening

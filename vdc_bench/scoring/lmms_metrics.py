@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
+from vdc_bench.scoring.judge_client import JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings, resolve_judge
 from vdc_bench.scoring.pipeline import ScoringConfig, build_document, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, load_protocol
@@ -94,7 +96,16 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
         dims = {i.dimension for i in items}
         run = _run_for(str(output_path), dims) if output_path else None
         out_dir = run.root / "+".join(sorted(dims)) if run else None
-        doc, judgements = score_captions(items, settings, config, out_dir, ["lmms-eval"])
+        try:
+            doc, judgements = score_captions(items, settings, config, out_dir, ["lmms-eval"])
+        except JudgeUnusableError as err:
+            # Raising here would end lmms-eval before it writes results and samples: hours of captions lost.
+            # The metrics become NaN instead; the samples can be scored later with `vdc-bench score`.
+            print(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are kept in "
+                  "the samples file (--log_samples): score them with `vdc-bench score <output_path>`.",
+                  file=sys.stderr, flush=True)
+            _SCORED[key] = {"vdcscore": None, "judge_error": str(err)}
+            return _SCORED[key]
         _SCORED[key] = doc
         if run is not None:
             for dim in dims:
