@@ -14,16 +14,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _isolated_hf_home(tmp_path_factory):
-    """Keep the datasets/hub caches of test runs out of the user's home."""
-    home = tmp_path_factory.mktemp("hf_home")
-    old = os.environ.get("HF_HOME")
-    os.environ["HF_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("HF_HOME", None)
-    else:
-        os.environ["HF_HOME"] = old
+def _isolated_caches(tmp_path_factory):
+    """Keep the datasets/hub caches and the verdict cache of test runs out of the user's home, so no
+    test depends on (or pollutes) verdicts from earlier runs. Judge models and demo assets stay in the
+    shared VDC_CACHE_DIR: they are verified by sha256 and expensive to rebuild."""
+    root = tmp_path_factory.mktemp("caches")
+    values = {"HF_HOME": str(root / "hf_home"), "VDC_VERDICT_CACHE": str(root / "verdicts.sqlite")}
+    old = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    yield root
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 # --- scoring (issue 5) ------------------------------------------------------------------------
