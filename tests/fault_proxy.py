@@ -42,8 +42,13 @@ class FaultPlan:
     retry_after_s: float = 0.2
 
     def draw(self, body: bytes, attempt: int) -> str | None:
-        """The fault (or None) for the ``attempt``-th arrival of ``body``."""
-        digest = hashlib.sha256(body).hexdigest()
+        """The fault (or None) for the ``attempt``-th arrival of ``body`` (hashed as canonical JSON, so the
+        draws can be reproduced from the request alone)."""
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True).encode()
+        except ValueError:
+            canonical = body
+        digest = hashlib.sha256(canonical).hexdigest()
         rng = random.Random(f"{self.seed}:{digest}:{attempt}")
         return rng.choice(self.faults) if rng.random() < self.rate else None
 

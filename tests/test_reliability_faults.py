@@ -65,13 +65,13 @@ def test_faulty_judge_gives_the_fault_free_scores(smoke_judge, tmp_path):
     assert clean_doc["counts"]["qas"] == N_VIDEOS * len(DIMENSIONS) * N_QAS
 
     # stall_s > timeout_s: a "timeout" fault really times the client out.
-    with FaultProxy(smoke_judge.base_url, FaultPlan(rate=0.2, seed=9, stall_s=31.0)) as proxy:
+    with FaultProxy(smoke_judge.base_url, FaultPlan(rate=0.2, seed=259, stall_s=31.0)) as proxy:
         doc, faulty = run_scoring(proxy.url, smoke_judge.model, tmp_path / "faulty", tmp_path / "b.sqlite")
         injected = dict(proxy.injected)
     print("faults injected:", injected, "calls:", doc["calls"])
 
     assert sum(injected.values()) >= 5, injected  # the seed really exercises the client
-    assert len(injected) >= 4, injected
+    assert len(injected) >= 7, injected  # seed 259: 7 kinds on the call-1 requests alone (judge-independent)
     calls = doc["calls"]
     assert calls["failed"] == 0
     assert calls["retries"] == sum(injected.values())  # every fault cost exactly one counted retry
