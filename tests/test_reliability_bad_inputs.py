@@ -186,7 +186,7 @@ def write_samples(path: Path, lines: list) -> Path:
 
 
 SAMPLES_CASES = {
-    "malformed_line": ([record("v1"), b'{"vdc_acc": {"video_id": \n'], r"samples.jsonl:2: not valid JSON"),
+    "malformed_line": ([record("v1"), b'{"vdc_acc": {"video_id": \n'], r"samples.jsonl:2: malformed JSON"),
     "missing_field": ([record("v1"), {k: v for k, v in record("v2").items() if k != "video_id"}],
                       r"samples.jsonl:2: missing field 'video_id'"),
     "duplicate_ids": ([record("v1"), record("v1")], r"video 'v1' appears twice for dimension 'short'"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.errors import VdcBenchError
 
 RECORD_KEY = "vdc_acc"
@@ -110,22 +111,10 @@ def load_samples(paths: Iterable[str | Path]) -> list[CaptionItem]:
     items: list[CaptionItem] = []
     files = samples_files(paths)
     for path in files:
-        with path.open("rb") as fh:  # decoded per line, so a non-UTF-8 byte is reported with its line
-            for lineno, raw in enumerate(fh, 1):
-                where = f"{path}:{lineno}"
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise VdcBenchError(f"{where}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-                if not line.strip():
-                    continue
-                try:
-                    sample = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise VdcBenchError(f"{where}: not valid JSON ({err})") from err
-                rec = sample.get(RECORD_KEY) if isinstance(sample, dict) else None
-                if isinstance(rec, Mapping):
-                    items.append(item_from_record(rec, where))
+        for lineno, sample in read_jsonl(path):
+            rec = sample.get(RECORD_KEY)
+            if isinstance(rec, Mapping):
+                items.append(item_from_record(rec, f"{path}:{lineno}"))
     if not items:
         names = ", ".join(str(p) for p in files)
         raise VdcBenchError(f"no VDC records (key {RECORD_KEY!r}) in {names}")
