@@ -5,7 +5,7 @@ vdc_bench.lmms_tasks, so no generic top-level module (`models`, `lmms_tasks`) la
 site-packages. Subpackages are discovered, so new folders need no edit here.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {"vdc_bench": "vdc_bench", "vdc_bench.models": "models", "vdc_bench.lmms_tasks": "lmms_tasks"}
 
@@ -13,6 +13,7 @@ packages, package_dir = [], {}
 for name, folder in ROOTS.items():
     package_dir[name] = folder
     packages.append(name)
-    packages += [f"{name}.{sub}" for sub in find_packages(folder)]
+    # namespace discovery: data-only folders (task YAMLs, prompt files, demo annotations) ship too
+    packages += [f"{name}.{sub}" for sub in find_namespace_packages(folder, exclude=["*__pycache__*"])]
 
 setup(packages=packages, package_dir=package_dir)

@@ -93,3 +93,27 @@ def test_task_hook_registers_our_tasks_and_the_kill_switch_disables_it():
     assert _our_task_names(env={registration.KILL_SWITCH: "1"}) == []
     # the documented fallback: --include_path to our folder
     assert set(_our_task_names(env={registration.KILL_SWITCH: "1"}, include_path=registration.tasks_dir())) == set(names)
+
+
+@pytest.mark.slow
+def test_regular_install_ships_tasks_and_protocol_data(tmp_path):
+    """A non-editable install must carry the data-only folders (task YAMLs, verbatim prompts, CSVs)."""
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("vdc_bench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "vdc_bench/lmms_tasks/vdc/vdc.yaml",
+        "vdc_bench/lmms_tasks/vdc/_vdc_template_yaml",
+        "vdc_bench/lmms_tasks/vdc_demo/vdc_demo.yaml",
+        "vdc_bench/protocol/judge_prompts.json",
+        "vdc_bench/protocol/caption_prompts.json",
+        "vdc_bench/leaderboard/data/vdc_published_leaderboard.csv",
+        "vdc_bench/models/auroracap/tome.py",
+    ):
+        assert expected in names, expected
+    assert not any(n.startswith(("models/", "lmms_tasks/")) for n in names)
