@@ -18,6 +18,7 @@ browser:
 	bash scripts/bootstrap_browser.sh
 
 test: venv judge browser
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 demo: venv judge
