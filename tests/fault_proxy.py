@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from vdc_bench.loopback_app import LoopbackApp
+
 FAULTS = ("timeout", "reset", "429", "500", "503", "empty", "truncated", "malformed")
 
 
@@ -53,24 +55,20 @@ class FaultPlan:
         return rng.choice(self.faults) if rng.random() < self.rate else None
 
 
-class FaultProxy:
+class FaultProxy(LoopbackApp):
+    thread_name = "fault-proxy"
+    max_body_bytes = 16 * 1024 * 1024
+    handler_cancellation = True
+
     def __init__(self, upstream_url: str, plan: FaultPlan, host: str = "127.0.0.1") -> None:
+        super().__init__(host, 0)
         self.upstream = upstream_url.rstrip("/")  # ends in /v1
         self.plan = plan
-        self.host, self.port = host, 0
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
         self._arrivals: Counter[bytes] = Counter()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         self._session: aiohttp.ClientSession | None = None
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def total_injected(self) -> int:
@@ -125,41 +123,12 @@ class FaultProxy:
         status, payload = await self._forward(request, None)
         return web.Response(status=status, body=payload, content_type="application/json")
 
-    async def _serve(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> FaultProxy:
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self._serve())
-            self._ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
-            self._loop.run_until_complete(self._session.close())  # type: ignore[union-attr]
-            self._loop.close()
+    async def on_start(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600))
 
-        self._thread = threading.Thread(target=run, name="fault-proxy", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fault proxy did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    async def on_stop(self) -> None:
+        await self._session.close()  # type: ignore[union-attr]

@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+from vdc_bench.loopback_app import LoopbackApp
+
 FAULTS = ("401", "429", "500", "503", "timeout", "garbage")
 _WORD = re.compile(r"[A-Za-z]+")
 
@@ -79,24 +81,18 @@ def reply_for(body: dict[str, Any]) -> str:
     return json.dumps({"answer": answer}) if schema == "vdc_answer" else answer
 
 
-class StubJudgeServer:
+class StubJudgeServer(LoopbackApp):
     """Start with ``start()`` (background thread) or as a context manager; ``url`` ends in ``/v1``."""
 
+    thread_name = "stub-judge"
+
     def __init__(self, config: StubConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.config = config or StubConfig()
-        self.host, self.port = host, port
         self.attempts: Counter[int] = Counter()  # request digest -> HTTP requests received
         self.served: Counter[int] = Counter()  # request digest -> successful replies sent
         self._turns: Counter[int] = Counter()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def total_attempts(self) -> int:
@@ -147,42 +143,10 @@ class StubJudgeServer:
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"object": "list", "data": [{"id": self.config.model, "object": "model"}]})
 
-    async def serve(self) -> None:
-        app = web.Application(client_max_size=8 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> StubJudgeServer:
-        def run() -> None:
-            self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(self.serve())
-            self._ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())  # type: ignore[union-attr]
-            self._loop.close()
-
-        self._thread = threading.Thread(target=run, name="stub-judge", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("stub judge server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._thread = None
-
-    def __enter__(self) -> StubJudgeServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
