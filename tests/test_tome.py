@@ -6,7 +6,8 @@ import pytest
 import torch
 from transformers import CLIPVisionConfig
 
-from vdc_bench.models.auroracap.tome import merge_r, merge_step, tokens_per_frame
+from vdc_bench.models.auroracap.merge_schedule import merge_r, tokens_per_frame
+from vdc_bench.models.auroracap.tome import merge_step
 from vdc_bench.models.auroracap.vision_tower import AuroraVisionTower
 
 

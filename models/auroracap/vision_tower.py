@@ -14,7 +14,8 @@ from torch import nn
 from transformers import CLIPVisionConfig
 from transformers.models.clip.modeling_clip import CLIPMLP, CLIPVisionEmbeddings
 
-from vdc_bench.models.auroracap.tome import merge_r, merge_step
+from vdc_bench.models.auroracap.merge_schedule import merge_r
+from vdc_bench.models.auroracap.tome import merge_step
 
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 

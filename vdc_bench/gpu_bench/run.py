@@ -39,11 +39,12 @@ from transformers import (
 
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
+from vdc_bench.models.auroracap.merge_schedule import merge_r
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX
 from vdc_bench.models.auroracap.random_checkpoint import SIZES, random_state_dicts
 from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
-from vdc_bench.models.auroracap.tome import merge_r, merge_step
+from vdc_bench.models.auroracap.tome import merge_step
 
 
 @dataclass

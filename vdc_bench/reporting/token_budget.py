@@ -1,28 +1,28 @@
-"""AuroraCap's visual-token budget implied by ``token_kept_ratio`` (auroracap_model.md §3.4).
+"""AuroraCap-7B's visual-token budget implied by ``token_kept_ratio`` (auroracap_model.md §3.4).
 
-Pure arithmetic (no torch) so that reports can put the code-formula token axis next to published,
-nominal ones. Measured tokens always come from the adapter's per-sample stats, never from here.
+The formula is the vision tower's own merge schedule (``models/auroracap/merge_schedule.py``, no
+torch), applied to the real geometry, so reports can put the code-formula token axis next to
+published, nominal ones. Measured tokens always come from the adapter's per-sample stats, never here.
 """
 
 from __future__ import annotations
 
-PATCHES_PER_FRAME = 729  # (378 / 14) ** 2, CLS dropped
-VIT_LAYERS = 32
+from vdc_bench.models.auroracap import merge_schedule
 
-
-def merged_per_layer(ratio: float) -> int:
-    """r = int(729 * (1 - rho) / 32), evaluated in this order in floating point and truncated."""
-    if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"token_kept_ratio must be in (0, 1], got {ratio}")
-    return int(PATCHES_PER_FRAME * (1.0 - ratio) / VIT_LAYERS)
+IMAGE_SIZE, PATCH_SIZE, VIT_LAYERS = 378, 14, 32
+PATCHES_PER_FRAME = (IMAGE_SIZE // PATCH_SIZE) ** 2  # 729, CLS dropped
+MERGE_STEPS = VIT_LAYERS - 1  # features come from block 31 of 32
 
 
 def tokens_per_frame(ratio: float) -> int:
-    """Visual tokens per frame after ToMe: 729 - 31 * r (the last block's merge is not applied)."""
-    return PATCHES_PER_FRAME - (VIT_LAYERS - 1) * merged_per_layer(ratio)
+    """Visual tokens per frame after ToMe: 729 - 31 * r."""
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"token_kept_ratio must be in (0, 1], got {ratio}")
+    r = merge_schedule.merge_r(IMAGE_SIZE, IMAGE_SIZE, PATCH_SIZE, VIT_LAYERS, ratio)
+    return merge_schedule.tokens_per_frame(PATCHES_PER_FRAME, MERGE_STEPS, r)
 
 
 def reachable_tokens_per_frame() -> set[int]:
     """Every tokens-per-frame value the formula can produce for rho in (0, 1]."""
-    max_r = int(PATCHES_PER_FRAME / VIT_LAYERS)
-    return {PATCHES_PER_FRAME - (VIT_LAYERS - 1) * r for r in range(max_r + 1)}
+    max_r = merge_schedule.merge_r(IMAGE_SIZE, IMAGE_SIZE, PATCH_SIZE, VIT_LAYERS, 0.0)
+    return {merge_schedule.tokens_per_frame(PATCHES_PER_FRAME, MERGE_STEPS, r) for r in range(max_r + 1)}
