@@ -28,6 +28,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_runner import format_model_args, run_lmms_eval
 from vdc_bench.reporting.environment import environment_versions
@@ -35,7 +36,7 @@ from vdc_bench.reporting.run_summary import RATIO_KEYS, RunSummary, parse_model_
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
 from vdc_bench.scoring.lmms_metrics import ENV_PROTOCOL
-from vdc_bench.scoring.score_files import atomic_write_text, read_audit
+from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_SCHEMA = "vdc-bench.sweep/1"
 SWEEP_FILE = "sweep.json"

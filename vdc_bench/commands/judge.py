@@ -194,11 +194,11 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     # Imported here: scoring pulls in openai/numpy, which serve/stop/status never need.
+    from vdc_bench.atomic_write import atomic_write_text
     from vdc_bench.dataset.dimensions import DIMENSIONS
     from vdc_bench.judge import calibrate
     from vdc_bench.scoring.judge_settings import resolve_judge
     from vdc_bench.scoring.protocol import load_protocol
-    from vdc_bench.scoring.score_files import atomic_write_text
 
     dims = tuple(d.strip() for d in args.dimensions.split(",") if d.strip())
     unknown = sorted(set(dims) - set(DIMENSIONS))

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.scoring.qa_generation import (
     DEFAULT_MAX_TOKENS,
@@ -21,7 +22,6 @@ from vdc_bench.scoring.qa_generation import (
     qa_file_lines,
     read_reference_captions,
 )
-from vdc_bench.scoring.score_files import atomic_write_text
 from vdc_bench.scoring.verdict_cache import VerdictCache
 
 from .score import add_judge_arguments, cache_from_args, judge_from_args

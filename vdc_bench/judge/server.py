@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
 
@@ -184,11 +185,7 @@ def _state_path(port: int) -> Path:
 
 
 def _write_state(state: ServerState) -> None:
-    path = _state_path(state.port)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(_state_path(state.port), json.dumps(asdict(state), indent=2))
 
 
 def _read_state(path: Path) -> ServerState | None:

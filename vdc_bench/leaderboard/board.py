@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import published_entries
 from vdc_bench.leaderboard.schema import SCHEMA_VERSION, Entry, board_from_dict
-from vdc_bench.scoring.score_files import atomic_write_text
 
 DEFAULT_BOARD = Path("results") / "leaderboard.json"
 

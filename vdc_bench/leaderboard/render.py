@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.leaderboard.published import average_flagged
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score
 from vdc_bench.reporting.html_page import Markup, esc, page, table
 from vdc_bench.reporting.markdown_table import markdown_table
-from vdc_bench.scoring.score_files import atomic_write_text
 
 KIND_LABELS = {
     "published": "published",

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import published_entries
@@ -21,7 +22,6 @@ from vdc_bench.reporting.html_page import Markup, esc, page, table
 from vdc_bench.reporting.markdown_table import markdown_table
 from vdc_bench.reporting.plots import PlotFiles, write_plots
 from vdc_bench.reporting.run_summary import RunSummary, summarize_run
-from vdc_bench.scoring.score_files import atomic_write_text
 from vdc_bench.sweep import SWEEP_FILE, load_sweep
 
 REPORT_HTML = "report.html"

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from vdc_bench import __version__
+from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.reporting.markdown_table import markdown_table
 from vdc_bench.scoring.judge_client import CallStats
@@ -28,19 +27,6 @@ SCHEMA = "vdc-bench.scores/1"
 SCORES_NAME = "vdcscore_scores.json"
 TABLE_NAME = "vdcscore_table.md"
 AUDIT_NAME = "vdcscore_audit.jsonl"
-
-
-def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (or its chunks, streamed) to ``path`` via a temp file in the same folder + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines([text] if isinstance(text, str) else text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _version(dist: str) -> str:
