@@ -91,6 +91,35 @@ def failure_reason(log_lines: Sequence[str]) -> str:
     return "no error line found"
 
 
+LAUNCHERS = ("torchrun", "accelerate")
+
+
+def launch_prefix(nproc: int = 1, launcher: str = "torchrun", main_process_port: int | None = None) -> list[str]:
+    """The command that starts ``nproc`` lmms-eval processes on this machine, one per device.
+
+    ``torchrun`` is only used for ``nproc > 1`` (one process needs no launcher). ``accelerate`` always goes
+    through ``accelerate launch``, so a 1-process baseline starts the same way as the N-process run; its
+    mixed precision and dynamo are off because the adapter chooses its own dtype and compilation.
+    ``main_process_port`` sets the rendezvous port (default 29500), so concurrent runs don't collide.
+    """
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    if launcher == "accelerate":
+        head = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(nproc),
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        if nproc > 1:
+            head.append("--multi_gpu")  # also on CPU: torch.distributed with gloo
+        if main_process_port is not None:
+            head += ["--main_process_port", str(main_process_port)]
+    elif nproc > 1:
+        head = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
+        if main_process_port is not None:
+            head.append(f"--master_port={main_process_port}")
+    else:
+        head = [sys.executable]
+    return head + ["-m", "lmms_eval"]
+
+
 def lmms_eval_command(
     model: str,
     model_args: str | Mapping[str, object],
@@ -104,13 +133,12 @@ def lmms_eval_command(
     gen_kwargs: str | None = None,
     seed: str | None = None,
     nproc: int = 1,
+    launcher: str = "torchrun",
+    main_process_port: int | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    if nproc > 1:
-        head = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "-m", "lmms_eval"]
-    else:
-        head = [sys.executable, "-m", "lmms_eval"]
-    cmd = head + [
+    """``--batch_size`` is per process; see ``launch_prefix`` for ``nproc``, ``launcher`` and the port."""
+    cmd = launch_prefix(nproc, launcher, main_process_port) + [
         "--model", model,
         "--model_args", format_model_args(model_args),
         "--tasks", ",".join(tasks),
@@ -143,7 +171,7 @@ def run_lmms_eval(
     echo: bool = False,
     **kwargs,
 ) -> LmmsRun:
-    """Run ``python -m lmms_eval`` (or torchrun for ``nproc > 1``) and return its files.
+    """Run ``python -m lmms_eval`` (torchrun or ``accelerate launch`` for several processes) and return its files.
 
     Raises LmmsEvalFailed with the tail of the log when no results file was written.
     """
