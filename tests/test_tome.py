@@ -74,6 +74,37 @@ def test_merge_step_repeated_like_the_encoder():
     assert float(size.sum()) == 2 * 50  # every patch is counted exactly once
 
 
+def test_merge_step_ties_follow_a_stable_sort():
+    """Identical tokens (flat image regions, padded frames) tie exactly: lower index first, like the reference."""
+    gen = torch.Generator().manual_seed(3)
+    # Scaled axis vectors: every cosine is exactly 0 or ±1 in any summation order, so ties are exact.
+    base = torch.tensor([[2.0, 0, 0, 0], [0, 3.0, 0, 0], [0, 0, -1.0, 0], [0, 0, 0, 5.0]], dtype=torch.float64)
+    metric = base[torch.tensor([0, 1, 2, 1, 2, 1, 2, 3, 1, 2, 0, 1, 3, 3, 2, 1, 0, 2, 1])].unsqueeze(0)
+    x = torch.randn(1, 19, 5, generator=gen, dtype=torch.float64)
+    size = torch.randint(1, 3, (1, 19, 1), generator=gen).double()
+    for r in (1, 4, 6, 9):
+        got_x, got_s = merge_step(x, size, metric, r)
+        ref_x, ref_s = reference_merge(x[0], size[0], metric[0], r, True)
+        torch.testing.assert_close(got_s[0], ref_s)
+        torch.testing.assert_close(got_x[0], ref_x)
+
+
+def test_unmerged_tokens_pass_through_bit_exact():
+    """Tokens that take part in no merge come out with exactly their input bits (weight exactly 1)."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 41, 32, generator=gen)
+    size = torch.randint(1, 5, (2, 41, 1), generator=gen).float()
+    metric = torch.randn(2, 41, 8, generator=gen)
+    got_x, got_s = merge_step(x, size, metric, 6)
+    untouched = 0
+    for f in range(2):
+        rows = {tuple(v.tolist()) for v in got_x[f]}
+        for i in range(41):
+            if tuple(x[f, i].tolist()) in rows:
+                untouched += 1
+    assert untouched >= 2 * (41 - 2 * 6)  # at least every token outside the merged pairs, bit for bit
+
+
 # Table of auroracap_model.md §3.4.
 TABLE = {0.01: (22, 47), 0.05: (21, 78), 0.1: (20, 109), 0.15: (19, 140), 0.2: (18, 171), 0.3: (15, 264),
          0.4: (13, 326), 0.5: (11, 388), 0.6: (9, 450), 0.7: (6, 543), 0.8: (4, 605), 0.9: (2, 667), 1.0: (0, 729)}
@@ -121,3 +152,38 @@ def test_sdpa_and_eager_agree():
     pixels = torch.randn(2, 3, 56, 56)
     with torch.inference_mode():
         torch.testing.assert_close(sdpa(pixels, 0.5), eager(pixels, 0.5), atol=1e-5, rtol=1e-4)
+
+
+_TRITON_CHECK = """
+import torch
+from vdc_bench.models.auroracap.merge_matrix_triton import merge_matrix_triton
+from vdc_bench.models.auroracap.tome import match, merge_matrix
+
+torch.manual_seed(0)
+cases = [(730, 18, True), (717, 13, True), (172, 18, True), (41, 6, True), (19, 9, True), (40, 20, False),
+         (33, 16, False)]
+for dtype in (torch.float16, torch.float32):
+    for t, r, protect in cases:
+        metric = torch.randn(3, t, 80).to(dtype)
+        if t in (41, 40):  # one-hot keys: exact cosine ties everywhere
+            metric = torch.eye(80)[torch.randint(0, 3, (3, t))].to(dtype)
+        size = torch.randint(1, 5, (3, t, 1)).to(dtype)
+        score, dst = match(metric, protect)
+        want = merge_matrix(score, dst, size, r)
+        got = merge_matrix_triton(score, dst, size, r)
+        assert torch.equal(want[0], got[0]) and torch.equal(want[1], got[1]), (dtype, t, r, protect)
+print("identical")
+"""
+
+
+def test_triton_merge_matrix_is_bit_identical_to_torch():
+    """The CUDA kernel's logic, run by Triton's CPU interpreter: same bits as ``merge_matrix`` (ties included)."""
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}  # must be set before triton is imported
+    done = subprocess.run([sys.executable, "-c", _TRITON_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "identical" in done.stdout

@@ -11,10 +11,14 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
 * a decode step (embed -> layers -> argmax -> bookkeeping) reads and writes only static tensors and
   device-side indices, so on CUDA it is captured once as a graph and replayed; the host checks for
   EOS every ``sync_every`` steps instead of every token;
-* on CUDA the two per-layer halves around attention (norm + QKV + RoPE; out-proj + norm + MLP) are
-  compiled once with inductor so their element-wise work fuses: the function takes the layer's
-  weights as arguments, so one compilation serves every layer. Cache writes and attention stay
-  eager, so no compiled graph ever mutates (or copies) the cache.
+* on CUDA the work between two attentions (out-proj + norm + MLP of layer i, then norm + QKV + RoPE
+  of layer i+1) is one function compiled once with inductor, so its element-wise work fuses (the
+  residual add of one layer with the next layer's RMSNorm, RoPE with packing K and V into one tensor):
+  the function takes the layers' weights as arguments, so one compilation serves every layer. Cache
+  writes and attention stay eager, so no compiled graph ever mutates (or copies) the cache;
+* K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor (one cache write per
+  layer), and padding is an additive float mask kept up to date in place (one write per step) rather
+  than a boolean mask that attention would convert again in every layer.
 
 Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
 ``generate``. The layer math mirrors transformers' Llama (fp32 RMSNorm, rotate-half RoPE from the
@@ -43,15 +47,27 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def attention_inputs(x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: int, kv_dim: int):
-    """x (B, T, hidden) -> q (B, H, T, D), k, v (B, KV, T, D) of the normed input, RoPE applied."""
+def attention_inputs(
+    x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: int, kv_dim: int, pack_kv: bool = True
+):
+    """x (B, T, hidden) -> q (B, H, T, D) and kv of the normed input, RoPE applied.
+
+    kv is one (2, B, KV, T, D) tensor when ``pack_kv`` (a decode step: one cache write), else the pair
+    (k, v) of (B, KV, T, D) (prefill: packing thousands of positions made inductor's RoPE kernel ~10x
+    slower than the data it moves). RoPE runs in the (B, T, heads, D) layout the projection produces;
+    the results are transposed views.
+    """
     b, t, _ = x.shape
     q, k, v = F.linear(_rms_norm(x, ln, eps), w_qkv).split((q_dim, kv_dim, kv_dim), dim=-1)
-    q = q.reshape(b, t, -1, head_dim).transpose(1, 2)
-    k = k.reshape(b, t, -1, head_dim).transpose(1, 2)
-    v = v.reshape(b, t, -1, head_dim).transpose(1, 2)
-    cos, sin = cos[:, None], sin[:, None]
-    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin, v
+    q = q.reshape(b, t, -1, head_dim)
+    k = k.reshape(b, t, -1, head_dim)
+    v = v.reshape(b, t, -1, head_dim)
+    cos, sin = cos[:, :, None], sin[:, :, None]
+    q = (q * cos + _rotate_half(q) * sin).transpose(1, 2)
+    k = k * cos + _rotate_half(k) * sin
+    if pack_kv:
+        return q, torch.stack((k, v)).transpose(2, 3)  # (2, B, T, KV, D) in memory
+    return q, (k.transpose(1, 2), v.transpose(1, 2))
 
 
 def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
@@ -60,6 +76,12 @@ def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
     x = x + F.linear(attn.transpose(1, 2).reshape(b, t, -1), wo)
     gate, up = F.linear(_rms_norm(x, ln, eps), w_gate_up).chunk(2, dim=-1)
     return x + F.linear(F.silu(gate) * up, w_down)
+
+
+def between_attentions(x, attn, post_weights: tuple, cos, sin, pre_weights: tuple, eps: float, *shape):
+    """Layer i's out-projection and MLP, then layer i+1's attention inputs: (x, q, kv)."""
+    x = attention_output_and_mlp(x, attn, *post_weights, eps)
+    return (x, *attention_inputs(x, cos, sin, *pre_weights, eps, *shape))
 
 
 def _fuse_rows(*linears: torch.nn.Linear) -> torch.Tensor:
@@ -89,12 +111,12 @@ class _Buffers:
     def __init__(self, lm: LlamaForCausalLM, batch: int, max_len: int, max_new: int) -> None:
         attn = lm.model.layers[0].self_attn
         param = lm.lm_head.weight
-        shape = (batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
+        shape = (2, batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
         kw = {"device": param.device}
         self.batch, self.max_len, self.max_new = batch, max_len, max_new
-        self.keys = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]
-        self.values = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]
-        self.valid = torch.zeros((batch, max_len), dtype=torch.bool, **kw)
+        self.kv = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]  # [0] keys, [1] values
+        # Additive attention mask (B, 1, 1, max_len): 0 where a cache slot holds a real token, else -inf.
+        self.bias = torch.full((batch, 1, 1, max_len), -torch.inf, dtype=param.dtype, **kw)
         self.token = torch.zeros(batch, dtype=torch.long, **kw)
         self.position = torch.zeros(batch, dtype=torch.long, **kw)
         self.column = torch.zeros(1, dtype=torch.long, **kw)  # cache slot written this step
@@ -106,14 +128,19 @@ class _Buffers:
 
     def bookkeeping(self) -> tuple[torch.Tensor, ...]:
         """The tensors a decode step mutates besides the cache slots."""
-        return (self.valid, self.token, self.position, self.column, self.step, self.finished, self.out)
+        return (self.bias, self.token, self.position, self.column, self.step, self.finished, self.out)
 
 
 class StaticKVDecoder:
     """Greedy decoder over a ``LlamaForCausalLM`` (fp32/fp16/bf16, CPU or CUDA)."""
 
     def __init__(
-        self, lm: LlamaForCausalLM, use_cuda_graph: bool = True, compile_layers: bool = True, sync_every: int = 16
+        self,
+        lm: LlamaForCausalLM,
+        use_cuda_graph: bool = True,
+        compile_layers: bool = True,
+        compile_prefill: bool = True,
+        sync_every: int = 16,
     ) -> None:
         cfg = lm.config
         rope_type = (getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
@@ -132,16 +159,20 @@ class StaticKVDecoder:
         self.gqa = cfg.num_key_value_heads != cfg.num_attention_heads
         self.q_dim = cfg.num_attention_heads * self.head_dim
         self.kv_dim = cfg.num_key_value_heads * self.head_dim
-        self.weights = []
+        self.pre_weights, self.post_weights = [], []  # per layer: (ln1, w_qkv), (wo, ln2, w_gate_up, w_down)
         for layer in lm.model.layers:
             attn, mlp = layer.self_attn, layer.mlp
-            self.weights.append((
-                layer.input_layernorm.weight, _fuse_rows(attn.q_proj, attn.k_proj, attn.v_proj), attn.o_proj.weight,
-                layer.post_attention_layernorm.weight, _fuse_rows(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight,
-            ))
+            self.pre_weights.append((layer.input_layernorm.weight, _fuse_rows(attn.q_proj, attn.k_proj, attn.v_proj)))
+            self.post_weights.append((attn.o_proj.weight, layer.post_attention_layernorm.weight,
+                                      _fuse_rows(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight))
+        self._eager = (attention_inputs, between_attentions, attention_output_and_mlp)
         compiled = compile_layers and on_cuda
-        self._pre = torch.compile(attention_inputs, dynamic=False) if compiled else attention_inputs
-        self._post = torch.compile(attention_output_and_mlp, dynamic=False) if compiled else attention_output_and_mlp
+        self._step_fns = tuple(torch.compile(f, dynamic=False) for f in self._eager) if compiled else self._eager
+        # Prefill lengths vary per request: one shape-generic compilation fuses its norms, RoPE and SiLU.
+        compiled_prefill = compiled and compile_prefill
+        self._prefill_fns = (
+            tuple(torch.compile(f, dynamic=True) for f in self._eager) if compiled_prefill else self._eager
+        )
         self._buffers: _Buffers | None = None
 
     def release(self) -> None:
@@ -149,13 +180,22 @@ class StaticKVDecoder:
         self._buffers = None
 
     # -- model pieces -------------------------------------------------------------------------
-    def _forward(self, x: torch.Tensor, positions: torch.Tensor, write, attend, pre, post) -> torch.Tensor:
-        """Run every layer; ``write(i, k, v)`` stores K/V, ``attend(i, q, k, v)`` returns attention (B, H, T, D)."""
+    def _forward(self, x: torch.Tensor, positions: torch.Tensor, write, attend, fns, pack_kv: bool) -> torch.Tensor:
+        """Run every layer; ``write(i, kv)`` stores K/V, ``attend(i, q, kv)`` returns attention (B, H, T, D).
+
+        ``fns`` = (attention_inputs, between_attentions, attention_output_and_mlp), compiled or eager.
+        """
+        pre, between, post = fns
+        shape = (self.head_dim, self.q_dim, self.kv_dim, pack_kv)
         cos, sin = self.lm.model.rotary_emb(x, positions)
-        for i, (ln1, w_qkv, wo, ln2, w_gate_up, w_down) in enumerate(self.weights):
-            q, k, v = pre(x, cos, sin, ln1, w_qkv, self.eps, self.head_dim, self.q_dim, self.kv_dim)
-            write(i, k, v)
-            x = post(x, attend(i, q, k, v), wo, ln2, w_gate_up, w_down, self.eps)
+        q, kv = pre(x, cos, sin, *self.pre_weights[0], self.eps, *shape)
+        last = len(self.pre_weights) - 1
+        for i in range(last):
+            write(i, kv)
+            attn = attend(i, q, kv)
+            x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape)
+        write(last, kv)
+        x = post(x, attend(last, q, kv), *self.post_weights[last], self.eps)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
     # -- buffers and graph ----------------------------------------------------------------------
@@ -170,20 +210,19 @@ class StaticKVDecoder:
     def _decode_step(self) -> None:
         """One token for every row; touches only static tensors (graph-capturable)."""
         buf = self._buffers
-        buf.valid.index_fill_(1, buf.column, True)
-        mask = buf.valid[:, None, None, :]
+        buf.bias.index_fill_(3, buf.column, 0.0)
 
-        def write(i, k, v):
-            buf.keys[i].index_copy_(2, buf.column, k)
-            buf.values[i].index_copy_(2, buf.column, v)
+        def write(i, kv):
+            buf.kv[i].index_copy_(3, buf.column, kv)
 
-        def attend(i, q, k, v):
+        def attend(i, q, kv):
+            keys, values = buf.kv[i]
             return F.scaled_dot_product_attention(
-                q, buf.keys[i], buf.values[i], attn_mask=mask, scale=self.scaling, enable_gqa=self.gqa
+                q, keys, values, attn_mask=buf.bias, scale=self.scaling, enable_gqa=self.gqa
             )
 
         x = self.lm.model.embed_tokens(buf.token[:, None])
-        logits = self._forward(x, buf.position[:, None], write, attend, self._pre, self._post)
+        logits = self._forward(x, buf.position[:, None], write, attend, self._step_fns, pack_kv=True)
         self._emit(logits.argmax(-1))
         buf.position.add_(1)
         buf.column.add_(1)
@@ -219,17 +258,19 @@ class StaticKVDecoder:
             n = seq.shape[0]
             start = longest - n
 
-            def write(i, k, v, row=row, start=start, n=n):
-                buf.keys[i][row, :, start : start + n] = k[0]
-                buf.values[i][row, :, start : start + n] = v[0]
+            def write(i, kv, row=row, start=start, n=n):
+                buf.kv[i][0, row, :, start : start + n] = kv[0][0]
+                buf.kv[i][1, row, :, start : start + n] = kv[1][0]
 
-            def attend(i, q, k, v):
-                return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scaling, enable_gqa=self.gqa)
+            def attend(i, q, kv):
+                return F.scaled_dot_product_attention(
+                    q, kv[0], kv[1], is_causal=True, scale=self.scaling, enable_gqa=self.gqa
+                )
 
             positions = torch.arange(n, device=self.device)[None]
-            x = seq[None].to(buf.keys[0].dtype)
-            first[row] = self._forward(x, positions, write, attend, attention_inputs, attention_output_and_mlp)[0].argmax()
-            buf.valid[row, start:longest] = True
+            x = seq[None].to(buf.kv[0].dtype)
+            first[row] = self._forward(x, positions, write, attend, self._prefill_fns, pack_kv=False)[0].argmax()
+            buf.bias[row, ..., start:longest] = 0.0
             buf.position[row] = n
         return first
 
@@ -247,7 +288,7 @@ class StaticKVDecoder:
         longest = max(s.shape[0] for s in sequences)
         buf = self._ensure_buffers(len(sequences), longest + max_new_tokens, max_new_tokens)
         started = time.perf_counter()
-        buf.valid.zero_()
+        buf.bias.fill_(-torch.inf)
         buf.finished.zero_()
         buf.step.zero_()
         first = self._prefill(buf, sequences, longest)

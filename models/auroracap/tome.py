@@ -1,16 +1,81 @@
 """Token Merging (ToMe) as AuroraCap applies it inside every CLIP block (spec: auroracap_model.md §3).
 
-Pure tensor math, batched over frames, no Python loops over tokens:
-``merge_step(x, size, metric, r)`` is one bipartite soft matching + size-weighted merge. The r schedule
-and the token counts it implies are plain arithmetic in ``merge_schedule.py``.
+Pure tensor math, batched over frames, no Python loops over tokens and no sorting:
+``merge_step(x, size, metric, r)`` is one bipartite soft matching (``match``) followed by a size-weighted
+merge expressed as one matrix (``merge_matrix``) applied with a single batched matmul. The r schedule and
+the token counts it implies are plain arithmetic in ``merge_schedule.py``; on CUDA the matrix is built
+by a bit-identical one-kernel Triton version (``merge_matrix_triton.py``).
+
+Why a matrix: written with sort + gather + scatter, one step launches ~25 kernels and streams the
+(frames, t, 1280) activations through memory seven times, which made merging cost more than the
+MLP time it saves. The matrix holds every token's destination row and weight, so the activations are
+read once and written once by one GEMM, and the matching needs only comparisons (a rank from pairwise
+comparisons replaces the stable argsort). Deterministic: the only atomic adds sum whole numbers.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
-import torch.nn.functional as F
 
 from vdc_bench.models.auroracap.merge_schedule import protected_cap
+
+
+def match(metric: torch.Tensor, protect_cls: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bipartite matching of even (A) to odd (B) positions by cosine similarity of ``metric`` (B, t, c).
+
+    Returns (score, dst), both (B, tA): each A token's best cosine to any B token (``-inf`` for a
+    protected CLS) and the index of that B token (the first one on ties, like ``torch.max``).
+    """
+    unit = metric / metric.norm(dim=-1, keepdim=True)
+    score, dst = (unit[:, ::2] @ unit[:, 1::2].transpose(1, 2)).max(dim=-1)
+    if protect_cls:
+        score[:, 0] = -torch.inf
+    return score, dst
+
+
+def descending_rank(score: torch.Tensor) -> torch.Tensor:
+    """(B, n) -> (B, n) position of each entry in a stable descending sort (ties: lower index first).
+
+    Counts, for every i, the j that sort before it: ``s_j > s_i``, or ``s_j == s_i`` with ``j < i``.
+    n is at most ~365 per frame, so the (B, n, n) comparison is cheap and needs no sort kernel.
+    """
+    idx = torch.arange(score.shape[-1], device=score.device)
+    earlier = idx[None, :] < idx[:, None]  # [i, j]: j comes before i
+    s_i, s_j = score[:, :, None], score[:, None, :]
+    return torch.where(earlier, s_j >= s_i, s_j > s_i).sum(-1)
+
+
+def merge_matrix(
+    score: torch.Tensor, dst: torch.Tensor, size: torch.Tensor, r: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each of the t tokens goes, as a (B, t - r, t) matrix of merge weights; and the new sizes.
+
+    The r best-scoring A tokens are sources: each joins its ``dst`` B token. Output rows are the kept
+    A tokens in original order, then all B tokens in original order (ToMe/AuroraCap's layout). Entry
+    [row, i] is ``size_i / new_size_row`` when token i lands in ``row``, else 0: one nonzero per column,
+    written by a scatter into zeros (no (B, t - r, t)-sized arithmetic), and exactly 1 for a token that
+    merges with nothing. New sizes are sums of small integers, exact in any summation order.
+    """
+    batch, t, _ = size.shape
+    kept_a = score.shape[1] - r
+    idx = torch.arange(score.shape[1], device=score.device)
+    is_src = descending_rank(score) < r  # (B, tA)
+    # A kept token's row: its index minus the sources before it; a source's row: its B partner's.
+    a_row = torch.where(is_src, dst + kept_a, idx - is_src.cumsum(-1))
+    row = a_row.new_empty(batch, t, 1)
+    row[:, ::2, 0] = a_row
+    row[:, 1::2, 0] = torch.arange(kept_a, kept_a + t // 2, device=score.device)
+    new_size = torch.zeros(batch, t - r, 1, dtype=torch.float32, device=size.device)
+    new_size.scatter_add_(1, row, size.float())
+    weight = (size.float() / new_size.gather(1, row)).to(size.dtype)  # (B, t, 1)
+    # Rows padded to a multiple of 8 elements so the GEMM gets 16-byte aligned rows (fast kernels).
+    padded = -(-t // 8) * 8
+    weights = size.new_zeros(batch, t - r, padded)[..., :t]
+    weights.scatter_(1, row.transpose(1, 2), weight.transpose(1, 2))
+    return weights, new_size.to(size.dtype)
 
 
 def merge_step(
@@ -36,24 +101,17 @@ def merge_step(
     if r <= 0:
         return x, size
     with torch.no_grad():
-        metric = metric / metric.norm(dim=-1, keepdim=True)
-        scores = metric[:, ::2] @ metric[:, 1::2].transpose(1, 2)  # (B, tA, tB)
-        if protect_cls:
-            scores[:, 0, :] = -torch.inf
-        best_score, best_dst = scores.max(dim=-1)  # (B, tA)
-        order = best_score.argsort(dim=-1, descending=True, stable=True)
-        src_idx = order[:, :r]  # (B, r)
-        kept_idx = order[:, r:].sort(dim=-1).values  # (B, tA - r), original order
-        dst_idx = best_dst.gather(1, src_idx)  # (B, r)
+        weights, new_size = matrix_builder(x.device)(*match(metric, protect_cls), size, r)
+    return weights @ x, new_size
 
-    weighted = torch.cat([x * size, size], dim=-1)  # merge features and sizes in one gather/scatter
-    a, b = weighted[:, ::2], weighted[:, 1::2]
-    width = weighted.shape[-1]
-    kept = a.gather(1, kept_idx.unsqueeze(-1).expand(-1, -1, width))
-    src = a.gather(1, src_idx.unsqueeze(-1).expand(-1, -1, width))
-    # Sum sources into destinations with a one-hot matmul rather than scatter_add: CUDA scatter_add
-    # uses atomics, whose summation order (and so the low bits) changes from run to run.
-    b = b + F.one_hot(dst_idx, b.shape[1]).to(b.dtype).transpose(1, 2) @ src
-    merged = torch.cat([kept, b], dim=1)
-    new_size = merged[..., -1:]
-    return merged[..., :-1] / new_size, new_size
+
+@functools.cache
+def matrix_builder(device: torch.device) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """``merge_matrix`` for this device: its one-kernel Triton twin on CUDA when Triton is installed."""
+    if device.type == "cuda":
+        try:
+            from vdc_bench.models.auroracap.merge_matrix_triton import merge_matrix_triton
+        except ImportError:
+            return merge_matrix
+        return merge_matrix_triton
+    return merge_matrix

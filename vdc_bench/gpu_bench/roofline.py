@@ -39,6 +39,15 @@ class Card:
     def h100(cls) -> Card:
         return cls("H100 SXM (datasheet)", 3.35e12, 989e12)
 
+    @classmethod
+    def datasheet(cls, device_name: str) -> Card | None:
+        """Vendor figures for a measured card's name (the issue's targets quote the H100 datasheet)."""
+        if "H200" in device_name:
+            return cls("H200 (datasheet)", 4.8e12, 989e12)
+        if "H100" in device_name:
+            return cls.h100()
+        return None
+
 
 def vit_flops(tokens_per_frame_by_block: list[int], width: int = 1280, mlp: int = 5120) -> float:
     """FLOPs of one frame through the ViT given the tokens entering each block's attention.

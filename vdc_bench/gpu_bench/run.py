@@ -39,12 +39,12 @@ from transformers import (
 
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
-from vdc_bench.models.auroracap.merge_schedule import merge_r
+from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX
 from vdc_bench.models.auroracap.random_checkpoint import SIZES, random_state_dicts
 from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
-from vdc_bench.models.auroracap.tome import merge_step
+from vdc_bench.models.auroracap.tome import match, matrix_builder, merge_matrix, merge_step
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Row:
     tokens_match_baseline: int | None = None
     roofline_caption_s_b1: float = 0.0
     roofline_captions_per_s: float = 0.0
+    datasheet_roofline_caption_s_b1: float | None = None  # same floor from the vendor's bandwidth/FLOP figures
+    merge_kernel_identical: bool | None = None  # Triton merge matrix == torch merge matrix on these shapes
     notes: list[str] = field(default_factory=list)
 
 
@@ -181,14 +183,11 @@ def _graph_ms(fn, repeats: int) -> float:
     return _median_ms(graph.replay, repeats, 2)
 
 
-def merge_ms(model: AuroraCapModel, frames: int, ratio: float, repeats: int) -> float:
-    """Time of the ToMe merge steps of one ViT forward over ``frames`` frames, on the model's real shapes,
-    replayed from a CUDA graph as in the fast path's encoder."""
+def _merge_inputs(model: AuroraCapModel, frames: int, ratio: float) -> tuple[int, list[tuple[torch.Tensor, ...]]]:
+    """r and random (x, size, metric) of every ToMe step of one ViT forward, on the model's real shapes."""
     cfg = model.vision_tower.config
     side, layers = cfg.image_size, cfg.num_hidden_layers
     r = merge_r(side, side, cfg.patch_size, layers, ratio)
-    if r == 0:
-        return 0.0
     inputs, t = [], (side // cfg.patch_size) ** 2 + 1
     head_dim = cfg.hidden_size // cfg.num_attention_heads
     kw = {"device": model.device, "dtype": model.dtype}
@@ -196,8 +195,32 @@ def merge_ms(model: AuroraCapModel, frames: int, ratio: float, repeats: int) -> 
         inputs.append((torch.randn(frames, t, cfg.hidden_size, **kw), torch.ones(frames, t, 1, **kw),
                        torch.randn(frames, t, head_dim, **kw)))
         t -= min(r, (t - 1) // 2)
+    return r, inputs
+
+
+def merge_ms(model: AuroraCapModel, frames: int, ratio: float, repeats: int) -> float:
+    """Time of the ToMe merge steps of one ViT forward over ``frames`` frames, on the model's real shapes,
+    replayed from a CUDA graph as in the fast path's encoder."""
+    r, inputs = _merge_inputs(model, frames, ratio)
+    if r == 0:
+        return 0.0
     steps = lambda: [merge_step(x, s, m, r) for x, s, m in inputs]  # noqa: E731
     return _graph_ms(steps, repeats) if model.device.type == "cuda" else _median_ms(steps, repeats)
+
+
+def merge_kernel_identical(model: AuroraCapModel, frames: int, ratio: float) -> bool | None:
+    """Whether this device's merge-matrix builder gives the torch version's exact bits at every step."""
+    r, inputs = _merge_inputs(model, frames, ratio)
+    builder = matrix_builder(model.device)
+    if r == 0 or builder is merge_matrix:
+        return None
+    for x, size, metric in inputs:
+        step_r = protected_cap(x.shape[1], r)
+        score, dst = match(metric, True)
+        want, got = merge_matrix(score, dst, size, step_r), builder(score, dst, size, step_r)
+        if not (torch.equal(want[0], got[0]) and torch.equal(want[1], got[1])):
+            return False
+    return True
 
 
 def _generate_static(decoder: StaticKVDecoder, seqs, new_tokens: int, vocab: int):
@@ -235,7 +258,11 @@ def bench_config(model, llava, encoder, decoder, frames, ratio, args, card, devi
         prefill_ms=prefill * 1e3, decode_ms_per_token=decode_tok * 1e3,
         caption_s_b1=vision_ms / 1e3 + total, batch=1, captions_per_s=0.0, batch_caption_s=0.0, peak_mem_gb=peak_b1,
         roofline_caption_s_b1=caption_seconds(ctx, args.new_tokens, card),
+        merge_kernel_identical=merge_kernel_identical(model, frames, ratio),
     )
+    sheet = Card.datasheet(card.name)
+    if sheet is not None:
+        row.datasheet_roofline_caption_s_b1 = caption_seconds(ctx, args.new_tokens, sheet)
 
     # Largest batch whose KV cache fits next to the weights (0.5 MiB/token, cache rounded to 256).
     decoder.release()
@@ -321,21 +348,27 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
         "Random weights in AuroraCap-7B geometry; generation forced to a fixed length. "
         f"torch {meta['torch']}, transformers {meta['transformers']}.",
         "",
-        "| frames | ρ | tok/frame | ctx | vision ms (eager) | merge % | prefill ms | decode ms/tok | s/caption b1 "
-        "| × roofline | baseline s/caption | speed-up b1 | batch | captions/s | × baseline | × roofline thr. "
-        "| same tokens | peak GB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| frames | ρ | tok/frame | ctx | vision ms (eager) | vision ÷ ρ 1.0 | merge % | prefill ms | decode ms/tok "
+        "| s/caption b1 | × roofline (datasheet) | baseline s/caption | speed-up b1 | batch | captions/s "
+        "| × baseline | × roofline thr. | same tokens | peak GB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    full = {r.frames: r.vision_ms for r in rows if r.ratio == 1.0}
     def fmt(value, spec: str, suffix: str = "") -> str:
         return "–" if value is None else f"{value:{spec}}{suffix}"
+
+    def roofline(r: Row) -> str:
+        measured = f"{r.caption_s_b1 / r.roofline_caption_s_b1:.2f}"
+        sheet = r.datasheet_roofline_caption_s_b1
+        return measured if sheet is None else f"{measured} ({r.caption_s_b1 / sheet:.2f})"
 
     for r in rows:
         base = r.baseline_caption_s
         lines.append(" | ".join([
             f"| {r.frames}", str(r.ratio), str(r.tokens_per_frame), str(r.context_tokens),
-            f"{r.vision_ms:.1f} ({r.vision_eager_ms:.1f})", f"{100 * r.merge_ms / r.vision_ms:.1f}",
-            f"{r.prefill_ms:.0f}", f"{r.decode_ms_per_token:.2f}", f"{r.caption_s_b1:.2f}",
-            f"{r.caption_s_b1 / r.roofline_caption_s_b1:.2f}", fmt(base, ".2f"),
+            f"{r.vision_ms:.1f} ({r.vision_eager_ms:.1f})", fmt(full.get(r.frames) and r.vision_ms / full[r.frames], ".2f"),
+            f"{100 * r.merge_ms / r.vision_ms:.1f}", f"{r.prefill_ms:.0f}", f"{r.decode_ms_per_token:.2f}",
+            f"{r.caption_s_b1:.2f}", roofline(r), fmt(base, ".2f"),
             fmt(base and base / r.caption_s_b1, ".1f", "×"), str(r.batch), f"{r.captions_per_s:.2f}",
             fmt(base and r.captions_per_s * base, ".1f", "×"), f"{r.captions_per_s / r.roofline_captions_per_s:.2f}",
             "–" if r.tokens_match_baseline is None else f"{r.tokens_match_baseline}/{meta['new_tokens']}",
