@@ -15,6 +15,7 @@ from vdc_bench.gpu_bench.data_parallel import (
     RunResult,
     compare_captions,
     markdown,
+    median_batches,
     parse_phase_times,
     run,
     scaling,
@@ -55,19 +56,32 @@ def test_phase_times_are_read_from_every_ranks_metric_summary_line():
     assert parse_phase_times(log) == [(12.5, 2400, 8), (11.25, 2100, 7)]
 
 
-def _result(processes: int, phase_s: float, captions: int = 160) -> RunResult:
+def _result(processes: int, phase_s: float, batch_s: float, captions: int = 160) -> RunResult:
     return RunResult(processes=processes, wall_s=phase_s + 40, phase_s=phase_s, rank_phase_s=[phase_s] * processes,
                      rank_captions=[captions // processes] * processes, captions=captions,
-                     output_tokens=captions * 300, failed=0, empty=0, peak_mem_gb=61.2, log=f"lmms_dp{processes}.log")
+                     output_tokens=captions * 300, failed=0, empty=0, peak_mem_gb=61.2,
+                     rank_median_batch_s=[batch_s] * processes, rank_batch_captions=[16] * processes,
+                     log=f"lmms_dp{processes}.log")
+
+
+def test_median_batch_per_rank_from_the_samples_batch_stamps():
+    def sample(doc_id: int, size: int, vit_ms: float, gen_s: float) -> dict:
+        return {"doc_id": doc_id, "failed": False, "batch": (size, vit_ms, gen_s)}
+
+    # rank 0 (even doc ids): batches of 1.0 s (first: compile + capture), 0.5 s, 0.4 s; rank 1: one batch
+    rows = [sample(0, 2, 100.0, 0.9), sample(2, 2, 100.0, 0.9), sample(4, 2, 50.0, 0.45), sample(6, 2, 50.0, 0.45),
+            sample(8, 1, 40.0, 0.36), sample(1, 4, 200.0, 0.8)]
+    assert median_batches({str(i): r for i, r in enumerate(rows)}, 2) == ([0.5, 1.0], [2, 4])
 
 
 def test_scaling_efficiency_and_markdown_summary(tmp_path):
-    one, two = _result(1, 80.0), _result(2, 42.5)
+    one, two = _result(1, 80.0, 7.5), _result(2, 42.5, 8.0)
     assert one.captions_per_s == 2.0 and two.tokens_per_s == pytest.approx(160 * 300 / 42.5)
     s = scaling(one, two)
     assert s["speedup"] == pytest.approx(80 / 42.5, abs=1e-3)
     assert s["efficiency"] == pytest.approx(80 / 42.5 / 2, abs=1e-3)  # (captions/s with 2) / (2 x captions/s with 1)
     assert s["wall_speedup"] == pytest.approx(120 / 82.5, abs=1e-3)
+    assert two.steady_captions_per_s == 4.0 and s["steady_efficiency"] == pytest.approx(7.5 / 8.0, abs=1e-3)
 
     ref = {"a": {"caption": "x"}, "b": {"caption": "y"}, "c": {"caption": "z"}}
     assert compare_captions(ref, {"a": {"caption": "x"}, "b": {"caption": "Y"}}) == {
@@ -79,8 +93,8 @@ def test_scaling_efficiency_and_markdown_summary(tmp_path):
     assert report["scaling"]["efficiency"] == s["efficiency"] and report["runs"][1]["captions_per_s"] == 3.7647
     text = markdown(report)
     assert "NVIDIA H100 80GB HBM3" in text
-    assert "| 2 | 160 (80 / 80) | 42.5 (42.5 / 42.5) | 3.765 | 1129 | 82.5 | 61.2 |" in text
-    assert "1.88x captions/s, scaling efficiency 94.1 %" in text and "158 of 160 captions identical" in text
+    assert "| 2 | 160 (80 / 80) | 42.5 (42.5 / 42.5) | 3.765 | 1129 | 8.00 / 8.00 | 4.000 | 82.5 | 61.2 |" in text
+    assert "1.88x captions/s, scaling efficiency 94.1 % (steady state 93.8 %" in text and "158 of 160 captions identical" in text
 
 
 def test_dist_info_exposes_our_lmms_eval_entry_point(tmp_path):
@@ -112,16 +126,18 @@ def test_carried_wheel_list_pins_one_version_each_and_lzma_keeps_the_files(tmp_p
 
 @pytest.mark.slow
 def test_driver_two_cpu_processes_caption_every_doc_like_one_process(tmp_path):
-    """The real driver on CPU: tiny random checkpoint, 4 synthetic videos x 5 dimensions, accelerate launch
-    with 1 and with 2 processes (gloo)."""
+    """The real driver on CPU: tiny random checkpoint, 4 synthetic videos x 5 dimensions, a 2-process warm-up,
+    then accelerate launch with 1 and with 2 processes (gloo)."""
     cfg = DpConfig(out=tmp_path / "out", work=tmp_path / "work", size="tiny", videos=4, batch_size=2, gpus=2,
-                   new_tokens=6, frames=2, device="cpu", warmup=False, port=29531, timeout_s=600)
+                   new_tokens=6, frames=2, device="cpu", warmup=True, port=29531, timeout_s=600)
     report = run(cfg)
     one, two = report["runs"]
     assert (one["processes"], two["processes"]) == (1, 2)
     assert one["captions"] == two["captions"] == 20 and two["rank_captions"] == [10, 10]
     assert one["failed"] == two["failed"] == 0 and one["empty"] == two["empty"] == 0
     assert len(two["rank_phase_s"]) == 2 and two["output_tokens"] == 20 * 6
+    assert two["rank_batch_captions"] == [2, 2] and len(two["rank_median_batch_s"]) == 2
+    assert [s["name"] for s in report["stages"]] == ["checkpoint", "synthetic data", "warm-up run (2 processes)"]
     assert report["scaling"]["captions"] == {"compared": 20, "identical": 20, "missing": 0}
     log = (cfg.out / "lmms_dp2.log").read_text()
     assert "accelerate.commands.launch --num_processes 2" in log.splitlines()[0] and "--multi_gpu" in log

@@ -5,8 +5,8 @@ Builds an AuroraCap-7B-shaped random checkpoint and a synthetic VDC set, then ru
 documents round-robin) and writes ``dp_scaling.json`` / ``dp_scaling.md``: the generation phase per rank
 (the adapter's ``log_metrics`` line), captions/s, output tokens/s, per-rank caption counts, the scaling
 efficiency and how many N-process captions equal the 1-process ones. Random weights almost never emit
-EOS, so captions run to ``--new-tokens``. A short warm-up run first fills the inductor/Triton cache for
-the batch shape, so neither measured run pays a cold compile.
+EOS, so captions run to ``--new-tokens``. A short N-process warm-up run first fills the inductor/Triton
+cache for the batch shape on every GPU, so neither measured run pays a cold compile.
 
     python -m vdc_bench.gpu_bench.data_parallel --out DIR                   # 2 GPUs, 7B shape, 32 videos
     python -m vdc_bench.gpu_bench.data_parallel --out DIR --device cpu --size tiny --videos 4 \\
@@ -37,9 +37,13 @@ RANDOM_MARKER = "RANDOM_WEIGHTS.json"  # written by random_checkpoint.make_check
 _METRIC_LINE = re.compile(
     r"Metric summary - Total elapsed time: ([0-9.]+)s, Total gen tokens: (\d+).*?total_requests: (\d+)"
 )
+# Run in a child with the lmms-eval environment: fails fast (before the checkpoint is built) if a carried
+# wheel is missing, and reports what the runs will import.
 _PROBE = """
-import json, torch, accelerate
-print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "accelerate": accelerate.__version__,
+import importlib.metadata as md, json, torch
+import av, datasets, lmms_eval.evaluator
+names = ("vdc-bench", "lmms-eval", "transformers", "accelerate", "datasets", "pyarrow", "fsspec", "huggingface-hub", "av")
+print(json.dumps({**{n: md.version(n) for n in names}, "torch": torch.__version__, "cuda": torch.version.cuda,
                   "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}))
 """
 
@@ -84,11 +88,20 @@ class RunResult:
     failed: int
     empty: int
     peak_mem_gb: float | None
+    # Per rank: the median batch's device time (vision + prefill + decode; the first batch also holds
+    # compile-cache loads and graph captures, which the median ignores) and its captions.
+    rank_median_batch_s: list[float]
+    rank_batch_captions: list[int]
     log: str
 
     @property
     def captions_per_s(self) -> float:
         return self.captions / self.phase_s
+
+    @property
+    def steady_captions_per_s(self) -> float:
+        """Captions/s of the ranks' median batches, summed: throughput without start-up or host gaps."""
+        return sum(n / s for n, s in zip(self.rank_batch_captions, self.rank_median_batch_s, strict=True))
 
     @property
     def tokens_per_s(self) -> float:
@@ -108,7 +121,11 @@ def parse_phase_times(log_text: str) -> list[tuple[float, int, int]]:
 
 
 def captions_by_key(run: LmmsRun) -> dict[str, dict]:
-    """sample_key -> {caption, doc_id, output_tokens, failed, peak_mem_mb} over every vdc subtask."""
+    """sample_key -> {caption, doc_id, output_tokens, failed, peak_mem_mb, batch} over every vdc subtask.
+
+    ``batch`` = (batch size, vit_ms, gen_s): the adapter stamps every sample of a batch with the same
+    batch timings, so equal tuples on one rank mean one batch.
+    """
     out = {}
     for task in run.samples:
         for row in run.read_samples(task):
@@ -117,8 +134,24 @@ def captions_by_key(run: LmmsRun) -> dict[str, dict]:
             out[rec["sample_key"]] = {
                 "caption": rec["caption"], "doc_id": row["doc_id"], "failed": bool(rec["failed"]),
                 "output_tokens": int(stats.get("output_tokens") or 0), "peak_mem_mb": stats.get("peak_mem_mb"),
+                "batch": (stats.get("batch_size"), stats.get("vit_ms"), stats.get("gen_s")),
             }
     return out
+
+
+def median_batches(samples: dict[str, dict], processes: int) -> tuple[list[float], list[int]]:
+    """Per rank: (device seconds, captions) of its median-time batch."""
+    batches: list[set[tuple]] = [set() for _ in range(processes)]
+    for s in samples.values():
+        if not s["failed"]:
+            batches[s["doc_id"] % processes].add(s["batch"])
+    seconds, sizes = [], []
+    for rank_batches in batches:
+        timed = sorted((vit_ms / 1000 + gen_s, size) for size, vit_ms, gen_s in rank_batches)
+        sec, size = timed[(len(timed) - 1) // 2]
+        seconds.append(round(sec, 3))
+        sizes.append(size)
+    return seconds, sizes
 
 
 def measure_run(run: LmmsRun, processes: int, wall_s: float, expected: int) -> tuple[RunResult, dict[str, dict]]:
@@ -134,12 +167,14 @@ def measure_run(run: LmmsRun, processes: int, wall_s: float, expected: int) -> t
     for s in samples.values():
         rank_captions[s["doc_id"] % processes] += 1
     peaks = [s["peak_mem_mb"] for s in samples.values() if s["peak_mem_mb"] is not None]
+    median_s, median_n = median_batches(samples, processes)
     return RunResult(
         processes=processes, wall_s=round(wall_s, 2), phase_s=max(p[0] for p in phases),
         rank_phase_s=sorted(p[0] for p in phases), rank_captions=rank_captions, captions=len(samples),
         output_tokens=sum(s["output_tokens"] for s in samples.values()),
         failed=sum(s["failed"] for s in samples.values()), empty=sum(not s["caption"] for s in samples.values()),
-        peak_mem_gb=round(max(peaks) / 1024, 1) if peaks else None, log=run.log_path.name,
+        peak_mem_gb=round(max(peaks) / 1024, 1) if peaks else None, rank_median_batch_s=median_s,
+        rank_batch_captions=median_n, log=run.log_path.name,
     ), samples
 
 
@@ -151,15 +186,16 @@ def compare_captions(reference: dict[str, dict], other: dict[str, dict]) -> dict
 def scaling(one: RunResult, many: RunResult) -> dict[str, float]:
     """Speed-up and efficiency = (captions/s with N) / (N x captions/s with 1)."""
     speedup = many.captions_per_s / one.captions_per_s
+    steady = many.steady_captions_per_s / one.steady_captions_per_s
     return {"speedup": round(speedup, 3), "efficiency": round(speedup / many.processes, 3),
-            "wall_speedup": round(one.wall_s / many.wall_s, 3)}
+            "steady_efficiency": round(steady / many.processes, 3), "wall_speedup": round(one.wall_s / many.wall_s, 3)}
 
 
 def summary(cfg: DpConfig, meta: dict, stages: list[Stage], runs: list[RunResult], comparison: dict | None) -> dict:
     config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k not in ("out", "work")}
     out = {"meta": meta, "config": config, "stages": [asdict(s) for s in stages],
-           "runs": [dict(asdict(r), captions_per_s=round(r.captions_per_s, 4), tokens_per_s=round(r.tokens_per_s, 1))
-                    for r in runs]}
+           "runs": [dict(asdict(r), captions_per_s=round(r.captions_per_s, 4), tokens_per_s=round(r.tokens_per_s, 1),
+                         steady_captions_per_s=round(r.steady_captions_per_s, 4)) for r in runs]}
     if comparison is not None and len(runs) == 2:
         out["scaling"] = dict(scaling(*runs), captions=comparison)
     return out
@@ -175,21 +211,26 @@ def markdown(report: dict) -> str:
         f"{cfg['new_tokens']} new tokens, batch {cfg['batch_size']} per process, {cfg['threads_per_process']} CPU "
         f"threads per process. torch {meta['torch']} (CUDA {meta['cuda']}), transformers {meta['transformers']}, "
         f"accelerate {meta['accelerate']}, lmms-eval {meta['lmms-eval']}. Generation = the slowest rank's "
-        "generate_until (lmms-eval's log_metrics); wall = the whole launch incl. model load.",
+        "generate_until (lmms-eval's log_metrics); steady = each rank's median batch (device time of vision + "
+        "prefill + decode), summed over ranks; wall = the whole launch incl. model load.",
         "",
-        "| processes | captions (per rank) | generation s (per rank) | captions/s | output tok/s | wall s | peak GB |",
-        "|---|---|---|---|---|---|---|",
+        "| processes | captions (per rank) | generation s (per rank) | captions/s | output tok/s | median batch s "
+        "(per rank) | steady captions/s | wall s | peak GB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         per_rank = " / ".join(str(n) for n in r["rank_captions"])
         phases = " / ".join(f"{s:.1f}" for s in r["rank_phase_s"])
+        batches = " / ".join(f"{s:.2f}" for s in r["rank_median_batch_s"])
         lines.append(f"| {r['processes']} | {r['captions']} ({per_rank}) | {r['phase_s']:.1f} ({phases}) | "
-                     f"{r['captions_per_s']:.3f} | {r['tokens_per_s']:.0f} | {r['wall_s']:.1f} | {r['peak_mem_gb'] or '–'} |")
+                     f"{r['captions_per_s']:.3f} | {r['tokens_per_s']:.0f} | {batches} | {r['steady_captions_per_s']:.3f} | "
+                     f"{r['wall_s']:.1f} | {r['peak_mem_gb'] or '–'} |")
     if "scaling" in report:
         s, c = report["scaling"], report["scaling"]["captions"]
         n = report["runs"][1]["processes"]
         lines += ["", f"1 -> {n} processes: {s['speedup']:.2f}x captions/s, scaling efficiency "
-                  f"{100 * s['efficiency']:.1f} % (wall {s['wall_speedup']:.2f}x). {c['identical']} of {c['compared']} "
+                  f"{100 * s['efficiency']:.1f} % (steady state {100 * s['steady_efficiency']:.1f} %, wall "
+                  f"{s['wall_speedup']:.2f}x). {c['identical']} of {c['compared']} "
                   f"captions identical to the 1-process run ({c['missing']} missing); failed samples: "
                   f"{sum(r['failed'] for r in report['runs'])}, empty captions: {sum(r['empty'] for r in report['runs'])}."]
     stages = ", ".join(f"{s['name']} {s['seconds']:.0f} s" for s in report["stages"])
@@ -197,9 +238,11 @@ def markdown(report: dict) -> str:
 
 
 def probe(env: dict[str, str]) -> dict:
-    """torch/accelerate versions and device names, read in a child so this process never holds a CUDA context."""
-    text = subprocess.run([sys.executable, "-c", _PROBE], env=env, check=True, capture_output=True, text=True).stdout
-    return json.loads(text.strip().splitlines()[-1])
+    """Versions and device names, read in a child (so this process never holds a CUDA context)."""
+    proc = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise VdcBenchError(f"the lmms-eval environment does not import:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def make_checkpoint(cfg: DpConfig, env: dict[str, str]) -> Stage:
@@ -278,10 +321,13 @@ def run(cfg: DpConfig) -> dict:
     stages.append(stage)
     env["VDC_ROOT"] = str(root)
     save()
-    if cfg.warmup:  # one full batch of one subtask: compiles the decoder for this batch shape
-        _, seconds = _lmms(cfg, env, 1, "warmup", cfg.port, tasks=("vdc_short",), limit=min(cfg.batch_size, cfg.videos))
-        stages.append(Stage("warm-up run", round(seconds, 1)))
-        log(f"warm-up run: {seconds:.1f} s")
+    if cfg.warmup:
+        # One full batch per rank of one subtask, on every GPU: compiled graphs are cached per device
+        # and batch shape, so both measured runs then start from the same warm cache.
+        limit = min(cfg.batch_size * cfg.gpus, cfg.videos)
+        _, seconds = _lmms(cfg, env, cfg.gpus, "warmup", cfg.port, tasks=("vdc_short",), limit=limit)
+        stages.append(Stage(f"warm-up run ({cfg.gpus} processes)", round(seconds, 1)))
+        log(f"{stages[-1].name}: {seconds:.1f} s")
         save()
     expected = cfg.videos * len(DIMENSIONS)
     captions = []
