@@ -63,15 +63,12 @@ class DpConfig:
     threads_per_process: int = 1
     warmup: bool = True
     port: int = 29517
-    timeout_s: float = 540.0
+    timeout_s: float = 300.0  # per lmms-eval run
 
     @property
     def model_args(self) -> dict[str, object]:
         return {"pretrained": self.work / f"ckpt_{self.size}", "token_kept_ratio": self.ratio, "num_frm": self.frames}
 
-    @property
-    def gen_kwargs(self) -> str:
-        return f"max_new_tokens={self.new_tokens}"
 
 
 @dataclass
@@ -268,13 +265,13 @@ def make_data(cfg: DpConfig) -> tuple[Path, Stage]:
     return root, Stage("synthetic data", round(time.perf_counter() - started, 1), {"root": str(root)})
 
 
-def _lmms(cfg: DpConfig, env: dict[str, str], processes: int, name: str, port: int,
+def _lmms(cfg: DpConfig, env: dict[str, str], processes: int, name: str, port: int, new_tokens: int,
           tasks: tuple[str, ...] = ("vdc",), limit: int | None = None) -> tuple[LmmsRun, float]:
     """One ``accelerate launch`` of lmms-eval; returns its files and wall seconds. Log: ``<out>/lmms_<name>.log``."""
     started = time.perf_counter()
     run = run_lmms_eval(
         "auroracap", cfg.model_args, list(tasks), cfg.work / name, env=env, log_path=cfg.out / f"lmms_{name}.log",
-        timeout=cfg.timeout_s, batch_size=cfg.batch_size, predict_only=True, gen_kwargs=cfg.gen_kwargs,
+        timeout=cfg.timeout_s, batch_size=cfg.batch_size, predict_only=True, gen_kwargs=f"max_new_tokens={new_tokens}",
         limit=limit, nproc=processes, launcher="accelerate", main_process_port=port,
     )
     return run, time.perf_counter() - started
@@ -323,16 +320,16 @@ def run(cfg: DpConfig) -> dict:
     save()
     if cfg.warmup:
         # One full batch per rank of one subtask, on every GPU: compiled graphs are cached per device
-        # and batch shape, so both measured runs then start from the same warm cache.
+        # and batch shape (not per caption length), so both measured runs then start from the same warm cache.
         limit = min(cfg.batch_size * cfg.gpus, cfg.videos)
-        _, seconds = _lmms(cfg, env, cfg.gpus, "warmup", cfg.port, tasks=("vdc_short",), limit=limit)
+        _, seconds = _lmms(cfg, env, cfg.gpus, "warmup", cfg.port, min(16, cfg.new_tokens), ("vdc_short",), limit)
         stages.append(Stage(f"warm-up run ({cfg.gpus} processes)", round(seconds, 1)))
         log(f"{stages[-1].name}: {seconds:.1f} s")
         save()
     expected = cfg.videos * len(DIMENSIONS)
     captions = []
     for i, processes in enumerate((1, cfg.gpus)):
-        lmms_run, wall = _lmms(cfg, env, processes, f"dp{processes}", cfg.port + 1 + i)
+        lmms_run, wall = _lmms(cfg, env, processes, f"dp{processes}", cfg.port + 1 + i, cfg.new_tokens)
         result, samples = measure_run(lmms_run, processes, wall, expected)
         runs.append(result)
         captions.append(samples)
