@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -33,7 +34,6 @@ from vdc_bench.gpu_bench.plugin_metadata import plugin_pythonpath
 from vdc_bench.lmms_runner import LmmsRun, offline_env, run_lmms_eval
 from vdc_bench.reporting.environment import environment_versions
 
-RANDOM_MARKER = "RANDOM_WEIGHTS.json"  # written by random_checkpoint.make_checkpoint
 _METRIC_LINE = re.compile(
     r"Metric summary - Total elapsed time: ([0-9.]+)s, Total gen tokens: (\d+).*?total_requests: (\d+)"
 )
@@ -246,8 +246,12 @@ def make_checkpoint(cfg: DpConfig, env: dict[str, str]) -> Stage:
     """The random checkpoint, drawn on ``cfg.device`` in a child process (which frees its GPU memory on exit)."""
     target = Path(cfg.model_args["pretrained"])
     started = time.perf_counter()
-    if (target / RANDOM_MARKER).exists():
-        return Stage("checkpoint (reused)", 0.0, {"path": str(target)})
+    if target.exists():  # from an earlier run on this machine; the marker is written last
+        from vdc_bench.models.auroracap.random_checkpoint import MARKER
+
+        if (target / MARKER).exists():
+            return Stage("checkpoint (reused)", 0.0, {"path": str(target)})
+        shutil.rmtree(target)  # a run killed while writing it
     cmd = [sys.executable, "-m", "vdc_bench", "make-checkpoint", "--size", cfg.size, "--out", str(target),
            "--device", cfg.device]
     subprocess.run(cmd, env=env, check=True)
