@@ -156,7 +156,7 @@ def test_sdpa_and_eager_agree():
 
 _TRITON_CHECK = """
 import torch
-from vdc_bench.models.auroracap.merge_matrix_triton import merge_matrix_triton
+from vdc_bench.models.auroracap.merge_triton import merge_triton
 from vdc_bench.models.auroracap.tome import match, merge_matrix
 
 torch.manual_seed(0)
@@ -168,16 +168,22 @@ for dtype in (torch.float16, torch.float32):
         if t in (41, 40):  # one-hot keys: exact cosine ties everywhere
             metric = torch.eye(80)[torch.randint(0, 3, (3, t))].to(dtype)
         size = torch.randint(1, 5, (3, t, 1)).to(dtype)
+        x = torch.randn(3, t, 300).to(dtype)
         score, dst = match(metric, protect)
-        want = merge_matrix(score, dst, size, r)
-        got = merge_matrix_triton(score, dst, size, r)
-        assert torch.equal(want[0], got[0]) and torch.equal(want[1], got[1]), (dtype, t, r, protect)
+        weights, want_size = merge_matrix(score, dst, size, r)
+        got_x, got_size = merge_triton(x, size, score, dst, r)
+        assert torch.equal(want_size, got_size), (dtype, t, r, protect)
+        want_x = (weights.double() @ x.double()).to(dtype)
+        single = (weights != 0).sum(-1) == 1  # rows that merge nothing: copied bit for bit
+        assert torch.equal(got_x[single], want_x[single]), (dtype, t, r, protect)
+        assert int((~single).sum()) > 0
+        torch.testing.assert_close(got_x, want_x, atol=2e-3 if dtype == torch.float16 else 1e-6, rtol=1e-3)
 print("identical")
 """
 
 
-def test_triton_merge_matrix_is_bit_identical_to_torch():
-    """The CUDA kernel's logic, run by Triton's CPU interpreter: same bits as ``merge_matrix`` (ties included)."""
+def test_triton_merge_matches_torch():
+    """The CUDA kernels' logic, run by Triton's CPU interpreter: the torch merge's sizes and rows (ties included)."""
     pytest.importorskip("triton")
     import os
     import subprocess

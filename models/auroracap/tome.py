@@ -3,8 +3,8 @@
 Pure tensor math, batched over frames, no Python loops over tokens and no sorting:
 ``merge_step(x, size, metric, r)`` is one bipartite soft matching (``match``) followed by a size-weighted
 merge expressed as one matrix (``merge_matrix``) applied with a single batched matmul. The r schedule and
-the token counts it implies are plain arithmetic in ``merge_schedule.py``; on CUDA the matrix is built
-by a bit-identical one-kernel Triton version (``merge_matrix_triton.py``).
+the token counts it implies are plain arithmetic in ``merge_schedule.py``. On CUDA the same merge runs
+as two Triton kernels (``merge_triton.py``) with the same merges and sizes.
 
 Why a matrix: written with sort + gather + scatter, one step launches ~25 kernels and streams the
 (frames, t, 1280) activations through memory seven times, which made merging cost more than the
@@ -101,17 +101,21 @@ def merge_step(
     if r <= 0:
         return x, size
     with torch.no_grad():
-        weights, new_size = matrix_builder(x.device)(*match(metric, protect_cls), size, r)
+        score, dst = match(metric, protect_cls)
+        fused = fused_merge(x.device)
+        if fused is not None:
+            return fused(x, size, score, dst, r)
+        weights, new_size = merge_matrix(score, dst, size, r)
     return weights @ x, new_size
 
 
 @functools.cache
-def matrix_builder(device: torch.device) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """``merge_matrix`` for this device: its one-kernel Triton twin on CUDA when Triton is installed."""
-    if device.type == "cuda":
-        try:
-            from vdc_bench.models.auroracap.merge_matrix_triton import merge_matrix_triton
-        except ImportError:
-            return merge_matrix
-        return merge_matrix_triton
-    return merge_matrix
+def fused_merge(device: torch.device) -> Callable[..., tuple[torch.Tensor, torch.Tensor]] | None:
+    """The Triton version of the merge (inference only) on CUDA when Triton is installed, else None."""
+    if device.type != "cuda":
+        return None
+    try:
+        from vdc_bench.models.auroracap.merge_triton import merge_triton
+    except ImportError:
+        return None
+    return merge_triton
