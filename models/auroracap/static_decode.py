@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 _LEN_QUANTUM = 256  # cache length rounding, so consecutive batches reuse one captured graph
+_WARMUP_STEPS = 3  # real steps run before capturing the graph; the buffers leave room for them
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -200,6 +201,8 @@ class StaticKVDecoder:
 
     # -- buffers and graph ----------------------------------------------------------------------
     def _ensure_buffers(self, batch: int, needed_len: int, max_new: int) -> _Buffers:
+        # Capturing runs _WARMUP_STEPS real steps first, which write that many cache and output slots.
+        needed_len, max_new = needed_len + _WARMUP_STEPS, max_new + _WARMUP_STEPS
         buf = self._buffers
         if buf is None or buf.batch != batch or buf.max_len < needed_len or buf.max_new < max_new:
             max_len = -(-needed_len // _LEN_QUANTUM) * _LEN_QUANTUM
@@ -241,7 +244,7 @@ class StaticKVDecoder:
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            for _ in range(3):  # warm-up: compilation, kernel choice and workspaces happen outside the capture
+            for _ in range(_WARMUP_STEPS):  # compilation, kernel choice and workspaces happen outside the capture
                 self._decode_step()
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
