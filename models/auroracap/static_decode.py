@@ -168,6 +168,10 @@ class StaticKVDecoder:
                                       _fuse_rows(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight))
         self._eager = (attention_inputs, between_attentions, attention_output_and_mlp)
         compiled = compile_layers and on_cuda
+        if compiled:
+            # Each batch size (and prefill's shape-generic version) is one cache entry of the same three
+            # functions; dynamo's default limit of 8 would silently fall back to eager after a few.
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         self._step_fns = tuple(torch.compile(f, dynamic=False) for f in self._eager) if compiled else self._eager
         # Prefill lengths vary per request: one shape-generic compilation fuses its norms, RoPE and SiLU.
         compiled_prefill = compiled and compile_prefill
