@@ -6,13 +6,15 @@ the 31 merge steps ~15% of the vision encoder at 16 frames. Here:
 
 * ``_route`` (one program per frame) does the integer logic in registers: the stable descending rank
   by chunked pairwise comparison, the running count of sources, each output row's own token and
-  weight, the r sources with their rows and weights, and the new sizes (sums of whole numbers, exact).
-  Weights are ``size / new_size`` with an IEEE-rounded division, as in torch.
+  weight, the r sources with their rows and weights, and the new sizes (sums of whole numbers, exact
+  in any order, so fp32 atomics are fine). Weights are ``size / new_size`` with an IEEE-rounded
+  division, as in torch.
 * ``_gather_merge`` writes each output row once: its own token times its weight, plus the sources
   whose row it is (at most r, visited in rank order), summed in fp32 and rounded once.
 
 Same merges and sizes as ``tome.merge_matrix`` bit for bit; a token that merges with nothing is copied
-exactly; merged rows differ from the GEMM only in fp32 summation order. Deterministic: no atomics.
+exactly; merged rows differ from the GEMM only in fp32 summation order. Deterministic: the only atomics
+add whole numbers.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _COLUMNS = 256  # channels per _gather_merge program
 
 @triton.jit
 def _route(
-    score_ptr, dst_ptr, size_ptr, a_row_ptr, base_ptr, base_w_ptr, src_ptr, src_row_ptr, src_w_ptr, new_size_ptr,
+    score_ptr, dst_ptr, size_ptr, total_ptr, base_ptr, base_w_ptr, src_ptr, src_row_ptr, src_w_ptr, new_size_ptr,
     t, t_a, t_b, r,
     BLOCK: tl.constexpr, CHUNK: tl.constexpr,
 ):
@@ -52,32 +54,30 @@ def _route(
     kept = in_a & (rank >= r)
     dst = tl.load(dst_ptr + b * t_a + i, mask=in_a, other=0).to(tl.int32)
     a_row = tl.where(is_src, dst + kept_a, i - tl.cumsum(is_src.to(tl.int32), axis=0))
-    tl.store(a_row_ptr + b * t_a + i, a_row, mask=in_a)
-    tl.debug_barrier()  # the rows are read back below by other threads of this program
 
-    # New size of B row j: its own size plus the sizes of the sources whose row is kept_a + j.
+    # New sizes: own size, plus (B rows) the sources' sizes, added atomically in fp32. They are whole
+    # numbers, so the sums are exact whatever order the atomics land in.
     size_a = tl.load(size_ptr + b * t + 2 * i, mask=in_a, other=0.0).to(tl.float32)
     size_b = tl.load(size_ptr + b * t + 2 * i + 1, mask=in_b, other=0.0).to(tl.float32)
-    merged = size_b
-    for k0 in range(0, BLOCK, CHUNK):
-        k = k0 + tl.arange(0, CHUNK)
-        k_row = tl.load(a_row_ptr + b * t_a + k, mask=k < t_a, other=-1)
-        k_size = tl.load(size_ptr + b * t + 2 * k, mask=k < t_a, other=0.0).to(tl.float32)
-        hit = k_row[None, :] == (kept_a + i)[:, None]
-        merged += tl.sum(tl.where(hit, k_size[None, :], 0.0), axis=1)
-
-    dtype = new_size_ptr.dtype.element_ty
     out = b * t_out
     b_row = kept_a + i
+    tl.store(total_ptr + out + a_row, size_a, mask=kept)
+    tl.store(total_ptr + out + b_row, size_b, mask=in_b)
+    tl.debug_barrier()
+    tl.atomic_add(total_ptr + out + a_row, size_a, mask=is_src)
+    tl.debug_barrier()
+
+    dtype = new_size_ptr.dtype.element_ty
+    # .cg: read the totals from L2, where the atomics landed, never from a stale L1 line.
+    merged = tl.load(total_ptr + out + b_row, mask=in_b, other=1.0, cache_modifier=".cg")
     tl.store(new_size_ptr + out + a_row, size_a.to(dtype), mask=kept)
     tl.store(new_size_ptr + out + b_row, merged.to(dtype), mask=in_b)
     tl.store(base_ptr + out + a_row, 2 * i, mask=kept)
     tl.store(base_ptr + out + b_row, 2 * i + 1, mask=in_b)
     tl.store(base_w_ptr + out + a_row, tl.full((BLOCK,), 1.0, tl.float32).to(dtype), mask=kept)
-    tl.store(base_w_ptr + out + b_row, tl.math.div_rn(size_b, tl.where(in_b, merged, 1.0)).to(dtype), mask=in_b)
-    tl.debug_barrier()  # sources read their destination's new size, written by another thread
+    tl.store(base_w_ptr + out + b_row, tl.math.div_rn(size_b, merged).to(dtype), mask=in_b)
 
-    total = tl.load(new_size_ptr + out + a_row, mask=is_src, other=1.0).to(tl.float32)
+    total = tl.load(total_ptr + out + a_row, mask=is_src, other=1.0, cache_modifier=".cg")
     tl.store(src_ptr + b * r + rank, 2 * i, mask=is_src)
     tl.store(src_row_ptr + b * r + rank, a_row, mask=is_src)
     tl.store(src_w_ptr + b * r + rank, tl.math.div_rn(size_a, total).to(dtype), mask=is_src)
@@ -99,13 +99,14 @@ def _gather_merge(
     weight = tl.load(base_w_ptr + b * t_out + row, mask=in_row, other=0.0).to(tl.float32)
     x_b = x_ptr + b * t * channels
     acc = weight[:, None] * tl.load(x_b + base[:, None] * channels + col[None, :], mask=mask, other=0.0).to(tl.float32)
+    first_row = tl.program_id(1) * ROWS
     for k in range(0, R_BLOCK):  # sources in rank order, masked past r
         s_row = tl.load(src_row_ptr + b * r + k, mask=k < r, other=-1)
-        hit = (row == s_row) & in_row
-        s_w = tl.load(src_w_ptr + b * r + k, mask=k < r, other=0.0).to(tl.float32)
-        s_tok = tl.load(src_ptr + b * r + k, mask=k < r, other=0)
-        s_x = tl.load(x_b + s_tok * channels + col, mask=in_col & (k < r), other=0.0).to(tl.float32)
-        acc += tl.where(hit[:, None], s_w * s_x[None, :], 0.0)
+        if (s_row >= first_row) & (s_row < first_row + ROWS):  # most sources land in other row blocks
+            s_w = tl.load(src_w_ptr + b * r + k).to(tl.float32)
+            s_tok = tl.load(src_ptr + b * r + k)
+            s_x = tl.load(x_b + s_tok * channels + col, mask=in_col, other=0.0).to(tl.float32)
+            acc += tl.where((row == s_row)[:, None], s_w * s_x[None, :], 0.0)
     tl.store(out_ptr + b * t_out * channels + row[:, None] * channels + col[None, :],
              acc.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -118,13 +119,13 @@ def merge_triton(
     t_a, t_out = score.shape[1], t - r
     x, size, score, dst = x.contiguous(), size.contiguous(), score.contiguous(), dst.contiguous()
     index = {"dtype": torch.int32, "device": x.device}
-    a_row = torch.empty(batch, t_a, **index)
+    total = torch.empty(batch, t_out, dtype=torch.float32, device=x.device)
     base = torch.empty(batch, t_out, **index)
     src, src_row = torch.empty(batch, r, **index), torch.empty(batch, r, **index)
     base_w, src_w = size.new_empty(batch, t_out), size.new_empty(batch, r)
     new_size = size.new_empty(batch, t_out, 1)
     _route[(batch,)](
-        score, dst, size, a_row, base, base_w, src, src_row, src_w, new_size, t, t_a, t // 2, r,
+        score, dst, size, total, base, base_w, src, src_row, src_w, new_size, t, t_a, t // 2, r,
         BLOCK=max(triton.next_power_of_2(t_a), _CHUNK), CHUNK=_CHUNK, num_warps=8,
     )
     out = x.new_empty(batch, t_out, channels)
