@@ -269,9 +269,9 @@ def make_inputs(model: AuroraCapModel, frames: int, ratio: float, args, generato
 def measure_baseline(model: AuroraCapModel, llava, inp: Inputs, args) -> Baseline:
     """transformers ``generate`` (default dynamic cache, greedy, batch 1) on the same weights and inputs.
 
-    The bench runs every baseline before the fast path has compiled or captured anything: in one process
-    after the fast path's runs, the same ``generate`` measured ~3x slower per token on the device (cause
-    not found), while a fresh process and this order agree.
+    The bench runs every baseline before the fast path compiles or captures anything, so no state of
+    ours can slow it. It is host-bound all the same: on one H100 it measured 24-72 ms/token across
+    processes and runs with nothing changed (results/gpu_bench/README.md); compare against its best.
     """
     device, vocab, ratio, pixels, ids = model.device, model.language_model.config.vocab_size, inp.ratio, inp.pixels, inp.ids
     _reset_peak(device)
