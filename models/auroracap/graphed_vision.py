@@ -1,10 +1,9 @@
 """The frame encoder (ViT + ToMe + projector) replayed from CUDA graphs.
 
-Eagerly, a ToMe block launches ~20 small kernels (normalise, match, sort, gather, scatter) on top of
-the transformer's own, so at 16 frames the encoder is launch-bound and merging saves no time at all.
-A captured graph replays those launches back to back with the very same kernels, so its features
-are bit-identical to the eager encoder's (an inductor-compiled merge step was tried: no faster on
-an H200, and its fp16 rounding changed the features). Frames are encoded in fixed-size chunks, one
+Eagerly, each of the 32 blocks launches a few dozen kernels (norms, projections, attention, the ToMe
+matching and the Triton merge), and at 16 frames the small ones leave the GPU waiting on the host. A
+captured graph replays those launches back to back with the very same kernels, so its features are
+bit-identical to the eager encoder's. Frames are encoded in fixed-size chunks, one
 graph per (ratio, chunk size, resolution), the last chunk zero-padded: ToMe merges within a frame,
 so padding frames change nothing for the real ones.
 """
