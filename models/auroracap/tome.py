@@ -2,15 +2,13 @@
 
 Pure tensor math, batched over frames, no Python loops over tokens and no sorting:
 ``merge_step(x, size, metric, r)`` is one bipartite soft matching (``match``) followed by a size-weighted
-merge expressed as one matrix (``merge_matrix``) applied with a single batched matmul. The r schedule and
-the token counts it implies are plain arithmetic in ``merge_schedule.py``. On CUDA the same merge runs
-as two Triton kernels (``merge_triton.py``) with the same merges and sizes.
+merge written as one matrix (``merge_matrix``: every token's destination row and weight) applied with
+one batched matmul; the stable argsort of the scores is replaced by a rank from pairwise comparisons.
+The r schedule and the token counts it implies are plain arithmetic in ``merge_schedule.py``.
 
-Why a matrix: written with sort + gather + scatter, one step launches ~25 kernels and streams the
-(frames, t, 1280) activations through memory seven times, which made merging cost more than the
-MLP time it saves. The matrix holds every token's destination row and weight, so the activations are
-read once and written once by one GEMM, and the matching needs only comparisons (a rank from pairwise
-comparisons replaces the stable argsort). Deterministic: the only atomic adds sum whole numbers.
+On CUDA the same merge runs as two Triton kernels (``merge_triton.py``): same merges and sizes, with
+the gather done row by row instead of a dense matmul whose odd row length forces slow GEMM kernels.
+Deterministic on both paths: the only atomic adds sum whole numbers.
 """
 
 from __future__ import annotations
