@@ -197,28 +197,26 @@ def _merge_inputs(model: AuroraCapModel, frames: int, ratio: float) -> tuple[int
     for _ in range(layers):
         inputs.append((torch.randn(frames, t, cfg.hidden_size, **kw), torch.ones(frames, t, 1, **kw),
                        torch.randn(frames, t, head_dim, **kw)))
-        t -= min(r, (t - 1) // 2)
+        t -= protected_cap(t, r)
     return r, inputs
 
 
-def merge_ms(model: AuroraCapModel, frames: int, ratio: float, repeats: int) -> float:
-    """Time of the ToMe merge steps of one ViT forward over ``frames`` frames, on the model's real shapes,
-    replayed from a CUDA graph as in the fast path's encoder."""
-    r, inputs = _merge_inputs(model, frames, ratio)
+def merge_ms(r: int, inputs: list[tuple[torch.Tensor, ...]], repeats: int) -> float:
+    """Time of the ToMe merge steps of one ViT forward (``_merge_inputs``), replayed from a CUDA graph
+    as in the fast path's encoder."""
     if r == 0:
         return 0.0
     steps = lambda: [merge_step(x, s, m, r) for x, s, m in inputs]  # noqa: E731
-    return _graph_ms(steps, repeats) if model.device.type == "cuda" else _median_ms(steps, repeats)
+    return _graph_ms(steps, repeats) if inputs[0][0].is_cuda else _median_ms(steps, repeats)
 
 
-def check_fused_merge(model: AuroraCapModel, frames: int, ratio: float) -> tuple[bool | None, float | None]:
+def check_fused_merge(r: int, inputs: list[tuple[torch.Tensor, ...]]) -> tuple[bool | None, float | None]:
     """This device's fused (Triton) merge vs the torch merge at every ToMe step of one forward.
 
     Returns (same sizes and same unmerged tokens bit for bit, max |difference| of the merged tokens),
     or (None, None) where no fused merge runs.
     """
-    r, inputs = _merge_inputs(model, frames, ratio)
-    fused = fused_merge(model.device)
+    fused = fused_merge(inputs[0][0].device)
     if r == 0 or fused is None:
         return None, None
     identical, worst = True, 0.0
@@ -334,14 +332,16 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
     decode_tok = (total - prefill) / (args.new_tokens - 1)
     peak_b1 = _peak_gb(device)
 
+    merge_inputs = _merge_inputs(model, frames, ratio)  # one set for the timing and the kernel check
     row = Row(
         frames=frames, ratio=ratio, tokens_per_frame=int(tokens.shape[1]), context_tokens=ctx,
-        vision_ms=vision_ms, vision_eager_ms=vision_eager_ms, merge_ms=merge_ms(model, frames, ratio, args.repeats),
+        vision_ms=vision_ms, vision_eager_ms=vision_eager_ms, merge_ms=merge_ms(*merge_inputs, args.repeats),
         prefill_ms=prefill * 1e3, decode_ms_per_token=decode_tok * 1e3,
         caption_s_b1=vision_ms / 1e3 + total, batch=1, captions_per_s=0.0, batch_caption_s=0.0, peak_mem_gb=peak_b1,
         roofline_caption_s_b1=caption_seconds(ctx, args.new_tokens, card),
     )
-    row.fused_merge_identical, row.fused_merge_max_abs_diff = check_fused_merge(model, frames, ratio)
+    row.fused_merge_identical, row.fused_merge_max_abs_diff = check_fused_merge(*merge_inputs)
+    del merge_inputs  # ~1 GB of random activations at 16 frames: free them before the batch search
     sheet = Card.datasheet(card.name)
     if sheet is not None:
         row.datasheet_roofline_caption_s_b1 = caption_seconds(ctx, args.new_tokens, sheet)
