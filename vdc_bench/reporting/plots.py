@@ -50,6 +50,13 @@ def _label(p: RunSummary) -> str:
     return f"ρ={p.token_kept_ratio:g}" if p.token_kept_ratio is not None else p.label
 
 
+def _annotate_ours(ax, ours: list[tuple[float, RunSummary]]) -> None:
+    """Label each of our points with its run (ratio) next to the marker."""
+    for x, p in ours:
+        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
+                    xytext=(4, -10), textcoords="offset points")
+
+
 def _ours_label(points: Sequence[RunSummary]) -> str:
     judges = sorted({p.judge_model for p in points})
     kinds = sorted({p.kind for p in points})
@@ -109,9 +116,7 @@ def plot_vs_tokens(points: Sequence[RunSummary], out_dir: Path, sweep: list[Rati
                      "nominal axis ρ×5600", color="#6e7781", lw=1.0, ls="--")
     ours = _ours(points, lambda p: p.efficiency.visual_tokens_per_video)
     _errorbar(ax, ours, "acc", None, color="#0969da", label=f"{_ours_label(points)}, measured tokens")
-    for x, p in ours:
-        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
-                    xytext=(4, -10), textcoords="offset points")
+    _annotate_ours(ax, ours)
     ax.set_xscale("log")
     ax.set_xlabel("visual tokens per video (log)")
     ax.set_ylabel("VDCscore accuracy (mean of 5 dimensions, %)")
@@ -128,9 +133,7 @@ def plot_vs_seconds(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
     # Joined in ratio order: measured times are noisy and need not grow monotonically with the ratio.
     ours = sorted(_ours(points, lambda p: p.efficiency.seconds_per_video), key=lambda t: t[1].token_kept_ratio or 0.0)
     _errorbar(ax, ours, "acc", None, color="#0969da", label=_ours_label(points))
-    for x, p in ours:
-        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
-                    xytext=(4, -10), textcoords="offset points")
+    _annotate_ours(ax, ours)
     ax.set_xlabel("seconds per video (all dimensions' captions, measured on this machine)")
     ax.set_ylabel("VDCscore accuracy (%)")
     ax.set_title("VDCscore vs generation time per video")
