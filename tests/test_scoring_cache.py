@@ -168,3 +168,24 @@ def test_two_processes_share_one_cache(scoring_stub, tmp_path):
     assert VerdictCache(cache).count() == unique_calls
     audits = [(tmp_path / f"out{k}" / "vdcscore_audit.jsonl").read_text() for k in range(2)]
     assert audits[0] == audits[1]
+
+
+def test_opening_waits_for_another_writer(tmp_path):
+    # SQLite refuses a lock upgrade at once (no busy wait) while another connection writes; two runs
+    # opening a new cache together hit exactly that (CI failure of test_two_processes_share_one_cache).
+    import sqlite3
+
+    path = tmp_path / "busy.sqlite"
+    writer = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.5, writer.execute, args=("COMMIT",))
+    release.start()
+    t0 = time.monotonic()
+    cache = VerdictCache(path)
+    assert time.monotonic() - t0 >= 0.4  # it waited for the writer instead of failing
+    cache.put("k", "reply", "m", "p")
+    assert cache.get("k") == "reply"
+    release.join()
+    writer.close()

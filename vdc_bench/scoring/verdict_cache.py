@@ -34,6 +34,33 @@ CREATE TABLE IF NOT EXISTS replies (
 """
 
 
+_LOCK_WAIT_S = 60.0
+
+
+def _initialise(conn: sqlite3.Connection) -> None:
+    """Switch to WAL and create the schema, waiting out other processes that hold the file.
+
+    SQLite answers "database is locked" at once, without its busy handler, when this connection
+    would have to upgrade a read lock while another connection is writing (it avoids a deadlock).
+    That happens when two runs open a new cache together, so those statements retry until
+    ``_LOCK_WAIT_S``.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    delay = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def default_cache_path() -> Path:
     env = os.environ.get(CACHE_ENV, "").strip()
     return Path(env).expanduser() if env else cache_root() / "verdicts.sqlite"
@@ -71,11 +98,8 @@ class VerdictCache:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # Autocommit: every put is its own transaction, durable when the process is killed.
-            conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute(_SCHEMA)
+            conn = sqlite3.connect(str(self.path), timeout=_LOCK_WAIT_S, isolation_level=None)
+            _initialise(conn)
             self._local.conn = conn
         return conn
 
