@@ -254,7 +254,7 @@ class Baseline:
     caption_s: float
     peak_gb: float
     tokens: torch.Tensor  # (new_tokens,) greedy tokens
-    scores: list[torch.Tensor]  # per step, the processed logits (fp16, CPU): margins where outputs part
+    scores: list[torch.Tensor]  # per step, the processed logits (fp32, CPU): margins where outputs part
 
 
 def make_inputs(model: AuroraCapModel, frames: int, ratio: float, args, generator: torch.Generator) -> Inputs:
@@ -309,7 +309,7 @@ def measure_baseline(model: AuroraCapModel, llava, inp: Inputs, args) -> Baselin
     return Baseline(
         ttft_s=statistics.median(t[0] for t in times), caption_s=statistics.median(t[1] for t in times),
         peak_gb=_peak_gb(device), tokens=out.sequences[0, -args.new_tokens:].cpu(),
-        scores=[step[0].to(torch.float16).cpu() for step in out.scores],
+        scores=[step[0].float().cpu() for step in out.scores],
     )
 
 
@@ -351,9 +351,10 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
     gc.collect()
     torch.cuda.empty_cache()
     free = (torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4e9) - args.headroom_gb * 1e9
-    per_seq = LlmShape().kv_bytes_per_token * (-(-(ctx + args.new_tokens) // 256) * 256)
+    per_seq = LlmShape(bytes_per_param=model.dtype.itemsize).kv_bytes_per_token * (-(-(ctx + args.new_tokens) // 256) * 256)
     batch = max(1, min(args.max_batch, int(max(free, 0) // per_seq)))
     while batch >= 1:
+        out_of_memory = False
         try:
             _reset_peak(device)
             video_pixels = torch.cat([pixels] * batch)
@@ -368,14 +369,18 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
             row.captions_per_s = batch / row.batch_caption_s
             row.peak_mem_gb = max(peak_b1, _peak_gb(device))
             row.roofline_captions_per_s = batch / caption_seconds(ctx, args.new_tokens, card, batch=batch)
-            break
         except torch.OutOfMemoryError:
-            row.notes.append(f"batch {batch} out of memory")
-            video_pixels = None
-            decoder.release()
-            gc.collect()
-            torch.cuda.empty_cache()
-            batch = batch * 4 // 5  # the estimate was a little optimistic: shrink gently, not by half
+            out_of_memory = True
+        if not out_of_memory:
+            break
+        # Free outside the except clause: the exception's traceback holds the failed call's frames and
+        # their tensors, so memory released inside it stays allocated (the next try got less room).
+        row.notes.append(f"batch {batch} out of memory")
+        video_pixels = seqs = None
+        decoder.release()
+        gc.collect()
+        torch.cuda.empty_cache()
+        batch = batch * 4 // 5  # the estimate was a little optimistic: shrink gently, not by half
     decoder.release()  # free the batch cache before the baseline runs
     torch.cuda.empty_cache()
 
@@ -447,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ratios", default="0.1,0.2,0.4,1.0")
     p.add_argument("--new-tokens", type=int, default=300)
     p.add_argument("--text-tokens", type=int, default=40)
-    p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
+    p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"],
+                   help="float32 (TF32 off) checks that fast and baseline paths give the same greedy tokens")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--baseline-repeats", type=int, default=1)
     p.add_argument("--max-batch", type=int, default=64)
@@ -460,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)
-    torch.backends.cuda.matmul.allow_tf32 = True
+    # fp32 runs check token identity, so their matmuls and convolutions must be true fp32.
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype != torch.float32
     args.out.mkdir(parents=True, exist_ok=True)
     card = measure_card(device) if device.type == "cuda" else Card("cpu (smoke run, no roofline)", 1e10, 1e11)
     meta = {"device": card.name, "dtype": args.dtype, "new_tokens": args.new_tokens,
