@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import load_protocol
@@ -173,8 +177,6 @@ def test_two_processes_share_one_cache(scoring_stub, tmp_path):
 def test_opening_waits_for_another_writer(tmp_path):
     # SQLite refuses a lock upgrade at once (no busy wait) while another connection writes; two runs
     # opening a new cache together hit exactly that (CI failure of test_two_processes_share_one_cache).
-    import sqlite3
-
     path = tmp_path / "busy.sqlite"
     writer = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     writer.execute("CREATE TABLE other (x)")
@@ -189,3 +191,10 @@ def test_opening_waits_for_another_writer(tmp_path):
     assert cache.get("k") == "reply"
     release.join()
     writer.close()
+
+
+def test_unopenable_cache_is_a_clear_error_naming_the_file(tmp_path):
+    not_a_db = tmp_path / "cache.sqlite"
+    not_a_db.write_text("this is not an SQLite file, " * 100)
+    with pytest.raises(VdcBenchError, match=rf"verdict cache {not_a_db} cannot be opened: .*--no-cache"):
+        VerdictCache(not_a_db)

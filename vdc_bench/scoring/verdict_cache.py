@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vdc_bench.cache_root import cache_root
+from vdc_bench.errors import VdcBenchError
 
 CACHE_ENV = "VDC_VERDICT_CACHE"
 _SCHEMA = """
@@ -91,8 +92,14 @@ class VerdictCache:
         self.path = Path(path) if path is not None else None
         self._local = threading.local()
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn()  # create the schema and fail early on an unwritable path
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn()  # create the schema and fail early on an unwritable or held file
+            except (OSError, sqlite3.Error) as exc:
+                raise VdcBenchError(
+                    f"verdict cache {self.path} cannot be opened: {exc} (choose another with --cache or "
+                    f"${CACHE_ENV}, or run with --no-cache)"
+                ) from exc
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
