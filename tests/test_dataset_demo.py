@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import av
 import pytest
 
 from vdc_bench.dataset.demo import ASSETS, demo_annotations, ensure_demo_root
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import load_dimension
+from vdc_bench.models.auroracap.random_checkpoint import MARKER
 
 
 def test_annotations_cover_every_dimension_with_8_to_20_qas():
@@ -33,3 +38,21 @@ def test_ensure_demo_root_is_idempotent_and_loadable(tmp_path, monkeypatch):
     for doc in load_dimension(root, "short").docs:
         with av.open(doc["video_path"]) as c:
             assert next(c.decode(video=0)).width > 0
+
+
+def test_two_demos_starting_together_build_one_checkpoint(tmp_path):
+    """Both processes get a complete checkpoint; without the lock they wrote, deleted and renamed one
+    partial folder at the same time."""
+    env = {**os.environ, "VDC_CACHE_DIR": str(tmp_path)}
+    code = "from vdc_bench.commands.demo import tiny_checkpoint; print(tiny_checkpoint())"
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    (path,) = {out.strip() for out, _ in outs}
+    checkpoint = tmp_path / "checkpoints" / "auroracap-tiny-geometry-xtuner-seed0"
+    assert path == str(checkpoint) and (checkpoint / MARKER).is_file()
+    assert not checkpoint.with_name(checkpoint.name + ".partial").exists()
+    assert sorted(p.name for p in checkpoint.iterdir()) == sorted(
+        ["config.json", "generation_config.json", "model.safetensors", "projector", "tokenizer.json",
+         "tokenizer_config.json", "visual_encoder", MARKER])

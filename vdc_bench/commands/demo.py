@@ -15,6 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
+from filelock import FileLock
+
 from vdc_bench.cache_root import cache_root
 from vdc_bench.errors import VdcBenchError
 
@@ -37,12 +39,15 @@ def tiny_checkpoint() -> Path:
     from vdc_bench.models.auroracap.random_checkpoint import MARKER, make_checkpoint
 
     path = cache_root() / "checkpoints" / "auroracap-tiny-geometry-xtuner-seed0"
-    if not (path / MARKER).is_file():
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        make_checkpoint(partial, "xtuner", "tiny-geometry", seed=0)
-        shutil.rmtree(path, ignore_errors=True)
-        partial.rename(path)  # never leave a half-written checkpoint under the final name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Two demos started together would otherwise write, delete and rename the same partial folder.
+    with FileLock(str(path.parent / f".{path.name}.lock")):
+        if not (path / MARKER).is_file():
+            partial = path.with_name(path.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            make_checkpoint(partial, "xtuner", "tiny-geometry", seed=0)
+            shutil.rmtree(path, ignore_errors=True)
+            partial.rename(path)  # never leave a half-written checkpoint under the final name
     return path
 
 
