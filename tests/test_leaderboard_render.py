@@ -49,6 +49,7 @@ def test_demo_rows_from_a_sweep_are_added_marked_and_rendered(report_sweep_run, 
         assert e.judge_model == "stub-judge" and e.tokens_per_frame_kind == "measured"
         assert any("not comparable with published rows" in f for f in e.flags)
         assert e.run_config["token_kept_ratio"] in report_sweep_run["ratios"]
+        assert e.run_config["runtime"]["dtype"] == "float32" and e.run_config["runtime"]["processes"] == 1
     # Adding the same results again replaces instead of duplicating.
     assert main(["leaderboard", "--board", str(board), "add", str(report_sweep_run["output"])]) == 0
     assert "0 added, 3 replaced" in capsys.readouterr().out

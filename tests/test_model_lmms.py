@@ -114,6 +114,14 @@ def test_batching_and_two_ranks_give_the_same_captions(smoke_task, model_tiny_ch
     assert all(v["caption"] and v["error"] is None for v in good)
     assert all(v["stats"]["frames"] == 4 and len(v["stats"]["visual_tokens_per_frame"]) == 4 for v in good)
     assert captions(batched)["smoke/0"]["stats"]["batch_size"] == 2
+    # Each sample names how it was computed (fp16 tokens can depend on it): CPU, fp32, transformers decode.
+    for result, processes in ((single, 1), (batched, 1), (ranks, 2)):
+        for v in captions(result).values():
+            assert v["stats"]["processes"] == processes
+            if v["error"] is not None:
+                continue  # failed before the device: no dtype or decode path to record
+            assert {k: v["stats"][k] for k in ("dtype", "device", "decode", "processes")} == {
+                "dtype": "float32", "device": "cpu", "decode": "hf", "processes": processes}
 
     broken = base["smoke/broken"]
     assert broken["caption"] == "" and broken["error"].startswith(str(smoke_task / "broken.mp4"))

@@ -34,6 +34,7 @@ def test_report_from_the_sweep_file_alone(report_sweep_run, tmp_path):
     html = html_path.read_text()
     assert html.count("<svg") == 4
     assert "published (judge Llama-3.1-8B)" in html  # published reference points are labelled in the plots
+    assert "dtype=float32, device=cpu, decode=hf, processes=1, max_batch_size=1" in html  # how captions were computed
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ def test_sweep_collects_measured_cost_and_paired_differences(report_sweep_run):
         assert p.efficiency.frames_per_video == 2
         assert p.efficiency.seconds_per_video > 0
         assert p.efficiency.captions == 10  # --limit 2 per dimension x 5 dimensions
+        assert p.runtime == {"dtype": "float32", "device": "cpu", "decode": "hf", "processes": 1, "max_batch_size": 1}
         assert p.judge_model == "stub-judge"
         assert p.judge_usage["calls"] > 0
         assert set(p.scores["dimensions"]) == {"camera", "short", "background", "main_object", "detailed"}

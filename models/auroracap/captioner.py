@@ -203,7 +203,8 @@ class AuroraCapCaptioner:
         eos = self.tokenizer.eos_token_id
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         t1 = time.perf_counter()
-        if self.settings.static_decode(self.device, generation):
+        static = self.settings.static_decode(self.device, generation)
+        if static:
             # Stop strings are applied to the text below; greedy tokens before them are the same.
             sequences = [inputs_embeds[row, attention_mask[row].bool()] for row in range(len(runnable))]
             decoded = self._static_decoder().generate(sequences, generation.max_new_tokens, eos, pad)
@@ -247,6 +248,10 @@ class AuroraCapCaptioner:
                 "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
                 "token_kept_ratio": self.settings.token_kept_ratio,
                 "batch_size": len(runnable),
+                # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "device": self.device.type,
+                "decode": "static" if static else "hf",
                 "vit_ms": round(vit_s * 1000, 3),
                 "ttft_ms": round((vit_s + prefill_s) * 1000, 3),
                 "prefill_ms": round(prefill_s * 1000, 3),

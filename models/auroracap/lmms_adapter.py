@@ -96,6 +96,7 @@ class AuroraCap(lmms):
         generation, docs, batch, prepared = pending
         failed = 0
         for doc, out in zip(docs, self.captioner.caption_batch(batch, generation, prepared.result()), strict=True):
+            out.stats["processes"] = self.world_size  # data-parallel ranks: they decide each batch's mates
             if out.error:
                 failed += 1
                 logger.error(f"auroracap: sample failed: {out.error}")

@@ -72,6 +72,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "limit": summary.config.get("limit"),
             "judge": summary.judge,
             "versions": summary.versions,
+            "runtime": summary.runtime,
         },
         note=DEMO_NOTE if kind == "demo" else "",
     )

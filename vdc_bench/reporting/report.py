@@ -231,6 +231,8 @@ def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) ->
     body.append("<h2>Configuration and versions</h2>")
     rows = [[k, str(v)] for k, v in sorted(inp.config.items())]
     rows += [[f"version: {k}", v] for k, v in sorted(inp.versions.items())]
+    rows += [[f"runtime ({_setting(p)})", ", ".join(f"{k}={v}" for k, v in p.runtime.items())]
+             for p in inp.points if p.runtime]
     rows += [[f"results ({_setting(p)})", p.results_path] for p in inp.points]
     body.append(table(["key", "value"], rows, left_columns=2, table_id="config"))
     return page(inp.title, "".join(body), subtitle=f"generated {generated}")

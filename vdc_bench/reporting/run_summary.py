@@ -42,6 +42,7 @@ class RunSummary:
     failures: list[dict[str, str]] = field(default_factory=list)  # failed captions: sample_key, error
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed (runtime_from_records)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -55,6 +56,7 @@ class RunSummary:
         values["failures"] = values["failures"] or []
         values["config"] = values["config"] or {}
         values["versions"] = values["versions"] or {}
+        values["runtime"] = values["runtime"] or {}
         return cls(**values)
 
     # --- accessors used by plots and tables (None where not scored) ---
@@ -129,6 +131,25 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise VdcBenchError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from err
 
 
+RUNTIME_KEYS = ("dtype", "device", "decode", "processes")
+
+
+def runtime_from_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """dtype, device, decode path and data-parallel processes as the adapter recorded them per sample
+    (one value, or the sorted list where they differ), and the largest batch. In fp16 a caption's greedy
+    tokens can depend on all of them, so a result names them. Empty for adapters that record none."""
+    stats = [r.get("stats") or {} for r in records]
+    out: dict[str, Any] = {}
+    for key in RUNTIME_KEYS:
+        values = sorted({s[key] for s in stats if s.get(key) is not None}, key=str)
+        if values:
+            out[key] = values[0] if len(values) == 1 else values
+    batches = [s["batch_size"] for s in stats if isinstance(s.get("batch_size"), int)]
+    if batches:
+        out["max_batch_size"] = max(batches)
+    return out
+
+
 def _judge_usage(scores_path: Path, scores_doc: dict[str, Any]) -> dict[str, Any]:
     """Judge calls and seconds. A combined file written during lmms-eval aggregation carries no call
     counts; its per-dimension sub-folders do, and they are summed here."""
@@ -192,4 +213,5 @@ def summarize_run(
         config={k: config.get(k) for k in ("model", "model_args", "batch_size", "limit", "gen_kwargs",
                                            "random_seed", "numpy_seed", "torch_seed")},
         versions=versions or (scores_doc or {}).get("versions") or {},
+        runtime=runtime_from_records(records),
     )
