@@ -10,6 +10,7 @@ import json
 
 import torch
 
+from vdc_bench.cli import main as cli_main
 from vdc_bench.gpu_bench import run
 from vdc_bench.gpu_bench.run import main
 
@@ -41,7 +42,8 @@ def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
         return real(decoder, seqs, new_tokens, vocab)
 
     monkeypatch.setattr(run, "_generate_static", out_of_memory_at_batch_2)
-    assert main(["--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
+    # Through ``vdc-bench bench``, which shares the options of ``python -m vdc_bench.gpu_bench``.
+    assert cli_main(["bench", "--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
                  "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--headroom-gb", "0", "--no-baseline"]) == 0
     (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]
     assert failed and row["notes"] == ["batch 2 out of memory"] and row["batch"] == 1 and row["captions_per_s"] > 0

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "vdc_bench.commands.leaderboard",
     "vdc_bench.commands.data",
     "vdc_bench.commands.demo",
+    "vdc_bench.commands.bench",
 ]
 
 

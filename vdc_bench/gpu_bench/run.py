@@ -26,7 +26,6 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from transformers import (
@@ -37,6 +36,7 @@ from transformers import (
     LogitsProcessor,
 )
 
+from vdc_bench.gpu_bench.options import add_arguments
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
@@ -447,20 +447,12 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--frames", default="16,8")
-    p.add_argument("--ratios", default="0.1,0.2,0.4,1.0")
-    p.add_argument("--new-tokens", type=int, default=300)
-    p.add_argument("--text-tokens", type=int, default=40)
-    p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16", "float32"],
-                   help="float32 (TF32 off) checks that fast and baseline paths give the same greedy tokens")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--baseline-repeats", type=int, default=1)
-    p.add_argument("--max-batch", type=int, default=64)
-    p.add_argument("--headroom-gb", type=float, default=5.0)
-    p.add_argument("--no-baseline", dest="baseline", action="store_false")
-    p.add_argument("--size", default="7b-shape", help="checkpoint shape; tiny-geometry for a CPU smoke run")
-    args = p.parse_args(argv)
+    add_arguments(p)
+    return bench(p.parse_args(argv))
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Run the benchmark for parsed ``add_arguments`` options (also ``vdc-bench bench``)."""
 
     import transformers
 
