@@ -354,7 +354,6 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
     per_seq = LlmShape(bytes_per_param=model.dtype.itemsize).kv_bytes_per_token * (-(-(ctx + args.new_tokens) // 256) * 256)
     batch = max(1, min(args.max_batch, int(max(free, 0) // per_seq)))
     while batch >= 1:
-        out_of_memory = False
         try:
             _reset_peak(device)
             video_pixels = torch.cat([pixels] * batch)
@@ -370,13 +369,12 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
             row.peak_mem_gb = max(peak_b1, _peak_gb(device))
             row.roofline_captions_per_s = batch / caption_seconds(ctx, args.new_tokens, card, batch=batch)
         except torch.OutOfMemoryError:
-            out_of_memory = True
-        if not out_of_memory:
+            row.notes.append(f"batch {batch} out of memory")
+        else:
             break
         # Free outside the except clause: the exception's traceback holds the failed call's frames and
         # their tensors, so memory released inside it stays allocated (the next try got less room).
-        row.notes.append(f"batch {batch} out of memory")
-        video_pixels = seqs = None
+        video_pixels = None
         decoder.release()
         gc.collect()
         torch.cuda.empty_cache()
