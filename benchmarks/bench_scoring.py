@@ -43,6 +43,10 @@ VOCAB = ("camera pans slowly across a crowded street where people walk past old 
          "a red bus stops near the corner and a dog runs after a ball the light is warm and soft").split()
 
 
+# The stub judge is a test double: it lives with the tests, not in the package.
+TESTS_DIR = Path(__file__).resolve().parents[1] / "tests"
+
+
 def make_samples(path: Path, videos: int, seed: int = 0) -> int:
     """Write an lmms-eval-style samples file of VDC's shape; returns the number of QAs."""
     rng = random.Random(seed)
@@ -128,8 +132,8 @@ def main() -> None:
         stale.unlink(missing_ok=True)
     n_qas = make_samples(samples, args.videos)
     server = subprocess.Popen(
-        [sys.executable, "-m", "vdc_bench.scoring.stub_judge_server", "--latency-ms", str(args.latency_ms)],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "doubles.stub_judge_server", "--latency-ms", str(args.latency_ms)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(TESTS_DIR)},
     )
     try:
         url = server.stdout.readline().split()[-1]  # "READY <url>"

@@ -36,7 +36,7 @@ def _isolated_caches(tmp_path_factory):
 @pytest.fixture
 def scoring_stub():
     """Factory: ``scoring_stub(**StubConfig fields)`` starts a stub OpenAI-compatible judge (stopped after the test)."""
-    from vdc_bench.scoring.stub_judge_server import StubConfig, StubJudgeServer
+    from doubles.stub_judge_server import StubConfig, StubJudgeServer
 
     servers = []
 
@@ -112,7 +112,7 @@ def report_sweep_run(tmp_path_factory, model_tiny_checkpoints):
     import sys
     import time
 
-    from vdc_bench.scoring.stub_judge_server import StubJudgeServer
+    from doubles.stub_judge_server import StubJudgeServer
 
     out = tmp_path_factory.mktemp("sweep") / "sweep"
     ratios = ["0.1", "0.5", "1.0"]

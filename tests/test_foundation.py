@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vdc_bench import registration
-from vdc_bench.lmms_runner import LmmsEvalFailed, failure_reason, run_lmms_eval
+from vdc_bench.runs.lmms_runner import LmmsEvalFailed, failure_reason, run_lmms_eval
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from vdc_bench import sample_stats
-from vdc_bench.judge.baseline_models import VdcBlind, VdcOracle
 from vdc_bench.judge.calibrate import condition_items, stability
+from vdc_bench.models.baselines import VdcBlind, VdcOracle
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
 from vdc_bench.scoring.scorer import QAJudgement
 
@@ -83,7 +83,7 @@ def test_bound_models_run_in_lmms_eval(tmp_path, model):
     """Registered through the entry point: `--model vdc_oracle|vdc_blind --tasks vdc_demo_short` works."""
     import json
 
-    from vdc_bench.lmms_runner import run_lmms_eval
+    from vdc_bench.runs.lmms_runner import run_lmms_eval
 
     run = run_lmms_eval(model, "", ["vdc_demo_short"], tmp_path, predict_only=True, limit=2, timeout=600)
     (samples,) = run.samples.values()
@@ -97,10 +97,10 @@ def test_bound_models_run_in_lmms_eval(tmp_path, model):
 
 def test_calibrate_end_to_end_against_a_stub_judge():
     """The whole calibration pipeline (conditions x repeats -> scorer -> report, markdown, audit)."""
+    from doubles.stub_judge_server import StubJudgeServer
     from vdc_bench.judge.calibrate import CalibrationConfig, calibrate, markdown
     from vdc_bench.scoring.judge_settings import JudgeSettings
     from vdc_bench.scoring.protocol import load_protocol
-    from vdc_bench.scoring.stub_judge_server import StubJudgeServer
 
     with StubJudgeServer() as stub:
         settings = JudgeSettings(base_url=stub.url, model="stub", concurrency=4)

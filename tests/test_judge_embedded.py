@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from vdc_bench.judge import assets, engines, server
+from vdc_bench.judge import assets, embedded, engines, server
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import load_protocol
@@ -60,7 +60,7 @@ def score(endpoint: server.JudgeEndpoint, protocol: str, qas=QAS):
 
 
 def test_smoke_model_scores_real_qas_and_leaves_no_orphan(judge_env):
-    endpoint = server.ensure_embedded_judge(assets.SMOKE_ASSET)
+    endpoint = embedded.ensure_embedded_judge(assets.SMOKE_ASSET)
     assert endpoint.started_here and endpoint.base_url.startswith("http://127.0.0.1:")
     assert "NOT the published judge" in endpoint.description
     state = server.find_server(model=endpoint.model)
@@ -83,7 +83,7 @@ def test_smoke_model_scores_real_qas_and_leaves_no_orphan(judge_env):
 
 
 def test_default_qwen_judge_with_the_stock_prompts(judge_env):
-    endpoint = server.ensure_embedded_judge()
+    endpoint = embedded.ensure_embedded_judge()
     assert endpoint.model == assets.ASSETS[assets.DEFAULT_ASSET].alias
     outcome = score(endpoint, "vdcscore-v1", QAS[:2])
     # The 1.5B judge follows the published reply format (a Python dict); its verdicts are not asserted:

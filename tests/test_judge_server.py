@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vdc_bench.judge import engines, server
+from vdc_bench.judge import embedded, engines, server
 
 STUB = textwrap.dedent(
     """
@@ -197,16 +197,16 @@ def test_embedded_crash_restarts_once_then_fails(judge_cache, stub_script, monke
     monkeypatch.setattr(
         engines, "embedded_spec", lambda target, host, port, log=None: stub_spec(stub_script, port=port)
     )
-    monkeypatch.setattr(server, "_RESTARTED", set())
+    monkeypatch.setattr(embedded, "_RESTARTED", set())
 
-    first = server.ensure_embedded_judge(log=lambda m: None)
+    first = embedded.ensure_embedded_judge(log=lambda m: None)
     assert first.started_here and first.model == "stub-model"
-    assert server.ensure_embedded_judge(log=lambda m: None) == first  # reused, not restarted
+    assert embedded.ensure_embedded_judge(log=lambda m: None) == first  # reused, not restarted
     pid = server.find_server(model="stub-model").pid
 
     os.killpg(pid, signal.SIGKILL)
     assert wait_gone(pid)
-    second = server.ensure_embedded_judge(log=lambda m: None)
+    second = embedded.ensure_embedded_judge(log=lambda m: None)
     assert second.base_url == first.base_url  # same port: clients keep their URL
     pid2 = server.find_server(model="stub-model").pid
     assert pid2 != pid
@@ -214,7 +214,7 @@ def test_embedded_crash_restarts_once_then_fails(judge_cache, stub_script, monke
     os.killpg(pid2, signal.SIGKILL)
     assert wait_gone(pid2)
     with pytest.raises(server.ServerError, match="crashed again"):
-        server.ensure_embedded_judge(log=lambda m: None)
+        embedded.ensure_embedded_judge(log=lambda m: None)
 
 
 def test_cli_stop_and_status_without_servers(judge_cache, capsys):

@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from vdc_bench.gpu_bench import carried_wheels
-from vdc_bench.gpu_bench.data_parallel import (
+from gpu_box import carried_wheels
+from gpu_box.data_parallel import (
     DpConfig,
     RunResult,
     compare_captions,
@@ -21,8 +21,8 @@ from vdc_bench.gpu_bench.data_parallel import (
     scaling,
     summary,
 )
-from vdc_bench.gpu_bench.plugin_metadata import ENTRY_NAME, GROUP, write_dist_info
-from vdc_bench.lmms_runner import launch_prefix, lmms_eval_command
+from gpu_box.plugin_metadata import ENTRY_NAME, GROUP, write_dist_info
+from vdc_bench.runs.lmms_runner import launch_prefix, lmms_eval_command
 
 
 def test_accelerate_launch_prefix_same_launcher_for_one_and_many_processes():

@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from vdc_bench.lmms_runner import LmmsEvalFailed, run_lmms_eval
+from vdc_bench.runs.lmms_runner import LmmsEvalFailed, run_lmms_eval
 
 pytestmark = pytest.mark.slow
 

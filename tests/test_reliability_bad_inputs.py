@@ -268,7 +268,7 @@ def test_bad_videos_are_counted_and_the_rest_is_scored(scoring_stub, model_tiny_
     ``generation_failed`` whose error names its file."""
     from vdc_bench.dataset.demo import demo_annotations, ensure_demo_root
     from vdc_bench.dataset.root_writer import VIDEO_SUBDIR, VideoAnnotation, write_vdc_root
-    from vdc_bench.lmms_runner import run_lmms_eval
+    from vdc_bench.runs.lmms_runner import run_lmms_eval
 
     good = demo_annotations()[0]
     demo_video = ensure_demo_root() / VIDEO_SUBDIR / good.file
@@ -307,7 +307,7 @@ def test_judge_down_at_aggregation_keeps_the_lmms_eval_run(scoring_stub, tmp_pat
     not end the run without output: the metrics are NaN with one error line, results and samples are written,
     and ``vdc-bench score`` scores the kept captions once the judge is up."""
     from vdc_bench.cli import main
-    from vdc_bench.lmms_runner import run_lmms_eval
+    from vdc_bench.runs.lmms_runner import run_lmms_eval
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from fault_proxy import FAULTS, FaultPlan, FaultProxy
 
+from doubles.fault_proxy import FAULTS, FaultPlan, FaultProxy
 from vdc_bench.dataset.demo import demo_annotations
 from vdc_bench.dataset.dimensions import DIMENSIONS
-from vdc_bench.judge import assets, engines, server
+from vdc_bench.judge import assets, embedded, engines, server
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
@@ -46,7 +46,7 @@ def smoke_judge(tmp_path, monkeypatch):
     cache.mkdir(parents=True)
     for src in (model, model.with_name(model.name + ".verified")):
         (cache / src.name).symlink_to(src)
-    yield server.ensure_embedded_judge(assets.SMOKE_ASSET)
+    yield embedded.ensure_embedded_judge(assets.SMOKE_ASSET)
     server.stop_owned_servers()
 
 

@@ -124,7 +124,7 @@ def test_scoring_killed_at_seeded_points_resumes_to_identical_results(scoring_st
 
 def _sweep_results(output: Path) -> dict:
     """Per ratio: VDCscore numbers and every judged QA (its judge replies derive from the caption)."""
-    from vdc_bench.sweep import load_sweep
+    from vdc_bench.runs.sweep import load_sweep
 
     _, points = load_sweep(output / "sweep.json")
     out = {}

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from doubles import stub_judge_server
 from vdc_bench.cli import build_parser
 from vdc_bench.judge import engines, server
-from vdc_bench.lmms_runner import run_lmms_eval
-from vdc_bench.scoring import reply_parser, stub_judge_server
+from vdc_bench.runs.lmms_runner import run_lmms_eval
+from vdc_bench.scoring import reply_parser
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import load_protocol

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from vdc_bench.reporting.report import write_report
-from vdc_bench.reporting.run_summary import summarize_run
-from vdc_bench.sweep import SUMMARY_FILE, SWEEP_FILE, ratio_dir
+from vdc_bench.runs.run_summary import summarize_run
+from vdc_bench.runs.sweep import SUMMARY_FILE, SWEEP_FILE, ratio_dir
 
 
 def _non_blank(path) -> bool:

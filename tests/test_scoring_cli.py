@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vdc_bench.cli import main
-from vdc_bench.scoring import lmms_metrics
+from vdc_bench.lmms_tasks.vdc import metrics as lmms_metrics
 from vdc_bench.scoring.verdict_cache import CACHE_ENV
 
 SECRET = "sk-test-SECRET-do-not-write-0123456789"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from vdc_bench.cli import main
-from vdc_bench.lmms_runner import run_lmms_eval
+from vdc_bench.runs.lmms_runner import run_lmms_eval
 
 pytestmark = pytest.mark.slow
 

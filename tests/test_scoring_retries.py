@@ -98,7 +98,7 @@ def test_persistently_unparsable_verdict_is_parse_failed(scoring_stub, tmp_path)
     assert all(len(j.raw_call2) == 3 for j in out.judgements)  # 1 ask + 2 re-asks, all kept for the audit
 
 
-def test_dead_embedded_judge_is_revived(scoring_stub, tmp_path, monkeypatch):
+def test_dead_embedded_judge_is_revived(scoring_stub, tmp_path):
     from vdc_bench.judge import server as judge_server
 
     live = scoring_stub()
@@ -108,11 +108,10 @@ def test_dead_embedded_judge_is_revived(scoring_stub, tmp_path, monkeypatch):
         revived.append(model)
         return judge_server.JudgeEndpoint(live.url, "stub", True, "restarted stub")
 
-    monkeypatch.setattr(judge_server, "ensure_embedded_judge", fake_ensure)
     with socket.socket() as s:  # the "crashed" server's port: nobody listens any more
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
-    out = run(dead, tmp_path, source="embedded", max_attempts=3)
+    out = run(dead, tmp_path, source="embedded", max_attempts=3, revive=fake_ensure)
     assert all(j.status == "ok" for j in out.judgements)
     assert revived and set(revived) == {"stub"}
     assert live.total_served == 2 * N_QA

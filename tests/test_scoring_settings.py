@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.judge import server
-from vdc_bench.scoring.judge_settings import base_url_host, resolve_judge
+from vdc_bench.judge import embedded, server
+from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.scoring.judge_settings import base_url_host
 from vdc_bench.scoring.qa_generation import parse_qa_list
 
 ENV = ("VDC_JUDGE", "VDC_JUDGE_BASE_URL", "VDC_JUDGE_MODEL", "OPENAI_API_KEY")
@@ -45,7 +46,7 @@ def test_embedded_is_the_default_and_called_lazily(monkeypatch):
         asked.append(model)
         return server.JudgeEndpoint("http://127.0.0.1:4321/v1", "tiny-gguf", True, "embedded tiny (NOT the published judge)")
 
-    monkeypatch.setattr(server, "ensure_embedded_judge", fake)
+    monkeypatch.setattr(embedded, "ensure_embedded_judge", fake)
     s = resolve_judge()
     assert asked == [None]
     assert (s.base_url, s.model, s.source) == ("http://127.0.0.1:4321/v1", "tiny-gguf", "embedded")

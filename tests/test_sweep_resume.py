@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.sweep import DONE_FILE, SWEEP_FILE, SweepConfig, load_sweep, ratio_dir, run_sweep
+from vdc_bench.runs.sweep import DONE_FILE, SWEEP_FILE, SweepConfig, load_sweep, ratio_dir, run_sweep
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.prompts import choose_prompt
-from vdc_bench.lmms_runner import run_lmms_eval
+from vdc_bench.runs.lmms_runner import run_lmms_eval
 
 
 @pytest.mark.slow

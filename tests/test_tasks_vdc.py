@@ -64,7 +64,7 @@ def test_each_subtask_sees_only_its_dimension(tmp_path, monkeypatch, task_manage
 
 
 def test_metrics_reference_the_scoring_aggregations(tmp_path, monkeypatch, task_manager):
-    from vdc_bench.scoring import lmms_metrics
+    from vdc_bench.lmms_tasks.vdc import metrics as lmms_metrics
 
     monkeypatch.setenv("VDC_ROOT", str(write_root(tmp_path / "r", "post_eval")))
     task = _load(task_manager, ["vdc_short"])["vdc_short"]

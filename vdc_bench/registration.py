@@ -23,8 +23,8 @@ _HOOK_FLAG = "_vdc_bench_hooked"
 # model id -> "module.Class"; later issues add models here.
 MODEL_CLASSES: dict[str, str] = {
     "auroracap": "vdc_bench.models.auroracap.lmms_adapter.AuroraCap",
-    "vdc_oracle": "vdc_bench.judge.baseline_models.VdcOracle",
-    "vdc_blind": "vdc_bench.judge.baseline_models.VdcBlind",
+    "vdc_oracle": "vdc_bench.models.baselines.VdcOracle",
+    "vdc_blind": "vdc_bench.models.baselines.VdcBlind",
 }
 
 

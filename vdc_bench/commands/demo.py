@@ -20,7 +20,8 @@ from filelock import FileLock
 from vdc_bench.cache_root import cache_root
 from vdc_bench.errors import VdcBenchError
 
-BOARD = Path(__file__).resolve().parents[2] / "results" / "leaderboard.json"
+# The published board the demo copies its rows onto; relative to the checkout `make demo` runs in.
+BOARD = Path("results") / "leaderboard.json"
 
 
 def register(sub) -> None:
@@ -31,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--num-frm", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
+    p.add_argument("--board", type=Path, default=BOARD,
+                   help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")
     p.set_defaults(func=run)
 
 
@@ -53,11 +56,12 @@ def tiny_checkpoint() -> Path:
 
 def run(args) -> int:
     from vdc_bench.dataset.demo import ensure_demo_root
-    from vdc_bench.judge.server import ensure_embedded_judge
+    from vdc_bench.judge.embedded import ensure_embedded_judge
     from vdc_bench.leaderboard.board import load_board, save_board
     from vdc_bench.leaderboard.from_runs import add_results
     from vdc_bench.leaderboard.render import write_rendered
-    from vdc_bench.sweep import SweepConfig, run_sweep
+    from vdc_bench.reporting.report import write_report
+    from vdc_bench.runs.sweep import SweepConfig, run_sweep
 
     ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
     if len(ratios) < 3:
@@ -78,8 +82,9 @@ def run(args) -> int:
         model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
         gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo",
     ))
+    write_report(args.output)
     board = args.output / "leaderboard.json"
-    save_board(board, load_board(BOARD))  # the published board plus this demo's rows, outside the repo
+    save_board(board, load_board(args.board))  # the published board plus this demo's rows, outside the repo
     add_results(board, args.output, kind="demo")
     markdown, html = write_rendered(load_board(board), args.output)
     print(f"[demo] done in {time.perf_counter() - started:.0f} s", flush=True)

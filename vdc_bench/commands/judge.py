@@ -197,7 +197,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from vdc_bench.atomic_write import atomic_write_text
     from vdc_bench.dataset.dimensions import DIMENSIONS
     from vdc_bench.judge import calibrate
-    from vdc_bench.scoring.judge_settings import resolve_judge
+    from vdc_bench.judge.embedded import resolve_judge
     from vdc_bench.scoring.protocol import load_protocol
 
     dims = tuple(d.strip() for d in args.dimensions.split(",") if d.strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vdc_bench.lmms_runner import run_lmms_eval
+from vdc_bench.runs.lmms_runner import run_lmms_eval
 
 
 def register(sub) -> None:

@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
-from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
 from vdc_bench.scoring.caption_records import load_samples
-from vdc_bench.scoring.judge_settings import JudgeSettings, resolve_judge
+from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
 from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, read_audit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
+from vdc_bench.runs.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
 
 
 def _ratios(text: str) -> list[float]:
@@ -47,11 +47,13 @@ def run(args) -> int:
         judge_model=args.judge_model,
         kind="demo" if args.demo else "run",
         timeout_s=args.timeout,
-        report=not args.no_report,
         echo=args.echo,
     )
     path = run_sweep(config)
     print(f"sweep: {path}")
-    if config.report:
+    if not args.no_report:
+        from vdc_bench.reporting.report import write_report  # matplotlib only when a report is wanted
+
+        write_report(config.output)
         print(f"report: {config.output / 'report.html'}\nplots: {config.output / 'plots'}")
     return 0

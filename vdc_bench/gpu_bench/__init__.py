@@ -1,1 +1,1 @@
-"""GPU speed benchmark for AuroraCap-7B-shaped models (issue 8). Needs torch + transformers, not lmms-eval."""
+"""GPU speed benchmark for AuroraCap-7B-shaped models. Needs torch + transformers, not lmms-eval."""

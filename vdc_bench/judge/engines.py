@@ -24,8 +24,10 @@ PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # vdc_benchmark.md §4.3
 NOT_PUBLISHED = f"NOT the published judge {PUBLISHED_JUDGE}"
 EMBEDDED_N_CTX = 4096  # llama-cpp-python defaults to 2048, too short for detailed captions
 ENGINE_CONTEXT = 8192  # GPU engines: a detailed caption + prompt + 256 new tokens fit with room to spare
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BOOTSTRAP_SCRIPT = REPO_ROOT / "scripts" / "bootstrap_judge.sh"
+# `make` lays the judge venv and its build script out beside the project's own venv (.venv):
+# found from the running interpreter's environment, not from where this package's files are.
+CHECKOUT = Path(sys.prefix).resolve().parent
+BOOTSTRAP_SCRIPT = CHECKOUT / "scripts" / "bootstrap_judge.sh"
 # llama_cpp.server plus OpenAI-style json_schema response_format support (see the module)
 LLAMA_SERVER_SHIM = Path(__file__).resolve().with_name("llama_server_shim.py")
 
@@ -45,8 +47,9 @@ class EmbeddedModel:
 
 
 def judge_python() -> Path:
-    """Interpreter of the judge venv: ``$VDC_JUDGE_PYTHON`` or ``<repo>/.venv-judge/bin/python``."""
-    return Path(os.environ.get("VDC_JUDGE_PYTHON") or REPO_ROOT / ".venv-judge" / "bin" / "python")
+    """Interpreter of the judge venv: ``$VDC_JUDGE_PYTHON``, else ``.venv-judge/bin/python`` beside the
+    project venv."""
+    return Path(os.environ.get("VDC_JUDGE_PYTHON") or CHECKOUT / ".venv-judge" / "bin" / "python")
 
 
 @cache

@@ -6,7 +6,7 @@ which is how ``vdc-bench judge status|stop`` and later runs find it.
 
 Two lifetimes:
 * *detached* (``vdc-bench judge serve``): runs until ``vdc-bench judge stop``; runs reuse it.
-* *owned* (``ensure_embedded_judge`` inside a VDC run): stopped at exit of the owning process by
+* *owned* (``judge.embedded.ensure_embedded_judge`` inside a VDC run): stopped at exit of the owning process by
   atexit and a SIGTERM handler, and by ``vdc_bench.judge.watchdog`` if the owner dies any other way.
 """
 
@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -398,43 +398,11 @@ def find_server(model: str | None = None, port: int | None = None) -> ServerStat
     return None
 
 
-# --- the embedded judge -----------------------------------------------------------------------
+def owned_servers() -> dict[int, tuple[subprocess.Popen, ServerState]]:
+    """Servers this process started and owns, by port (a copy)."""
+    return dict(_OWNED)
 
-_RESTARTED: set[str] = set()  # models whose owned server already crashed and was restarted once
 
-
-def ensure_embedded_judge(
-    model: str | None = None, log: Callable[[str], None] | None = None
-) -> JudgeEndpoint:
-    """Endpoint of the embedded judge, starting it (and building what it needs) if necessary.
-
-    ``model``: an embedded model name (``qwen2.5-coder-1.5b`` default, ``smollm2-135m``), its alias,
-    or a path to any ``.gguf``. Reuses a detached server (``vdc-bench judge serve``) or one this
-    process started; otherwise starts one on a free loopback port, owned by this process.
-
-    Call it again after connection errors: an owned server that crashed is restarted once (same
-    port); a second crash raises ServerError with the log tail.
-    """
-    from vdc_bench.judge.engines import embedded_spec, resolve_embedded
-
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    with cache_lock():
-        target = resolve_embedded(model, log=log)
-        reuse = find_server(model=target.alias)
-        if reuse is not None:
-            return reuse.endpoint(started_here=reuse.owner_pid == os.getpid())
-        port = None
-        for owned_port, (proc, state) in list(_OWNED.items()):
-            if state.model == target.alias and proc.poll() is not None:
-                if target.alias in _RESTARTED:
-                    _OWNED.pop(owned_port)
-                    raise ServerError(
-                        f"{state.description} crashed again (exit code {proc.returncode}); last lines of "
-                        f"{state.log}:\n{log_tail(state.log)}"
-                    )
-                log(f"[judge] embedded judge exited with code {proc.returncode}; restarting it once")
-                _RESTARTED.add(target.alias)
-                stop_server(state)
-                port = owned_port
-        spec = embedded_spec(target, host=LOOPBACK, port=port or free_port(LOOPBACK), log=log)
-        return start_server(spec, owned=True, log=log).endpoint(started_here=True)
+def forget_owned(port: int) -> None:
+    """Stop tracking an owned server that has exited (its state file stays for diagnosis)."""
+    _OWNED.pop(port, None)

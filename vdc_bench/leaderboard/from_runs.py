@@ -8,9 +8,9 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.board import load_board, save_board, upsert
 from vdc_bench.leaderboard.published import PUBLISHED_JUDGE
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
-from vdc_bench.reporting.run_summary import RunSummary, summarize_run
+from vdc_bench.runs.run_summary import RunSummary, summarize_run
+from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 from vdc_bench.scoring.score_files import SCORES_NAME
-from vdc_bench.sweep import SWEEP_FILE, load_sweep
 
 DEMO_NOTE = "demo, tiny random model"
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
-from vdc_bench.reporting.token_budget import reachable_tokens_per_frame, tokens_per_frame
+from vdc_bench.leaderboard.token_budget import reachable_tokens_per_frame, tokens_per_frame
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LEADERBOARD_CSV = DATA_DIR / "vdc_published_leaderboard.csv"

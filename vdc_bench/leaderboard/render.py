@@ -8,8 +8,8 @@ from pathlib import Path
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.leaderboard.published import average_flagged
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score
-from vdc_bench.reporting.html_page import Markup, esc, page, table
-from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.render.html_page import Markup, esc, page, table
+from vdc_bench.render.markdown_table import markdown_table
 
 KIND_LABELS = {
     "published": "published",

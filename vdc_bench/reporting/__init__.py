@@ -1,1 +1,1 @@
-"""Run summaries, plots and HTML/Markdown reports built from saved run files alone."""
+"""Plots and HTML/Markdown reports built from saved run and sweep files alone."""

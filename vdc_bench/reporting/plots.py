@@ -25,7 +25,7 @@ from vdc_bench.leaderboard.published import (  # noqa: E402
     load_ratio_sweep,
     published_entries,
 )
-from vdc_bench.reporting.run_summary import RunSummary  # noqa: E402
+from vdc_bench.runs.run_summary import RunSummary  # noqa: E402
 
 PUBLISHED_LABEL = f"published (judge {PUBLISHED_JUDGE})"
 NOMINAL_TOKENS_PER_RATIO = 5600  # notebook axis: rho x 560 tokens x 10 frames

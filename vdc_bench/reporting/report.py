@@ -17,12 +17,12 @@ from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import published_entries
-from vdc_bench.reporting.environment import environment_versions
-from vdc_bench.reporting.html_page import Markup, esc, page, table
-from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.render.html_page import Markup, esc, page, table
+from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.reporting.plots import PlotFiles, write_plots
-from vdc_bench.reporting.run_summary import RunSummary, summarize_run
-from vdc_bench.sweep import SWEEP_FILE, load_sweep
+from vdc_bench.runs.environment import environment_versions
+from vdc_bench.runs.run_summary import RunSummary, summarize_run
+from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"

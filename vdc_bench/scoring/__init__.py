@@ -1,5 +1,6 @@
-"""VDCscore: concurrent, cached, resumable LLM-judge scoring of VDC captions (never imports torch).
+"""VDCscore: concurrent, cached, resumable LLM-judge scoring of VDC captions.
 
-Entry points: ``pipeline.score_captions`` (library), ``lmms_metrics.aggregate_acc/aggregate_score``
-(lmms-eval metrics), ``vdc-bench score`` and ``vdc-bench make-qa`` (CLI).
+Takes a ready judge endpoint (``judge_settings``); never imports torch and starts no server.
+Entry points: ``pipeline.score_captions`` (library), ``vdc-bench score`` and ``vdc-bench make-qa`` (CLI);
+lmms-eval reaches it through the VDC task's aggregations (``vdc_bench.lmms_tasks.vdc.metrics``).
 """

@@ -4,8 +4,8 @@ The openai package's own retries are disabled (``max_retries=0``) so that every 
 counted: exponential backoff with jitter on timeouts, connection errors, 408/409/429 (honouring
 ``Retry-After``), 5xx, and HTTP 200 replies that are not a usable completion (a body that is not JSON,
 no choices, empty content), up to ``max_attempts``; then the call is returned as failed. Credentials or
-model-name errors (401/403/404) abort the run: they would fail every call. A refused connection to the
-embedded judge first asks the judge package to bring it back (it restarts a crashed server once).
+model-name errors (401/403/404) abort the run: they would fail every call. A refused connection to a
+local judge first calls the settings' ``revive`` hook, which brings a crashed server back (once).
 """
 
 from __future__ import annotations
@@ -167,13 +167,12 @@ class JudgeClient:
         return result
 
     async def _revive_embedded(self) -> None:
-        """The embedded judge refused a connection: it may have died. ``ensure_embedded_judge`` restarts
-        a server this process owns (once) or starts a new one; the following attempts go wherever it is."""
-        from vdc_bench.judge.server import ensure_embedded_judge
-
-        assert self._revive_lock is not None and self._client is not None
+        """The local judge refused a connection: it may have died. The ``revive`` hook restarts a server
+        this process owns (once) or starts a new one; the following attempts go wherever it is."""
+        revive = self.settings.revive
+        assert self._revive_lock is not None and self._client is not None and revive is not None
         async with self._revive_lock:  # one restart, not one per worker
-            endpoint = await asyncio.to_thread(ensure_embedded_judge, self.settings.model)
+            endpoint = await asyncio.to_thread(revive, self.settings.model)
             if endpoint.base_url != self.settings.base_url:
                 self.settings = replace(self.settings, base_url=endpoint.base_url)
                 self._client = self._client.with_options(base_url=endpoint.base_url)
@@ -217,7 +216,7 @@ class JudgeClient:
                     wait = _retry_after_s(err)
             except openai.APIConnectionError as err:  # includes APITimeoutError
                 error = _connection_failure(err)
-                if s.source == "embedded" and error.startswith("connection error"):
+                if s.revive is not None and error.startswith("connection error"):
                     await self._revive_embedded()
                     s = self.settings
             except ValueError as err:  # HTTP 200 whose body is not JSON: cut off by a proxy or a dying server

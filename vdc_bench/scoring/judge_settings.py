@@ -1,15 +1,17 @@
 """Which judge to call and how: resolved from explicit arguments, then environment variables.
 
 Environment: ``VDC_JUDGE`` (``embedded`` | ``url``), ``VDC_JUDGE_BASE_URL``, ``VDC_JUDGE_MODEL``,
-``OPENAI_API_KEY``. Without a base URL the embedded judge (``vdc_bench.judge.server``) is started.
+``OPENAI_API_KEY``. Without a base URL the embedded judge is asked for through the ``embedded`` hook
+(``vdc_bench.judge.embedded`` passes one that starts a local server); scoring itself starts nothing.
 The API key never leaves this object: ``public()`` records only the base URL's host.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from vdc_bench.errors import VdcBenchError
@@ -24,6 +26,19 @@ _PLACEHOLDER_KEY = "EMPTY"
 # run into the client timeout on a slow CPU. Two keep it busy while the client handles a reply.
 EMBEDDED_CONCURRENCY = 2
 EMBEDDED_TIMEOUT_S = 600.0
+
+
+class LocalEndpoint(Protocol):
+    """What a local-judge hook returns: where the judge answers now."""
+
+    base_url: str
+    model: str
+    description: str
+
+
+# Given the embedded model name (None: the default), start or find a local judge and say where it is.
+# Called again by the judge client when that server refuses connections (it may have crashed).
+LocalJudgeHook = Callable[[str | None], LocalEndpoint]
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class JudgeSettings:
     reasks: int = 1  # follow-up turns after an unparsable reply before it counts as parse_failed
     source: str = "url"  # "url" | "embedded"
     description: str = ""
+    revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every call (and part of every cache key)."""
@@ -76,23 +92,24 @@ def resolve_judge(
     model: str | None = None,
     api_key: str | None = None,
     mode: str | None = None,
+    embedded: LocalJudgeHook | None = None,
     **options: Any,
 ) -> JudgeSettings:
-    """Arguments win over the environment. ``options`` are other JudgeSettings fields (None = default)."""
+    """Arguments win over the environment. ``options`` are other JudgeSettings fields (None = default).
+
+    ``embedded`` starts or finds the local judge when no URL is configured; without it that mode is an
+    error naming the variables to set."""
     base_url = base_url or os.environ.get(ENV_BASE_URL, "").strip() or None
     model = model or os.environ.get(ENV_MODEL, "").strip() or None
     api_key = api_key or os.environ.get(ENV_API_KEY, "").strip() or _PLACEHOLDER_KEY
     mode = (mode or os.environ.get(ENV_MODE, "").strip() or ("url" if base_url else "embedded")).lower()
     if mode == "embedded":
-        # Imported lazily: the embedded judge pulls in llama.cpp, which plain URL scoring never needs.
-        try:
-            from vdc_bench.judge.server import ensure_embedded_judge
-        except ImportError as err:
+        if embedded is None:
             raise VdcBenchError(
-                f"no judge configured and the embedded judge is unavailable ({err}); "
+                "no judge configured and the embedded judge is not available here; "
                 f"set {ENV_BASE_URL} and {ENV_MODEL} (or --judge-base-url/--judge-model)"
-            ) from err
-        endpoint = ensure_embedded_judge(model)
+            )
+        endpoint = embedded(model)
         settings = JudgeSettings(
             base_url=endpoint.base_url,
             model=endpoint.model,
@@ -101,6 +118,7 @@ def resolve_judge(
             description=endpoint.description,
             concurrency=EMBEDDED_CONCURRENCY,
             timeout_s=EMBEDDED_TIMEOUT_S,
+            revive=embedded,
         )
     elif mode == "url":
         if not base_url:

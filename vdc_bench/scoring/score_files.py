@@ -17,7 +17,7 @@ from typing import Any
 from vdc_bench import __version__
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.reporting.markdown_table import markdown_table
+from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.judge_client import CallStats
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol

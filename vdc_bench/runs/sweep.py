@@ -1,13 +1,13 @@
-"""``token_kept_ratio`` sweep: one lmms-eval evaluation per ratio, resumable, then plots and a report.
+"""``token_kept_ratio`` sweep: one lmms-eval evaluation per ratio, resumable, summarised in ``sweep.json``.
 
 Layout of ``<output>/``::
 
     ratio_0.1/              lmms-eval output of that ratio (results, samples, vdcscore_<UTC>/ scores, log)
-    ratio_0.1/summary.json  RunSummary of that ratio (reporting/run_summary.py)
+    ratio_0.1/summary.json  RunSummary of that ratio (runs/run_summary.py)
     ratio_0.1/DONE.json     written atomically, last, once results + scores + summary exist
     .incomplete/            earlier attempts of a ratio that crashed (kept for their logs)
     sweep.json              every ratio's summary + paired differences between adjacent ratios
-    plots/, report.html, report.md
+    plots/, report.html, report.md   written by reporting.report (``vdc-bench sweep`` composes both)
 
 A ratio with a DONE marker for the same configuration is never evaluated again; a ratio without one
 (crash, kill, failure) is moved to ``.incomplete/`` and run afresh. Judge verdicts go through the
@@ -30,12 +30,12 @@ from tqdm import tqdm
 
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.lmms_runner import format_model_args, run_lmms_eval
-from vdc_bench.reporting.environment import environment_versions
-from vdc_bench.reporting.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
+from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
+from vdc_bench.runs.environment import environment_versions
+from vdc_bench.runs.lmms_runner import format_model_args, run_lmms_eval
+from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
-from vdc_bench.scoring.lmms_metrics import ENV_PROTOCOL
 from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_SCHEMA = "vdc-bench.sweep/1"
@@ -58,7 +58,6 @@ class SweepConfig:
     judge_model: str | None = None
     kind: str = "run"  # "demo" for the tiny random model on the demo set
     timeout_s: float | None = None  # per ratio
-    report: bool = True
     progress: bool = True
     echo: bool = False  # stream lmms-eval's output to stderr
 
@@ -201,7 +200,8 @@ def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, A
 
 
 def run_sweep(config: SweepConfig) -> Path:
-    """Evaluate every ratio not yet done, then write ``sweep.json`` (+ plots and report). Returns its path."""
+    """Evaluate every ratio not yet done, then write ``sweep.json``. Returns its path (the report is
+    ``reporting.report.write_report``'s job, composed by the command)."""
     config.output.mkdir(parents=True, exist_ok=True)
     points = []
     bar = tqdm(config.ratios, desc="token_kept_ratio sweep", unit="ratio", disable=not config.progress)
@@ -217,10 +217,6 @@ def run_sweep(config: SweepConfig) -> Path:
     bar.close()
     path = config.output / SWEEP_FILE
     _write_json(path, sweep_document(config, points))
-    if config.report:
-        from vdc_bench.reporting.report import write_report  # matplotlib only when a report is wanted
-
-        write_report(config.output)
     return path
 
 

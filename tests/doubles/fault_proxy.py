@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
-from vdc_bench.loopback_app import LoopbackApp
+from doubles.loopback_app import LoopbackApp
 
 FAULTS = ("timeout", "reset", "429", "500", "503", "empty", "truncated", "malformed")
 

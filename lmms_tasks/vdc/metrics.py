@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
-from vdc_bench.scoring.judge_settings import JudgeSettings, resolve_judge
+from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, build_document, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, load_protocol
 from vdc_bench.scoring.score_files import write_outputs

@@ -6,8 +6,8 @@ caps at 64 MiB together with the rest of the repo. The wheels' large members are
 with LZMA: the same files and RECORD hashes (they cover uncompressed contents), and pip unpacks any zip
 compression method Python's zipfile reads. PyAV alone shrinks from 39 MB to 30 MB.
 
-    python -m vdc_bench.gpu_bench.carried_wheels --dest .whl-dp                       # the box: CPython 3.12
-    python -m vdc_bench.gpu_bench.carried_wheels --dest /tmp/w311 --python-version 3.11   # a local rehearsal
+    python -m gpu_box.carried_wheels --dest .whl-dp                       # the box: CPython 3.12
+    python -m gpu_box.carried_wheels --dest /tmp/w311 --python-version 3.11   # a local rehearsal
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def recompress_lzma(wheel: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench.carried_wheels", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m gpu_box.carried_wheels", description=__doc__.splitlines()[0])
     p.add_argument("--dest", type=Path, required=True, help="folder for the wheels (ignored by git, carried)")
     p.add_argument("--python-version", default="3.12", help="CPython of the target (the GPU box: 3.12)")
     p.add_argument("--requirements", type=Path, default=REQUIREMENTS)

@@ -14,8 +14,8 @@ from typing import Any
 
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.lmms_runner import LmmsRun, find_run
-from vdc_bench.reporting.efficiency import Efficiency, efficiency_from_records
+from vdc_bench.runs.efficiency import Efficiency, efficiency_from_records
+from vdc_bench.runs.lmms_runner import LmmsRun, find_run
 from vdc_bench.scoring.caption_records import RECORD_KEY
 from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
 

@@ -8,8 +8,8 @@ efficiency and how many N-process captions equal the 1-process ones. Random weig
 EOS, so captions run to ``--new-tokens``. A short N-process warm-up run first fills the inductor/Triton
 cache for the batch shape on every GPU, so neither measured run pays a cold compile.
 
-    python -m vdc_bench.gpu_bench.data_parallel --out DIR                   # 2 GPUs, 7B shape, 32 videos
-    python -m vdc_bench.gpu_bench.data_parallel --out DIR --device cpu --size tiny --videos 4 \\
+    python -m gpu_box.data_parallel --out DIR                   # 2 GPUs, 7B shape, 32 videos
+    python -m gpu_box.data_parallel --out DIR --device cpu --size tiny --videos 4 \\
         --batch-size 2 --frames 2 --new-tokens 8                           # CPU dry run (gloo)
 
 Runs from a source checkout that is only on PYTHONPATH too (see plugin_metadata.py).
@@ -28,11 +28,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from gpu_box.plugin_metadata import plugin_pythonpath
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.gpu_bench.plugin_metadata import plugin_pythonpath
-from vdc_bench.lmms_runner import LmmsRun, offline_env, run_lmms_eval
-from vdc_bench.reporting.environment import environment_versions
+from vdc_bench.runs.environment import environment_versions
+from vdc_bench.runs.lmms_runner import LmmsRun, offline_env, run_lmms_eval
 
 _METRIC_LINE = re.compile(
     r"Metric summary - Total elapsed time: ([0-9.]+)s, Total gen tokens: (\d+).*?total_requests: (\d+)"
@@ -345,7 +345,7 @@ def run(cfg: DpConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench.data_parallel", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m gpu_box.data_parallel", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="dp_scaling.json/.md and the lmms-eval logs")
     p.add_argument("--work", type=Path, default=DpConfig.work, help="checkpoint, data and lmms-eval outputs")
     p.add_argument("--size", default=DpConfig.size, choices=("tiny", "tiny-geometry", "7b-shape"))

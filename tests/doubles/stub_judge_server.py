@@ -10,7 +10,7 @@ Fault injection (per distinct request, so retries of one request see the faults 
 ``503``, ``timeout`` (the reply is delayed by ``stall_s``) or ``garbage`` (an unparsable verdict, for
 verdict requests only, counted per conversation so that a re-ask can get a parsable reply). Counters record attempts and served replies per request.
 
-Run standalone: ``python -m vdc_bench.scoring.stub_judge_server --latency-ms 20`` prints ``READY <url>``.
+Run standalone: ``python -m doubles.stub_judge_server --latency-ms 20`` prints ``READY <url>``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from vdc_bench.loopback_app import LoopbackApp
+from doubles.loopback_app import LoopbackApp
 
 FAULTS = ("401", "429", "500", "503", "timeout", "garbage")
 _WORD = re.compile(r"[A-Za-z]+")
