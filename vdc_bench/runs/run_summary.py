@@ -1,7 +1,7 @@
 """One evaluated setting, summarised from saved files alone.
 
 Inputs: an lmms-eval output folder (``*_results.json`` + ``*_samples_<task>.jsonl``) and the VDCscore
-scores JSON written next to it (``vdcscore_scores.json``, schema in EVAL.md section "VDCscore (issue 5)").
+scores JSON written next to it (``vdcscore_scores.json``, schema in EVAL.md section "Reference").
 Output: a plain JSON-able ``RunSummary`` that sweeps, reports and the leaderboard share.
 """
 

@@ -143,7 +143,7 @@ def summarize(
     bootstrap_iters: int = DEFAULT_BOOTSTRAP_ITERS,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> dict[str, Any]:
-    """The ``scores`` block of the scores JSON (schema in EVAL.md, section VDCscore)."""
+    """The ``scores`` block of the scores JSON (schema in EVAL.md, section Reference)."""
     tallies = tally_videos(judgements)
     as_zero = {d: {v: (t.yes / t.n, t.score_sum / t.n) for v, t in vids.items()} for d, vids in tallies.items()}
     excluded = {

@@ -1,7 +1,7 @@
 """The three outputs of a scoring run: scores JSON, Markdown table, per-QA audit JSONL.
 
 All written atomically (temp file in the same folder + rename): a crash never leaves a half file.
-Schema of the scores JSON: EVAL.md, section "VDCscore (issue 5)". Never contains an API key or a
+Schema of the scores JSON: EVAL.md, section "Reference" (file formats). Never contains an API key or a
 full base URL (only its host).
 """
 
