@@ -121,6 +121,15 @@ def test_failure_placeholders_and_empty_cells_are_failed_generations(root, judge
     scores = _score([_jsonl(tmp_path / "c.jsonl", rows)], root, tmp_path / "out", capsys)
     assert scores["counts"]["generation_failed"] == 2 and scores["counts"]["captions"] == 3
 
+    import pandas as pd
+
+    sheet = tmp_path / "Model_VDC.tsv"
+    pd.DataFrame([{"video": "vidA.mp4", "caption_type": "camera", "prediction": ""},
+                  {"video": "vidB-2.mp4", "caption_type": "camera", "prediction": "A slow pan."}]).to_csv(
+        sheet, sep="\t", index=False)
+    scores = _score([sheet], root, tmp_path / "out_sheet", capsys)
+    assert scores["counts"]["generation_failed"] == 1 and scores["counts"]["captions"] == 2
+
 
 @pytest.mark.parametrize("name,rows,message", [
     ("odd.jsonl", [{"id": 1, "text": "a"}], "odd.jsonl:1: not a caption line of any known format"),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from vdc_bench.dataset.dimensions import DIMENSIONS
+from vdc_bench.dataset.videos import KNOWN_EXTENSIONS
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.scoring.caption_records import (
     RECORD_KEY,
@@ -193,8 +194,8 @@ def _read_sheet(path: Path) -> Iterator[RawCaption]:
         if not video:
             raise VdcBenchError(f"{where}: empty 'video' cell")
         text = row["prediction"]
-        yield RawCaption(where, dim, text, video_id=Path(video).stem if Path(video).suffix else video,
-                         missing=not text.strip())
+        video_id = Path(video).stem if Path(video).suffix.lower() in KNOWN_EXTENSIONS else video
+        yield RawCaption(where, dim, text, video_id=video_id, missing=not text.strip())
     if skipped:
         log.info("%s: skipped %d 'breakpoint' row(s) (not one of the five VDC dimensions)", path, skipped)
 
