@@ -17,7 +17,11 @@ def register(sub) -> None:
     add.add_argument("path", type=Path)
     add.add_argument("--kind", choices=["run", "demo"], default=None,
                      help="demo marks rows of the tiny random model (default: as recorded by the sweep, else run)")
-    add.add_argument("--name", default=None, help="model name to show (single run only)")
+    add.add_argument("--name", default=None, help="model name to show (single run only; required for a scores "
+                     "file that belongs to no lmms-eval run)")
+    add.add_argument("--frames", type=int, default=None, help="frames per video, as stated (single row only)")
+    add.add_argument("--tokens-per-frame", type=float, default=None,
+                     help="visual tokens per frame, as stated (single row only)")
     render = actions.add_parser("render", help="write leaderboard.md and leaderboard.html")
     render.add_argument("--out-dir", type=Path, default=None, help="default: the board's folder")
     actions.add_parser("seed", help="(re)write the published rows from the bundled CSV copies, keep ours")
@@ -28,7 +32,8 @@ def register(sub) -> None:
 def run(args) -> int:
     board: Path = args.board
     if args.action == "add":
-        added, replaced = add_results(board, args.path, kind=args.kind, name=args.name)
+        added, replaced = add_results(board, args.path, kind=args.kind, name=args.name, frames=args.frames,
+                                      tokens_per_frame=args.tokens_per_frame)
         print(f"{board}: {added} added, {replaced} replaced ({len(load_board(board))} entries)")
         return 0
     entries = load_board(board)

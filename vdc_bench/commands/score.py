@@ -1,4 +1,5 @@
-"""``vdc-bench score``: VDCscore for lmms-eval samples files (runs made with ``--predict_only``).
+"""``vdc-bench score``: VDCscore for caption files of any known format (``scoring/caption_sources.py``):
+lmms-eval samples of our tasks or of its built-in VDC tasks, plain JSONL, aurora's JSONL, VLMEvalKit sheets.
 
 Writes ``vdcscore_scores.json``, ``vdcscore_table.md`` and ``vdcscore_audit.jsonl`` to ``--out``.
 With ``--compare-to`` (another run's audit file or output folder) it also writes the paired
@@ -9,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
-from vdc_bench.scoring.caption_records import load_samples
+from vdc_bench.scoring.caption_sources import ReferenceData, load_captions
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
@@ -57,8 +60,13 @@ def cache_from_args(args: argparse.Namespace) -> Path | None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("score", help="VDCscore (LLM judge) for lmms-eval samples files or output folders")
-    p.add_argument("inputs", nargs="+", help="*samples*.jsonl files, or lmms-eval --output_path folders")
+    p = sub.add_parser("score", help="VDCscore (LLM judge) for caption files of any known format")
+    p.add_argument("inputs", nargs="+", help="caption files (format auto-detected: lmms-eval samples, JSONL, "
+                   "aurora JSONL, VLMEvalKit .xlsx/.tsv) or lmms-eval --output_path folders")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--root", type=Path, help="VDC data folder with the QA, for caption files without QA "
+                      "(default: $VDC_ROOT)")
+    data.add_argument("--demo", action="store_true", help="take the QA from the demo set")
     p.add_argument("--out", type=Path, help="output folder (default: <first input folder>/vdcscore)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
     p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
@@ -84,8 +92,24 @@ def _paired_table(paired: dict) -> str:
     return markdown_table(["dimension", "common videos", "Δ acc", "95% CI", "Δ score", "95% CI"], rows)
 
 
+def _data_root(args: argparse.Namespace):
+    def resolve() -> Path:
+        if args.demo:
+            from vdc_bench.dataset.demo import ensure_demo_root
+
+            return ensure_demo_root()
+        root = args.root or os.environ.get("VDC_ROOT")
+        if not root:
+            raise VdcBenchError("no VDC data folder: pass --root DIR, set VDC_ROOT, or pass --demo")
+        return Path(root).expanduser()
+
+    return resolve
+
+
 def run(args: argparse.Namespace) -> int:
-    items = load_samples(args.inputs)
+    items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
+    for path, fmt in formats.items():
+        print(f"{path}: {fmt} captions")
     out_dir = args.out or _default_out(args.inputs[0])
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),

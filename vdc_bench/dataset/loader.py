@@ -268,6 +268,16 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
     return DimensionData(docs=docs, report=report)
 
 
+def load_references(root: Path, dimension: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
+    """``{video_id: (reference caption, QA list)}`` of one dimension, videos not needed (scoring only)."""
+    check_dimension(dimension)
+    layout = detect_layout(Path(root))
+    source = layout.source(dimension)
+    report = DimensionReport(dimension, str(layout.root), source.layout, str(source.qa_file),
+                             str(source.caption_file) if source.caption_file else None)
+    return {e.video_id: (e.caption or "", e.qa or []) for e in _entries(source, dimension, report)}
+
+
 def check_root(root: Path, settings: DataSettings | None = None) -> dict[str, DimensionReport]:
     """Pre-flight report of every dimension found under ``root`` (missing videos listed, never raised)."""
     settings = settings or DataSettings()

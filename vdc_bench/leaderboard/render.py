@@ -1,4 +1,8 @@
-"""Leaderboard as Markdown and as a static, self-contained HTML page, sorted by average accuracy."""
+"""Leaderboard as Markdown and as a static, self-contained HTML page.
+
+Rows are ranked only against rows judged by the same judge under the same protocol: one table per
+(judge, protocol), best average accuracy first; the published rows (Llama-3.1-8B) come first.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,22 @@ HEADERS = ["#", "Model", "Kind", "#F", "TPF", "Judge", "Avg acc", "Avg score",
 def sorted_entries(entries: list[Entry]) -> list[Entry]:
     """Best average accuracy first; entries without an average last, then by name."""
     return sorted(entries, key=lambda e: (e.average.acc is None, -(e.average.acc or 0.0), e.model))
+
+
+def judge_groups(entries: list[Entry]) -> list[tuple[str, str, list[Entry]]]:
+    """``(judge, protocol, ranked rows)`` per judge and protocol; published rows' group first."""
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.judge_model, entry.protocol), []).append(entry)
+
+    def order(key: tuple[str, str]) -> tuple[bool, str, str]:
+        return (not any(e.kind == "published" for e in groups[key]), *key)
+
+    return [(judge, protocol, sorted_entries(groups[judge, protocol])) for judge, protocol in sorted(groups, key=order)]
+
+
+def _group_title(judge: str, protocol: str) -> str:
+    return f"Judge {judge} · protocol {protocol}"
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -80,17 +100,20 @@ def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]
 
 
 _LEGEND = (
-    "Sorted by average accuracy. #F = frames per video, TPF = visual tokens per frame (published: nominal, as "
-    "claimed; ours: measured per sample). Published rows are verbatim from the cited source and were judged by "
-    "Llama-3.1-8B; rows of ours name their own judge, so they are only comparable to published rows when the "
-    "judge and protocol match. Demo rows come from a tiny random model and mean nothing about caption quality."
+    "One table per judge and protocol: VDCscore depends on the judge LLM and its prompts, so rows are ranked "
+    "only against rows scored the same way, by average accuracy. #F = frames per video, TPF = visual tokens "
+    "per frame (published: nominal, as claimed; ours: measured per sample, or as stated when added). Published "
+    "rows are verbatim from the cited source and were judged by Llama-3.1-8B. Demo rows come from a tiny random "
+    "model and mean nothing about caption quality."
 )
 
 
 def render_markdown(entries: list[Entry]) -> str:
-    entries = sorted_entries(entries)
-    numbers, notes = _number_flags(entries)
-    out = ["# VDC leaderboard\n", _LEGEND + "\n", markdown_table(HEADERS, _rows(entries, numbers), left_columns=3)]
+    groups = judge_groups(entries)
+    numbers, notes = _number_flags([e for _, _, rows in groups for e in rows])
+    out = ["# VDC leaderboard\n", _LEGEND + "\n"]
+    for judge, protocol, rows in groups:
+        out += [f"## {_group_title(judge, protocol)}\n", markdown_table(HEADERS, _rows(rows, numbers), left_columns=3)]
     if notes:
         out.append("## Notes (flags)\n")
         out += [f"{n}. **{model}**: {flag}" for n, model, flag in notes]
@@ -104,13 +127,16 @@ def render_markdown(entries: list[Entry]) -> str:
 
 
 def render_html(entries: list[Entry], generated: str | None = None) -> str:
-    entries = sorted_entries(entries)
-    numbers, notes = _number_flags(entries)
-    rows = _rows(entries, numbers)
-    for row, entry in zip(rows, entries, strict=True):
-        row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
-    body = [f"<p>{esc(_LEGEND)}</p>",
-            table(HEADERS, rows, row_classes=[e.kind for e in entries], left_columns=3, table_id="leaderboard")]
+    groups = judge_groups(entries)
+    numbers, notes = _number_flags([e for _, _, group in groups for e in group])
+    body = [f"<p>{esc(_LEGEND)}</p>"]
+    for i, (judge, protocol, group) in enumerate(groups):
+        rows = _rows(group, numbers)
+        for row, entry in zip(rows, group, strict=True):
+            row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
+        body += [f"<h2>{esc(_group_title(judge, protocol))}</h2>",
+                 table(HEADERS, rows, row_classes=[e.kind for e in group], left_columns=3,
+                       table_id="leaderboard" if i == 0 else f"leaderboard-{i + 1}")]
     if notes:
         body.append("<h2>Notes (flags)</h2><ol class=\"notes\">")
         body += [f'<li><b>{esc(model)}</b>: <span class="flag">{esc(flag)}</span></li>' for _, model, flag in notes]
