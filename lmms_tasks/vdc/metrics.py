@@ -129,6 +129,16 @@ def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
     return float("nan") if overall is None else float(overall[name])  # None: no record had any QA
 
 
+def _stderr(name: str):
+    def stderr(items: Sequence[Mapping[str, Any]]) -> float | str:
+        # Called right after the aggregation with the same records: a memo hit, no judge call.
+        overall = _score(items, None)["vdcscore"]
+        value = None if overall is None else overall.get(f"{name}_stderr")
+        return "N/A" if value is None else float(value)
+
+    return stderr
+
+
 def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """VDCscore accuracy (x100, 0..100) of these records: macro over videos, failures as no."""
     return _metric(items, args, "acc")
@@ -137,3 +147,26 @@ def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float
 def aggregate_score(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """VDCscore score (0..5) of these records: macro over videos, failures as 0."""
     return _metric(items, args, "score")
+
+
+# lmms-eval computes ``<metric>_stderr`` only for aggregations it knows (bootstrap of a plain function), so
+# VDCscore's would be "N/A". Its lookup is wrapped to answer with the bootstrap standard error VDCscore
+# already computed (clustered by video), which then reaches results.json, the console table, W&B and the
+# Hub push like any other stderr. ``--bootstrap_iters 0`` still turns it off.
+_STDERRS = {aggregate_acc: _stderr("acc"), aggregate_score: _stderr("score")}
+
+
+def _report_stderrs() -> None:
+    from lmms_eval import evaluator_utils
+
+    lookup = evaluator_utils.stderr_for_metric
+
+    def stderr_for_metric(metric: Any, bootstrap_iters: int) -> Any:
+        if metric in _STDERRS and bootstrap_iters > 0:
+            return _STDERRS[metric]
+        return lookup(metric, bootstrap_iters)
+
+    evaluator_utils.stderr_for_metric = stderr_for_metric
+
+
+_report_stderrs()

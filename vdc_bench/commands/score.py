@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
+from vdc_bench.runs.lmms_runner import find_run
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
 from vdc_bench.scoring.caption_records import load_samples
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -64,6 +66,9 @@ def register(sub) -> None:
     p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
     p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
+    p.add_argument("--update-results", action="store_true",
+                   help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
+                        "(in place of --predict_only's 999 placeholders); needs one output folder as input")
     add_judge_arguments(p)
     p.set_defaults(func=run)
 
@@ -84,7 +89,20 @@ def _paired_table(paired: dict) -> str:
     return markdown_table(["dimension", "common videos", "Δ acc", "95% CI", "Δ score", "95% CI"], rows)
 
 
+def _results_to_update(args: argparse.Namespace) -> Path | None:
+    """The results file ``--update-results`` will rewrite, found before any judging."""
+    if not args.update_results:
+        return None
+    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
+        raise VdcBenchError("--update-results needs exactly one input: the lmms-eval --output_path folder of one run")
+    run = find_run(Path(args.inputs[0]))
+    if run is None:
+        raise VdcBenchError(f"--update-results: no lmms-eval *_results.json under {args.inputs[0]}")
+    return run.results_path
+
+
 def run(args: argparse.Namespace) -> int:
+    results_path = _results_to_update(args)
     items = load_samples(args.inputs)
     out_dir = args.out or _default_out(args.inputs[0])
     config = ScoringConfig(
@@ -105,4 +123,9 @@ def run(args: argparse.Namespace) -> int:
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
+    if results_path is not None:
+        from vdc_bench.lmms_tasks.vdc.results_file import update_results  # imports lmms-eval: only when asked
+
+        updated = update_results(results_path, doc)
+        print(f"VDCscore written into {results_path} for {', '.join(updated)}")
     return 0

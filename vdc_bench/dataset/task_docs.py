@@ -48,5 +48,10 @@ def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     root = resolve_root(source, settings)
     data = load_dimension(root, dimension, settings)
     log_report(data.report)
+    if settings.shard is not None:
+        # Strided, so every shard gets a share of each dimension; the shards together hold every doc once.
+        i, n = settings.shard
+        data.docs = data.docs[i::n]
+        log.info("VDC %s: shard %d/%d keeps %d docs", dimension, i, n, len(data.docs))
     log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
     return data
