@@ -4,6 +4,7 @@ requests sent once, token usage summed."""
 from __future__ import annotations
 
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
+from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings, base_url_host
 from vdc_bench.scoring.protocol import load_protocol
 from vdc_bench.scoring.scorer import judge_items
@@ -52,3 +53,18 @@ def test_identical_requests_in_flight_are_sent_once_and_usage_is_summed(scoring_
     assert len({j.as_dict()["score"] for j in out.judgements if j.question.endswith("0?")}) == 1
     assert out.calls.prompt_tokens > 0 and out.calls.completion_tokens > 0
     assert out.calls.as_dict()["shared_in_flight"] == out.calls.shared_in_flight
+
+
+def test_dry_run_estimate_counts_calls_and_then_finds_them_all_cached(scoring_stub, tmp_path):
+    stub = scoring_stub()
+    items = [*_items(videos=3, qas=2), CaptionItem("camera", "broken", "", (QAPair("Q?", "A"),), failed=True)]
+    settings = JudgeSettings(base_url=stub.url, model="stub", max_tokens=100)
+    cache = VerdictCache(tmp_path / "c.sqlite")
+    before = estimate_cost(items, settings, load_protocol(), cache)
+    assert stub.total_attempts == 0  # nothing was called
+    assert (before["captions"], before["failed_captions"], before["qas"]) == (3, 1, 6)
+    assert before["calls_to_send"] == 2 * 6 and before["calls_cached"] == 0
+    assert before["completion_tokens_max"] == 12 * 100 and before["prompt_tokens_estimate"] > 6 * 50
+    judge_items(items, settings, load_protocol(), cache, progress=False)
+    after = estimate_cost(items, settings, load_protocol(), cache)
+    assert after["calls_to_send"] == 0 and after["calls_cached"] == stub.total_served
