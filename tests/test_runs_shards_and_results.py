@@ -108,3 +108,45 @@ def test_three_shards_score_like_one_run_and_results_files_carry_vdcscore(scorin
     for task, row in updated.items():
         for key in ("vdc_acc,none", "vdc_acc_stderr,none", "vdc_score,none", "vdc_score_stderr,none"):
             assert in_process[task][key] == pytest.approx(row[key]), (task, key)
+
+
+def _records(dim: str, videos: int = 4) -> list[dict]:
+    return [{"video_id": f"v{v}", "dimension": dim, "sample_key": f"{dim}/v{v}", "prompt": "Describe.",
+             "prompt_index": 0, "caption": f"A cyclist in a yellow jacket rides past bakery {v} in the rain.",
+             "reference_caption": "", "failed": False, "error": None, "stats": {},
+             "qa": json.dumps([{"question": f"What passes bakery ({i})?", "answer": "a cyclist", "category": "object"}
+                               for i in range(3)])} for v in range(videos)]
+
+
+@pytest.fixture
+def fresh_metrics(monkeypatch, scoring_stub, tmp_path):
+    from vdc_bench.lmms_tasks.vdc import metrics
+
+    stub = scoring_stub()
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", stub.url)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
+    monkeypatch.setenv("VDC_VERDICT_CACHE", str(tmp_path / "v.sqlite"))
+    for name, value in (("_SCORED", {}), ("_RUNS", {}), ("_SETTINGS", None)):
+        monkeypatch.setattr(metrics, name, value)
+    return metrics, stub
+
+
+def test_lmms_eval_reports_the_vdcscore_bootstrap_stderr(fresh_metrics, tmp_path):
+    from lmms_eval import evaluator_utils
+
+    metrics, stub = fresh_metrics
+    records = _records("camera")
+    metrics.aggregate_acc(records, args=None)
+    calls = stub.total_attempts
+    stderr = evaluator_utils.stderr_for_metric(metrics.aggregate_acc, bootstrap_iters=100000)(records)
+    doc = metrics._SCORED[metrics._content_key(metrics.check_unique(
+        metrics.item_from_record(r, "r") for r in records))]
+    assert stderr == doc["dimensions"]["camera"]["acc_stderr"] > 0 and stub.total_attempts == calls
+    assert evaluator_utils.stderr_for_metric(metrics.aggregate_acc, bootstrap_iters=0) is None
+
+
+def test_a_shard_is_never_scored_alone(fresh_metrics, monkeypatch, capsys):
+    metrics, stub = fresh_metrics
+    monkeypatch.setenv("VDC_SHARD", "1/3")
+    assert math.isnan(metrics.aggregate_acc(_records("camera"), args=None))
+    assert stub.total_attempts == 0 and "VDC_SHARD=1/3 selects a shard" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.dataset.settings import ENV as DATA_ENV
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
@@ -36,6 +37,7 @@ from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
 ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
+SHARD_ENV = DATA_ENV["shard"]
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
@@ -87,6 +89,14 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
     key = _content_key(items)
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
         if key in _SCORED:
+            return _SCORED[key]
+        shard = os.environ.get(SHARD_ENV, "").strip()
+        if shard:
+            # A shard holds every N-th video: its VDCscore would pass for the benchmark's. NaN, not that number.
+            print(f"[vdc-bench] ERROR: VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
+                  "run shards with --predict_only and score all shard folders together with `vdc-bench score`.",
+                  file=sys.stderr, flush=True)
+            _SCORED[key] = {"vdcscore": None, "judge_error": f"{SHARD_ENV}={shard}: a shard is not scored alone"}
             return _SCORED[key]
         settings = _settings()
         config = ScoringConfig(

@@ -15,7 +15,8 @@ from vdc_bench.dataset.settings import ENV, DataSettings
 
 log = logging.getLogger(__name__)
 SOURCES = ("vdc", "demo")
-SPEC_KEYS = {"dimension", "source", *ENV}
+# A shard is a property of one job (VDC_SHARD), never of a task definition that could score a subset unnoticed.
+SPEC_KEYS = {"dimension", "source", *ENV} - {"shard"}
 
 
 def resolve_root(source: str, settings: DataSettings) -> Path:
