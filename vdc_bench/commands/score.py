@@ -34,7 +34,7 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     """Judge endpoint and call options, shared with ``make-qa``. Unset options fall back to env/defaults."""
     g = p.add_argument_group("judge (defaults: VDC_JUDGE, VDC_JUDGE_BASE_URL, VDC_JUDGE_MODEL, OPENAI_API_KEY)")
     g.add_argument("--judge", choices=("embedded", "url"), help="embedded local judge or an OpenAI-compatible URL")
-    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1")
+    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
     g.add_argument("--concurrency", type=int, help="concurrent judge calls (default 32)")
