@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.dataset.settings import ENV as DATA_ENV
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
@@ -36,6 +37,7 @@ from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
 ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
+SHARD_ENV = DATA_ENV["shard"]
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
@@ -88,6 +90,14 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
         if key in _SCORED:
             return _SCORED[key]
+        shard = os.environ.get(SHARD_ENV, "").strip()
+        if shard:
+            # A shard holds every N-th video: its VDCscore would pass for the benchmark's. NaN, not that number.
+            print(f"[vdc-bench] ERROR: VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
+                  "run shards with --predict_only and score all shard folders together with `vdc-bench score`.",
+                  file=sys.stderr, flush=True)
+            _SCORED[key] = {"vdcscore": None, "judge_error": f"{SHARD_ENV}={shard}: a shard is not scored alone"}
+            return _SCORED[key]
         settings = _settings()
         config = ScoringConfig(
             protocol=load_protocol(os.environ.get(ENV_PROTOCOL, "").strip() or DEFAULT_PROTOCOL),
@@ -129,6 +139,16 @@ def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
     return float("nan") if overall is None else float(overall[name])  # None: no record had any QA
 
 
+def _stderr(name: str):
+    def stderr(items: Sequence[Mapping[str, Any]]) -> float | str:
+        # Called right after the aggregation with the same records: a memo hit, no judge call.
+        overall = _score(items, None)["vdcscore"]
+        value = None if overall is None else overall.get(f"{name}_stderr")
+        return "N/A" if value is None else float(value)
+
+    return stderr
+
+
 def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """VDCscore accuracy (x100, 0..100) of these records: macro over videos, failures as no."""
     return _metric(items, args, "acc")
@@ -137,3 +157,26 @@ def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float
 def aggregate_score(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """VDCscore score (0..5) of these records: macro over videos, failures as 0."""
     return _metric(items, args, "score")
+
+
+# lmms-eval computes ``<metric>_stderr`` only for aggregations it knows (bootstrap of a plain function), so
+# VDCscore's would be "N/A". Its lookup is wrapped to answer with the bootstrap standard error VDCscore
+# already computed (clustered by video), which then reaches results.json, the console table, W&B and the
+# Hub push like any other stderr. ``--bootstrap_iters 0`` still turns it off.
+_STDERRS = {aggregate_acc: _stderr("acc"), aggregate_score: _stderr("score")}
+
+
+def _report_stderrs() -> None:
+    from lmms_eval import evaluator_utils
+
+    lookup = evaluator_utils.stderr_for_metric
+
+    def stderr_for_metric(metric: Any, bootstrap_iters: int) -> Any:
+        if metric in _STDERRS and bootstrap_iters > 0:
+            return _STDERRS[metric]
+        return lookup(metric, bootstrap_iters)
+
+    evaluator_utils.stderr_for_metric = stderr_for_metric
+
+
+_report_stderrs()

@@ -18,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from vdc_bench.cache_root import cache_root
+from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
 from vdc_bench.errors import VdcBenchError
 
 # The published board the demo copies its rows onto; relative to the checkout `make demo` runs in.
@@ -34,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")
+    add_launch_options(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +65,7 @@ def run(args) -> int:
     from vdc_bench.reporting.report import write_report
     from vdc_bench.runs.sweep import SweepConfig, run_sweep
 
+    check_launch_options(args)
     ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
     if len(ratios) < 3:
         raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
@@ -81,6 +84,7 @@ def run(args) -> int:
         output=args.output, ratios=ratios, model="auroracap",
         model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
         gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo",
+        batch_size=args.batch_size, nproc=args.nproc, launcher=args.launcher, lmms_args=list(args.lmms_args),
     ))
     write_report(args.output)
     board = args.output / "leaderboard.json"

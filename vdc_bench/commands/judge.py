@@ -46,6 +46,8 @@ def register(sub) -> None:
     s.add_argument("--n-ctx", type=int, default=engines.EMBEDDED_N_CTX, help="llama-cpp context length")
     s.add_argument("--threads", type=int, default=None, help="llama-cpp threads (default: all usable cores)")
     s.add_argument("--tp", type=int, default=1, help="vllm/sglang tensor-parallel GPUs")
+    s.add_argument("--dp", type=int, default=1,
+                   help="vllm/sglang data-parallel replicas (GPUs = tp x dp); for an 8B judge, dp is the throughput choice")
     s.add_argument(
         "--context-length", type=int, default=engines.ENGINE_CONTEXT, help="vllm/sglang max context"
     )
@@ -119,6 +121,7 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
             engine=args.engine,
             model=args.model or engines.PUBLISHED_JUDGE,
             tp=args.tp,
+            dp=args.dp,
             host=args.host,
             port=port,
             context_length=args.context_length,

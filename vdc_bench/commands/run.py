@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
+from vdc_bench.dataset.settings import ENV, parse_shard
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.lmms_runner import run_lmms_eval
+
+SHARD_ENV = ENV["shard"]
 
 
 def register(sub) -> None:
@@ -13,15 +18,26 @@ def register(sub) -> None:
     p.add_argument("--model_args", default="")
     p.add_argument("--tasks", required=True, help="comma-separated, e.g. vdc or vdc_demo")
     p.add_argument("--output_path", default="runs", type=Path)
-    p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--limit", type=float, default=None)
     p.add_argument("--gen_kwargs", default=None)
     p.add_argument("--predict_only", action="store_true", help="generate captions now, score later")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torchrun)")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="caption only docs i, i+N, ... of each dimension (a predict-only cluster job; "
+                        "score all N shard folders together with `vdc-bench score`)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds; past it every process is killed")
+    add_launch_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    check_launch_options(args)
+    env = {}
+    if args.shard is not None:
+        parse_shard(args.shard)
+        if not args.predict_only:
+            raise VdcBenchError("--shard needs --predict_only: a shard's VDCscore would cover only its share of the "
+                                "videos; score the shard folders together with `vdc-bench score`")
+        env[SHARD_ENV] = args.shard
     result = run_lmms_eval(
         args.model,
         args.model_args,
@@ -32,7 +48,11 @@ def run(args) -> int:
         gen_kwargs=args.gen_kwargs,
         predict_only=args.predict_only,
         nproc=args.nproc,
+        launcher=args.launcher,
+        extra_args=args.lmms_args,
+        timeout=args.timeout,
         echo=True,
+        env=env,
     )
     print(f"results: {result.results_path}")
     for task, path in sorted(result.samples.items()):

@@ -12,18 +12,22 @@ import argparse
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
+from vdc_bench.runs.lmms_runner import find_run
+from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
 from vdc_bench.scoring.caption_sources import ReferenceData, load_captions
+from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
 from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, read_audit
-from vdc_bench.scoring.verdict_cache import CACHE_ENV, default_cache_path
+from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
 
@@ -32,7 +36,7 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     """Judge endpoint and call options, shared with ``make-qa``. Unset options fall back to env/defaults."""
     g = p.add_argument_group("judge (defaults: VDC_JUDGE, VDC_JUDGE_BASE_URL, VDC_JUDGE_MODEL, OPENAI_API_KEY)")
     g.add_argument("--judge", choices=("embedded", "url"), help="embedded local judge or an OpenAI-compatible URL")
-    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1")
+    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
     g.add_argument("--concurrency", type=int, help="concurrent judge calls (default 32)")
@@ -72,6 +76,11 @@ def register(sub) -> None:
     p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
     p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the judge calls and tokens this would take (cache hits counted), call nothing")
+    p.add_argument("--update-results", action="store_true",
+                   help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
+                        "(in place of --predict_only's 999 placeholders); needs one output folder as input")
     add_judge_arguments(p)
     p.set_defaults(func=run)
 
@@ -106,7 +115,43 @@ def _data_root(args: argparse.Namespace):
     return resolve
 
 
+def _dry_run(args: argparse.Namespace, items: list, config: ScoringConfig) -> int:
+    """Estimate without starting or calling any judge (an embedded judge is keyed by the name given, if any)."""
+    def not_started(model: str | None) -> SimpleNamespace:
+        return SimpleNamespace(base_url="http://embedded.not.started", model=model or "embedded",
+                               description="embedded judge (not started for --dry-run)")
+
+    settings = judge_settings.resolve_judge(
+        base_url=args.judge_base_url, model=args.judge_model, mode=args.judge, embedded=not_started,
+        temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens,
+    )
+    cache = VerdictCache(config.cache_path)
+    try:
+        cost = estimate_cost(items, settings, config.protocol, cache)
+    finally:
+        cache.close()
+    print(f"dry run, judge {cost['model']}: {cost['captions']} captions ({cost['failed_captions']} failed, not judged), "
+          f"{cost['qas']} QAs\n"
+          f"calls to send: {cost['calls_to_send']} ({cost['calls_cached']} more answered by the verdict cache)\n"
+          f"prompt tokens: ~{cost['prompt_tokens_estimate']} (4 characters a token); completion tokens: at most "
+          f"{cost['completion_tokens_max']}; re-asks after unparsable replies come on top")
+    return 0
+
+
+def _results_to_update(args: argparse.Namespace) -> Path | None:
+    """The results file ``--update-results`` will rewrite, found before any judging."""
+    if not args.update_results:
+        return None
+    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
+        raise VdcBenchError("--update-results needs exactly one input: the lmms-eval --output_path folder of one run")
+    run = find_run(Path(args.inputs[0]))
+    if run is None:
+        raise VdcBenchError(f"--update-results: no lmms-eval *_results.json under {args.inputs[0]}")
+    return run.results_path
+
+
 def run(args: argparse.Namespace) -> int:
+    results_path = _results_to_update(args)
     items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
     for path, fmt in formats.items():
         print(f"{path}: {fmt} captions")
@@ -118,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_seed=args.bootstrap_seed,
         progress=not args.quiet,
     )
+    if args.dry_run:
+        return _dry_run(args, items, config)
     settings = judge_from_args(args)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
@@ -129,4 +176,9 @@ def run(args: argparse.Namespace) -> int:
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
+    if results_path is not None:
+        from vdc_bench.lmms_tasks.vdc.results_file import update_results  # imports lmms-eval: only when asked
+
+        updated = update_results(results_path, doc)
+        print(f"VDCscore written into {results_path} for {', '.join(updated)}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
 
@@ -31,10 +32,12 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=float, default=None, help="seconds per ratio")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--echo", action="store_true", help="stream lmms-eval output")
+    add_launch_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    check_launch_options(args)
     config = SweepConfig(
         output=args.output,
         ratios=_ratios(args.ratios),
@@ -48,6 +51,10 @@ def run(args) -> int:
         kind="demo" if args.demo else "run",
         timeout_s=args.timeout,
         echo=args.echo,
+        batch_size=args.batch_size,
+        nproc=args.nproc,
+        launcher=args.launcher,
+        lmms_args=list(args.lmms_args),
     )
     path = run_sweep(config)
     print(f"sweep: {path}")

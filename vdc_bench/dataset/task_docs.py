@@ -15,7 +15,8 @@ from vdc_bench.dataset.settings import ENV, DataSettings
 
 log = logging.getLogger(__name__)
 SOURCES = ("vdc", "demo")
-SPEC_KEYS = {"dimension", "source", *ENV}
+# A shard is a property of one job (VDC_SHARD), never of a task definition that could score a subset unnoticed.
+SPEC_KEYS = {"dimension", "source", *ENV} - {"shard"}
 
 
 def resolve_root(source: str, settings: DataSettings) -> Path:
@@ -48,5 +49,10 @@ def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     root = resolve_root(source, settings)
     data = load_dimension(root, dimension, settings)
     log_report(data.report)
+    if settings.shard is not None:
+        # Strided, so every shard gets a share of each dimension; the shards together hold every doc once.
+        i, n = settings.shard
+        data.docs = data.docs[i::n]
+        log.info("VDC %s: shard %d/%d keeps %d docs", dimension, i, n, len(data.docs))
     log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
     return data

@@ -156,13 +156,16 @@ def _judge_usage(scores_path: Path, scores_doc: dict[str, Any]) -> dict[str, Any
     docs = [scores_doc]
     if scores_doc.get("calls") is None:
         docs = [_read_json(p) for p in sorted(scores_path.parent.glob(f"*/{SCORES_NAME}"))]
-    totals: dict[str, Any] = {"calls": 0, "cache_hits": 0, "failed": 0, "retries": 0, "seconds": 0.0}
+    totals: dict[str, Any] = {"calls": 0, "cache_hits": 0, "failed": 0, "retries": 0, "seconds": 0.0,
+                              "prompt_tokens": 0, "completion_tokens": 0}
     for doc in docs:
         calls = doc.get("calls") or {}
         totals["calls"] += calls.get("http_attempts") or 0
         totals["cache_hits"] += calls.get("cache_hits") or 0
         totals["failed"] += calls.get("failed") or 0
         totals["retries"] += calls.get("retries") or 0
+        totals["prompt_tokens"] += calls.get("prompt_tokens") or 0  # as the judge server reported them
+        totals["completion_tokens"] += calls.get("completion_tokens") or 0
         totals["seconds"] += doc.get("elapsed_s") or 0.0
     return totals
 

@@ -32,7 +32,7 @@ from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.runs.environment import environment_versions
-from vdc_bench.runs.lmms_runner import format_model_args, run_lmms_eval
+from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
@@ -60,6 +60,10 @@ class SweepConfig:
     timeout_s: float | None = None  # per ratio
     progress: bool = True
     echo: bool = False  # stream lmms-eval's output to stderr
+    batch_size: int = 1  # per process
+    nproc: int = 1  # data-parallel processes
+    launcher: str = "torchrun"  # or "accelerate"
+    lmms_args: list[str] = field(default_factory=list)  # further lmms-eval flags
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -73,6 +77,11 @@ class SweepConfig:
         clash = set(parse_model_args(self.model_args)) & set(RATIO_KEYS)
         if clash:
             raise VdcBenchError(f"sweep: remove {sorted(clash)[0]} from --model_args; the sweep sets it per ratio")
+        if self.batch_size < 1 or self.nproc < 1:
+            raise VdcBenchError(f"sweep: batch_size and nproc must be >= 1, got {self.batch_size} and {self.nproc}")
+        if self.launcher not in LAUNCHERS:
+            raise VdcBenchError(f"sweep: launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
+        check_extra_args(self.lmms_args)
         if self.kind not in ("run", "demo"):
             raise VdcBenchError(f"sweep: kind must be 'run' or 'demo', got {self.kind!r}")
 
@@ -87,8 +96,10 @@ class SweepConfig:
         return {ENV_MODE: "url", ENV_BASE_URL: self.judge_base_url, ENV_MODEL: self.judge_model}
 
     def fingerprint(self, ratio: float) -> dict[str, Any]:
-        """What must match for a finished ratio to be reused."""
-        return {
+        """What must match for a finished ratio to be reused. Batch size and process count change fp16
+        numerics (padding, per-rank batches), and extra lmms-eval flags may change what runs (seed, offset);
+        they enter only when set, so sweeps begun before they existed still resume. The launcher does not."""
+        fingerprint: dict[str, Any] = {
             "model": self.model,
             "model_args": self.model_args_for(ratio),
             "tasks": list(self.tasks),
@@ -96,6 +107,13 @@ class SweepConfig:
             "gen_kwargs": self.gen_kwargs,
             "judge": self.judge_identity(),
         }
+        if self.batch_size != 1:
+            fingerprint["batch_size"] = self.batch_size
+        if self.nproc != 1:
+            fingerprint["nproc"] = self.nproc
+        if self.lmms_args:
+            fingerprint["lmms_args"] = list(self.lmms_args)
+        return fingerprint
 
     def judge_identity(self) -> dict[str, str]:
         """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment."""
@@ -154,6 +172,10 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         echo=config.echo,
         limit=config.limit,
         gen_kwargs=config.gen_kwargs,
+        batch_size=config.batch_size,
+        nproc=config.nproc,
+        launcher=config.launcher,
+        extra_args=config.lmms_args,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
     if summary.scores is None:

@@ -59,6 +59,10 @@ class JudgeSettings:
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
 
+    def base_urls(self) -> list[str]:
+        """The endpoints: ``base_url`` may list several, comma-separated, all serving ``model``."""
+        return [u.strip() for u in self.base_url.split(",") if u.strip()]
+
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every call (and part of every cache key)."""
         return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
@@ -67,7 +71,7 @@ class JudgeSettings:
         """What results may record: no key, no full URL (it can carry credentials or tokens)."""
         return {
             "model": self.model,
-            "base_url_host": base_url_host(self.base_url),
+            "base_url_host": ",".join(base_url_host(u) for u in self.base_urls()),
             "source": self.source,
             "description": self.description,
             **self.sampling(),
