@@ -133,6 +133,7 @@ def test_bad_copies_fail_with_one_line_naming_the_file(standard_copies, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("java") is None, reason="java missing (pycocoevalcap): run scripts/bootstrap_java.sh")
 def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(standard_copies, model_tiny_checkpoints, tmp_path):
     from vdc_bench.runs.lmms_runner import run_lmms_eval
 
@@ -165,3 +166,18 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         assert all("\n\n" not in s["filtered_resps"] for s in samples)
     throughput = run.results()["throughput"]
     assert throughput["avg_failed_requests"] == 0
+
+
+def test_stage_command_writes_into_hf_home_and_names_what_it_wrote(standard_copies, tmp_path, monkeypatch, capsys):
+    from vdc_bench.cli import main
+
+    copies, videos = standard_copies
+    for key in ("LMMS_EVAL_DATASETS_CACHE", "HF_DATASETS_CACHE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    assert main(["data", "stage", "activitynetqa", "--from", str(copies["activitynetqa"]), "--videos", str(videos)]) == 0
+    out = capsys.readouterr().out
+    assert "activitynetqa: default/test: 2 rows" in out and "2 videos linked" in out
+    assert (tmp_path / "datasets" / "lmms-eval___activity_net_qa" / "default" / "0.0.0" / "local").is_dir()
+    assert main(["data", "stage", "vatex_test", "--from", str(copies["vatex_test"])]) == 2
+    assert "pass the folder that holds them (--videos DIR)" in capsys.readouterr().err
