@@ -7,6 +7,7 @@ task reads plus the usual companions), so ``vdc-bench data stage`` sees what a r
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -164,3 +165,26 @@ def write_video_copies(root: Path) -> tuple[dict[str, Path], Path]:
                        "answer": Value("string"), "type": Value("int64")}),
              out["activitynetqa"] / "data" / "test-00000-of-00001.parquet")
     return out, videos
+
+
+MSRVTT_IDS = {"bigbuckbunny.mp4": "video7020", "carphone_pristine.mp4": "video9770"}
+
+
+def write_msrvtt_copy(root: Path) -> Path:
+    """An MSR-VTT release folder: the 1k-A split CSV, MSRVTT_data.json and videos/all/<video_id>.mp4."""
+    clips = fetch_demo_videos(root / "demo_clips")
+    (root / "videos" / "all").mkdir(parents=True, exist_ok=True)
+    sentences = []
+    rows = ["key,vid_key,video_id,sentence"]
+    for i, (clip, vid) in enumerate(MSRVTT_IDS.items()):
+        shutil.copyfile(clips[clip], root / "videos" / "all" / f"{vid}.mp4")
+        captions = VIDEOS[clip][0]
+        rows.append(f"ret{i},msr{vid.removeprefix('video')},{vid},{captions[0]}")
+        sentences += [{"caption": c, "video_id": vid, "sen_id": 20 * i + j} for j, c in enumerate(captions)]
+    # a train video's references, as the full file holds them
+    sentences.append({"caption": "a man is cooking in a kitchen", "video_id": "video0", "sen_id": 999})
+    (root / "MSRVTT_JSFUSION_test.csv").write_text("\n".join(rows) + "\n")
+    (root / "MSRVTT_data.json").write_text(json.dumps({
+        "info": {"year": "2016"}, "videos": [{"video_id": v, "split": "validate"} for v in MSRVTT_IDS.values()],
+        "sentences": sentences}))
+    return root

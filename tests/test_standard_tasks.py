@@ -140,10 +140,15 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
     copies, videos = standard_copies
     home = tmp_path / "hf_home"
     _stage_all(copies, videos, home)
-    tasks = (*IMAGE_TASKS, "vatex_test")  # activitynetqa's own metric calls a remote GPT judge
+    from standard_fixtures import write_msrvtt_copy
+
+    msrvtt = write_msrvtt_copy(tmp_path / "msrvtt")
+    # activitynetqa is left out: its own metric calls a remote GPT judge
+    tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka")
     run = run_lmms_eval("auroracap", {"pretrained": model_tiny_checkpoints["xtuner"], "num_frm": 4}, tasks,
                         tmp_path / "out", batch_size=2, limit=2, timeout=1800,
-                        env={"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets")})
+                        env={"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"),
+                             "MSRVTT_ROOT": str(msrvtt)})
     results = run.results()["results"]
     expected = {
         "flickr30k_test": [f"flickr_{m}" for m in ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
@@ -151,6 +156,7 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         "coco2017_cap_val": [f"coco_{m}" for m in ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
         "gqa": ["exact_match"], "mmmu_val": ["mmmu_acc"], "vqav2_val": ["exact_match"],
         "vatex_test": [f"vatex_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
+        "msrvtt_cap_1ka": [f"msrvtt_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
     }
     max_new_tokens = {"gqa": 16, "vqav2_val": 16, "mmmu_val": 128}
     for task, metrics in expected.items():
@@ -164,6 +170,7 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         counts = [s["token_counts"][0]["output_tokens"] for s in samples]
         assert max(counts) == max_new_tokens.get(task, 64) and min(counts) > 0, (task, counts)
         assert all("\n\n" not in s["filtered_resps"] for s in samples)
+    assert all(s["msrvtt_CIDEr"]["data"]["n_docs"] == 2 for s in run.read_samples("msrvtt_cap_1ka"))
     throughput = run.results()["throughput"]
     assert throughput["avg_failed_requests"] == 0
 
