@@ -188,3 +188,28 @@ def write_msrvtt_copy(root: Path) -> Path:
         "info": {"year": "2016"}, "videos": [{"video_id": v, "split": "validate"} for v in MSRVTT_IDS.values()],
         "sentences": sentences}))
     return root
+
+
+MSVD_CLIPS = {"bigbuckbunny.mp4": ("bunny_0_5", 1), "carphone_pristine.mp4": ("carphone_0_4", 2)}
+
+
+def write_qa_release_copies(root: Path) -> dict[str, Path]:
+    """MSRVTT-QA and MSVD-QA release folders (test_qa.json; MSVD's youtube_mapping.txt and .avi clip names)."""
+    clips = fetch_demo_videos(root / "demo_clips")
+    msrvtt, msvd = root / "msrvtt_qa", root / "msvd_qa"
+    (msrvtt / "videos" / "all").mkdir(parents=True, exist_ok=True)
+    (msvd / "YouTubeClips").mkdir(parents=True, exist_ok=True)
+    msrvtt_qa, msvd_qa, mapping = [], [], []
+    for i, (clip, (name, vid)) in enumerate(MSVD_CLIPS.items()):
+        question, answer = VIDEOS[clip][1]
+        number = int(MSRVTT_IDS[clip].removeprefix("video"))
+        shutil.copyfile(clips[clip], msrvtt / "videos" / "all" / f"video{number}.mp4")
+        shutil.copyfile(clips[clip], msvd / "YouTubeClips" / f"{name}.avi")  # PyAV probes the content
+        msrvtt_qa.append({"answer": answer, "category_id": 0, "id": 158581 + i, "question": question + "?",
+                          "video_id": number})
+        msvd_qa.append({"answer": answer, "id": 30933 + i, "question": question + "?", "video_id": vid})
+        mapping.append(f"{name} vid{vid}")
+    (msrvtt / "test_qa.json").write_text(json.dumps(msrvtt_qa))
+    (msvd / "test_qa.json").write_text(json.dumps(msvd_qa))
+    (msvd / "youtube_mapping.txt").write_text("\n".join(mapping) + "\n")
+    return {"msrvtt_qa": msrvtt, "msvd_qa": msvd}

@@ -134,7 +134,8 @@ def test_bad_copies_fail_with_one_line_naming_the_file(standard_copies, tmp_path
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("java") is None, reason="java missing (pycocoevalcap): run scripts/bootstrap_java.sh")
-def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(standard_copies, model_tiny_checkpoints, tmp_path):
+def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(standard_copies, model_tiny_checkpoints, tmp_path,
+                                                                              scoring_stub):
     from vdc_bench.runs.lmms_runner import run_lmms_eval
 
     copies, videos = standard_copies
@@ -143,12 +144,14 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
     from standard_fixtures import write_msrvtt_copy
 
     msrvtt = write_msrvtt_copy(tmp_path / "msrvtt")
-    # activitynetqa is left out: its own metric calls a remote GPT judge
-    tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka")
+    # activitynetqa itself is left out (its metric posts to api.openai.com); activitynetqa_judged runs on
+    # the same staged data with our judge client, here pointed at the stub judge (plumbing, not quality)
+    judge = scoring_stub()
+    tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka", "activitynetqa_judged")
     run = run_lmms_eval("auroracap", {"pretrained": model_tiny_checkpoints["xtuner"], "num_frm": 4}, tasks,
                         tmp_path / "out", batch_size=2, limit=2, timeout=1800,
                         env={"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"),
-                             "MSRVTT_ROOT": str(msrvtt)})
+                             "MSRVTT_ROOT": str(msrvtt), "VDC_JUDGE_BASE_URL": judge.url, "VDC_JUDGE_MODEL": "stub"})
     results = run.results()["results"]
     expected = {
         "flickr30k_test": [f"flickr_{m}" for m in ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
@@ -157,6 +160,7 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         "gqa": ["exact_match"], "mmmu_val": ["mmmu_acc"], "vqav2_val": ["exact_match"],
         "vatex_test": [f"vatex_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
         "msrvtt_cap_1ka": [f"msrvtt_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
+        "activitynetqa_judged": ["judge_accuracy", "judge_score"],
     }
     max_new_tokens = {"gqa": 16, "vqav2_val": 16, "mmmu_val": 128}
     for task, metrics in expected.items():
@@ -165,12 +169,17 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
             assert isinstance(value, float) and math.isfinite(value) and value >= 0, (task, metric, value)
         samples = run.read_samples(task)
         assert len(samples) == 2
-        # each task's own generation_kwargs: its max_new_tokens (random weights rarely stop early) and the
-        # default stop string "\n\n" lmms-eval adds when a task names none
+        # each task's own generation_kwargs: its max_new_tokens (random weights rarely stop early) and its
+        # stop strings (lmms-eval adds "\n\n" when a task names none)
         counts = [s["token_counts"][0]["output_tokens"] for s in samples]
         assert max(counts) == max_new_tokens.get(task, 64) and min(counts) > 0, (task, counts)
-        assert all("\n\n" not in s["filtered_resps"] for s in samples)
+        stop = "ASSISTANT:" if task == "activitynetqa_judged" else "\n\n"  # its YAML's until, else the default
+        assert all(stop not in s["filtered_resps"] for s in samples)
     assert all(s["msrvtt_CIDEr"]["data"]["n_docs"] == 2 for s in run.read_samples("msrvtt_cap_1ka"))
+    judged = json.loads(next((tmp_path / "out" / "video_qa_judge").glob("activitynetqa_judged_*.json")).read_text())
+    assert judged["protocol"]["name"] == "video_chatgpt_qa" and judged["judge"]["model"] == "stub"
+    assert results["activitynetqa_judged"]["judge_accuracy,none"] == judged["summary"]["accuracy"]
+    assert [j["status"] for j in judged["judgements"]] == ["ok", "ok"]
     throughput = run.results()["throughput"]
     assert throughput["avg_failed_requests"] == 0
 

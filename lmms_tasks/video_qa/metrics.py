@@ -35,7 +35,8 @@ def _judged(records: Sequence[dict[str, Any]], args: Any) -> dict[str, Any]:
                 folder = Path(output) / "video_qa_judge"
                 folder.mkdir(parents=True, exist_ok=True)
                 stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-                atomic_write_text(folder / f"activitynetqa_judged_{stamp}.json", json.dumps(document, indent=1))
+                task = records[0]["task"] if records else "video_qa"
+                atomic_write_text(folder / f"{task}_{stamp}.json", json.dumps(document, indent=1))
             _JUDGED[key] = document
         return _JUDGED[key]
 
