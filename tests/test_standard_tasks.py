@@ -22,6 +22,7 @@ from vdc_bench.dataset.hf_stage import stage_task
 
 IMAGE_TASKS = ("flickr30k_test", "nocaps_val", "coco2017_cap_val", "gqa", "mmmu_val", "vqav2_val")
 VIDEO_TASKS = ("vatex_test", "activitynetqa")
+JUDGED_TASKS = ("activitynetqa_judged", "msrvtt_qa", "msvd_qa")
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +142,21 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
     copies, videos = standard_copies
     home = tmp_path / "hf_home"
     _stage_all(copies, videos, home)
-    from standard_fixtures import write_msrvtt_copy
+    from standard_fixtures import write_msrvtt_copy, write_qa_release_copies
 
     msrvtt = write_msrvtt_copy(tmp_path / "msrvtt")
     # activitynetqa itself is left out (its metric posts to api.openai.com); activitynetqa_judged runs on
-    # the same staged data with our judge client, here pointed at the stub judge (plumbing, not quality)
+    # the same staged data with our judge client, as do msrvtt_qa and msvd_qa, here pointed at the stub
+    # judge (plumbing, not quality)
     judge = scoring_stub()
-    tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka", "activitynetqa_judged")
+    releases = write_qa_release_copies(tmp_path / "qa")
+    tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka", *JUDGED_TASKS)
     run = run_lmms_eval("auroracap", {"pretrained": model_tiny_checkpoints["xtuner"], "num_frm": 4}, tasks,
                         tmp_path / "out", batch_size=2, limit=2, timeout=1800,
                         env={"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"),
-                             "MSRVTT_ROOT": str(msrvtt), "VDC_JUDGE_BASE_URL": judge.url, "VDC_JUDGE_MODEL": "stub"})
+                             "MSRVTT_ROOT": str(msrvtt), "MSRVTT_QA_ROOT": str(releases["msrvtt_qa"]),
+                             "MSVD_QA_ROOT": str(releases["msvd_qa"]),
+                             "VDC_JUDGE_BASE_URL": judge.url, "VDC_JUDGE_MODEL": "stub"})
     results = run.results()["results"]
     expected = {
         "flickr30k_test": [f"flickr_{m}" for m in ("Bleu_1", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
@@ -160,7 +165,7 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         "gqa": ["exact_match"], "mmmu_val": ["mmmu_acc"], "vqav2_val": ["exact_match"],
         "vatex_test": [f"vatex_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
         "msrvtt_cap_1ka": [f"msrvtt_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
-        "activitynetqa_judged": ["judge_accuracy", "judge_score"],
+        **{task: ["judge_accuracy", "judge_score"] for task in JUDGED_TASKS},
     }
     max_new_tokens = {"gqa": 16, "vqav2_val": 16, "mmmu_val": 128}
     for task, metrics in expected.items():
@@ -173,13 +178,14 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         # stop strings (lmms-eval adds "\n\n" when a task names none)
         counts = [s["token_counts"][0]["output_tokens"] for s in samples]
         assert max(counts) == max_new_tokens.get(task, 64) and min(counts) > 0, (task, counts)
-        stop = "ASSISTANT:" if task == "activitynetqa_judged" else "\n\n"  # its YAML's until, else the default
+        stop = "ASSISTANT:" if task in JUDGED_TASKS else "\n\n"  # its YAML's until, else the default
         assert all(stop not in s["filtered_resps"] for s in samples)
     assert all(s["msrvtt_CIDEr"]["data"]["n_docs"] == 2 for s in run.read_samples("msrvtt_cap_1ka"))
-    judged = json.loads(next((tmp_path / "out" / "video_qa_judge").glob("activitynetqa_judged_*.json")).read_text())
-    assert judged["protocol"]["name"] == "video_chatgpt_qa" and judged["judge"]["model"] == "stub"
-    assert results["activitynetqa_judged"]["judge_accuracy,none"] == judged["summary"]["accuracy"]
-    assert [j["status"] for j in judged["judgements"]] == ["ok", "ok"]
+    for task in JUDGED_TASKS:
+        judged = json.loads(next((tmp_path / "out" / "video_qa_judge").glob(f"{task}_*.json")).read_text())
+        assert judged["protocol"]["name"] == "video_chatgpt_qa" and judged["judge"]["model"] == "stub"
+        assert results[task]["judge_accuracy,none"] == judged["summary"]["accuracy"]
+        assert [j["status"] for j in judged["judgements"]] == ["ok", "ok"]
     throughput = run.results()["throughput"]
     assert throughput["avg_failed_requests"] == 0
 
