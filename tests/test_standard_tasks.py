@@ -52,7 +52,7 @@ def _task_yaml(task: str) -> dict:
     import lmms_eval
 
     tasks = Path(lmms_eval.__file__).parent / "tasks"
-    for path in tasks.rglob("*.yaml"):
+    for path in tasks.rglob(f"{task}*.yaml"):  # lmms-eval names each YAML after its task
         config = yaml.load(path.read_text(), Loader=_TaskYamlLoader) or {}
         if isinstance(config, dict) and config.get("task") == task:
             for include in [config.pop("include")] if "include" in config else []:
