@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv judge browser test demo lint clean
+.PHONY: venv judge browser java test demo lint clean
 
 venv:
 	bash scripts/bootstrap_venv.sh
@@ -17,7 +17,10 @@ judge: venv
 browser:
 	bash scripts/bootstrap_browser.sh
 
-test: venv judge browser
+java:
+	bash scripts/bootstrap_java.sh
+
+test: venv judge browser java
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -34,6 +34,15 @@ def register(sub) -> None:
     s.add_argument("--seconds", type=float, default=3.0)
     s.set_defaults(func=run_make_synthetic)
 
+    from vdc_bench.dataset.builtin_tasks import BUILTIN_TASKS
+
+    t = actions.add_parser("stage", help="put a local copy of a built-in lmms-eval task's data where the task reads it offline")
+    t.add_argument("task", choices=sorted(BUILTIN_TASKS))
+    t.add_argument("--from", dest="source", type=Path, required=True,
+                   help="local copy of the task's Hub data set (its parquet files, Hub repo layout)")
+    t.add_argument("--videos", type=Path, default=None, help="folder holding the videos (video tasks)")
+    t.set_defaults(func=run_stage)
+
 
 def run_check(args) -> int:
     from vdc_bench.dataset.errors import DataNotFoundError
@@ -89,4 +98,18 @@ def run_make_synthetic(args) -> int:
     root = make_synthetic_root(args.out, args.n, seed=args.seed, width=args.width, height=args.height,
                                fps=args.fps, seconds=args.seconds)
     print(f"{args.n} synthetic videos in {root} (use VDC_ROOT={root} with --tasks vdc)")
+    return 0
+
+
+def run_stage(args) -> int:
+    from vdc_bench.dataset.hf_stage import hf_home, stage_task
+
+    report = stage_task(args.task, args.source, args.videos)
+    for table, rows in report.tables.items():
+        print(f"{args.task}: {table}: {rows} rows")
+    if report.videos:
+        print(f"{args.task}: {report.videos} videos linked")
+    for path in report.written:
+        print(f"  wrote {path}")
+    print(f"run with HF_HOME={hf_home()} HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 python -m lmms_eval --tasks {args.task} ...")
     return 0
