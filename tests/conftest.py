@@ -30,6 +30,16 @@ def _isolated_caches(tmp_path_factory):
             os.environ[key] = value
 
 
+@pytest.fixture
+def caplog(caplog):
+    """pytest's caplog, also fed by the library's logger (loguru, which bypasses ``logging``)."""
+    from vdc_bench.logs import logger
+
+    handler = logger.add(caplog.handler, format="{message}", level=0)
+    yield caplog
+    logger.remove(handler)
+
+
 # --- scoring (issue 5) ------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ Kill switch: ``VDC_BENCH_NO_TASK_HOOK=1`` disables the hook (then pass ``--inclu
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -52,8 +51,10 @@ def install_task_path_hook() -> bool:
     original = TaskManager.__init__
     ours = tasks_dir()
     if not any(Path(ours).rglob("*.yaml")):
+        from vdc_bench.logs import logger
+
         # Entry-point errors are swallowed by lmms-eval (one WARNING), so say it loudly here.
-        logging.getLogger("vdc_bench").error(missing_tasks_message(ours))
+        logger.error(missing_tasks_message(ours))
         return False
 
     def __init__(self, verbosity="INFO", include_path=None, *args, **kwargs):

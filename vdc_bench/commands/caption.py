@@ -32,6 +32,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from vdc_bench.errors import VdcBenchError
+    from vdc_bench.logs import logger
     from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
     from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
 
@@ -44,7 +45,7 @@ def run(args) -> int:
                                     top_p=args.top_p, num_beams=args.num_beams)
     captioner = AuroraCapCaptioner(settings, settings.torch_device())
     if captioner.random_weights:
-        print(f"warning: {captioner.files.root} holds RANDOM weights; the caption is gibberish", file=sys.stderr)
+        logger.warning(f"warning: {captioner.files.root} holds RANDOM weights; the caption is gibberish")
     result = captioner.caption_batch([CaptionRequest(args.prompt, [args.visual])], generation)[0]
     if result.error:
         raise VdcBenchError(result.error)

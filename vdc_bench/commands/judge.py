@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
+from vdc_bench.logs import logger
 
 
 def register(sub) -> None:
@@ -99,10 +100,6 @@ def register(sub) -> None:
     c.set_defaults(func=run_calibrate)
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def _spec(args: argparse.Namespace) -> server.ServerSpec:
     port = args.port
     if port == 0:
@@ -110,8 +107,8 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
     port = port or engines.DEFAULT_PORTS[args.engine]
     if args.engine == "llama-cpp":
         model = args.gguf or (assets.SMOKE_ASSET if args.smoke else args.model)
-        target = engines.resolve_embedded(model, log=_log)
-        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads, log=_log)
+        target = engines.resolve_embedded(model)
+        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads)
     else:
         if args.gguf or args.smoke:
             raise VdcBenchError("--gguf/--smoke apply to --engine llama-cpp only")
@@ -133,25 +130,25 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
 
 def _print_endpoint(state: server.ServerState, note: str) -> None:
     print(state.base_url)
-    _log(f"[judge] {note}: {state.description}")
-    _log(f"[judge] model {state.model!r}, log {state.log}")
-    _log(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
+    logger.info(f"[judge] {note}: {state.description}")
+    logger.info(f"[judge] model {state.model!r}, log {state.log}")
+    logger.info(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
 
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.host not in (server.LOOPBACK, "localhost", "::1"):
-        _log(f"[judge] warning: binding to {args.host}: the server has no authentication")
+        logger.warning(f"[judge] warning: binding to {args.host}: the server has no authentication")
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:
         _print_endpoint(running, "already running, reusing it")
         return 0
-    state = server.start_server(spec, owned=args.foreground, log=_log)
+    state = server.start_server(spec, owned=args.foreground)
     _print_endpoint(state, "ready")
     if not args.foreground:
-        _log("[judge] running in the background; stop it with: vdc-bench judge stop")
+        logger.info("[judge] running in the background; stop it with: vdc-bench judge stop")
         return 0
-    _log("[judge] foreground mode: Ctrl-C stops the server")
+    logger.info("[judge] foreground mode: Ctrl-C stops the server")
     try:
         while server.pid_alive(state.pid):
             time.sleep(1.0)
@@ -169,9 +166,9 @@ def run_stop(args: argparse.Namespace) -> int:
             continue
         if server.stop_server(state):
             stopped += 1
-            _log(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
+            logger.info(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
     if not stopped:
-        _log("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
+        logger.info("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
     return 0
 
 
@@ -225,5 +222,5 @@ def run_calibrate(args: argparse.Namespace) -> int:
     atomic_write_text(out / "calibration_audit.jsonl", "".join(json.dumps(row) + "\n" for row in audit))
     atomic_write_text(out / "calibration.md", text)
     print(text)
-    _log(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
+    logger.info(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
     return 0

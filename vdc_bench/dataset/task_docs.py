@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,8 +11,8 @@ from vdc_bench.dataset.dimensions import check_dimension
 from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.loader import DimensionData, load_dimension, log_report
 from vdc_bench.dataset.settings import ENV, DataSettings
+from vdc_bench.logs import logger
 
-log = logging.getLogger(__name__)
 SOURCES = ("vdc", "demo")
 SPEC_KEYS = {"dimension", "source", *ENV}
 
@@ -48,5 +47,5 @@ def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     root = resolve_root(source, settings)
     data = load_dimension(root, dimension, settings)
     log_report(data.report)
-    log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
+    logger.info(f"VDC {dimension}: {len(data.docs)} docs from {root} (layout {data.report.layout})")
     return data
