@@ -6,9 +6,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11+")
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("vdc_bench", "models", "lmms_tasks")  # what installs as the vdc_bench package
