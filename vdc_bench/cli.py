@@ -57,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure()  # deprecation notes printed while parsing
     parser = build_parser()
     args = parser.parse_args(argv)
     configure(args.verbosity)

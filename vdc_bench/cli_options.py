@@ -3,7 +3,9 @@
 Spelling: our own options are kebab-case (``--num-frm``, ``--output``); options handed on unchanged to
 lmms-eval keep lmms-eval's spelling (``--model_args``, ``--gen_kwargs``, ``--batch_size``,
 ``--output_path``), so a command line can be copied between ``vdc-bench run`` and ``lmms_eval``. An
-older spelling stays accepted, hidden from ``--help``, with a one-line deprecation note.
+older spelling stays accepted, hidden from ``--help``, with a one-line deprecation note that the parser
+prints itself, as argparse prints its own errors (no logger import: ``python -m vdc_bench.gpu_bench`` runs
+on GPU boxes that have only torch and transformers).
 """
 
 from __future__ import annotations
@@ -12,18 +14,16 @@ import argparse
 import sys
 from typing import Any
 
-from vdc_bench.logs import DEFAULT_LEVEL, LEVELS, logger
-
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """Appends ``(default: X)`` to an option's help when it has a meaningful default the help does not
-    already state (None, False and empty lists are not shown: they mean "off" or "not given")."""
+    already state (not for flags, nor None or empty defaults: they mean "off" or "not given")."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
         default = action.default
-        if (action.option_strings and "default" not in help_text and default is not argparse.SUPPRESS
-                and default not in (None, False, [], "")):
+        if (action.option_strings and action.nargs != 0 and "default" not in help_text
+                and default is not argparse.SUPPRESS and default not in (None, [], "")):
             shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
             help_text += f" (default: {shown})"
         return help_text
@@ -48,15 +48,18 @@ class Parser(argparse.ArgumentParser):
             old, eq, value = arg.partition("=")
             if old in self.renamed:
                 new = self.renamed[old]
-                logger.warning(f"{self.prog}: {old} is deprecated; use {new}")
+                self._print_message(f"{self.prog}: warning: {old} is deprecated; use {new}\n", sys.stderr)
                 args[i] = new + eq + value
         return super().parse_known_args(args, namespace)
 
 
-def add_verbosity(parser: argparse.ArgumentParser, default: Any = DEFAULT_LEVEL) -> None:
+def add_verbosity(parser: argparse.ArgumentParser, default: Any = None) -> None:
     """``--verbosity``: the lowest level of progress/status messages printed to stderr."""
+    from vdc_bench.logs import DEFAULT_LEVEL, LEVELS
+
+    default = DEFAULT_LEVEL if default is None else default
     parser.add_argument("--verbosity", type=str.upper, choices=LEVELS, default=default,
-                        help=f"messages shown on stderr: {', '.join(LEVELS)} and above (default: {DEFAULT_LEVEL})")
+                        help=f"lowest level of progress messages shown on stderr (default: {DEFAULT_LEVEL})")
 
 
 def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import check_root
 from vdc_bench.dataset.settings import DataSettings
@@ -25,13 +26,14 @@ def register(sub) -> None:
     d.set_defaults(func=run_make_demo)
 
     s = actions.add_parser("make-synthetic", help="write N synthetic videos + annotations in the VDC layout")
-    s.add_argument("--n", type=int, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--width", type=int, default=160)
-    s.add_argument("--height", type=int, default=120)
-    s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--seconds", type=float, default=3.0)
+    s.add_argument("--n", type=int, required=True, help="number of videos")
+    s.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="data folder to write")
+    s.add_argument("--seed", type=int, default=0, help="seed of the video content and annotations")
+    s.add_argument("--width", type=int, default=160, help="frame width in pixels")
+    s.add_argument("--height", type=int, default=120, help="frame height in pixels")
+    s.add_argument("--fps", type=int, default=8, help="frames per second")
+    s.add_argument("--seconds", type=float, default=3.0, help="video length")
+    deprecated_alias(s, "--out", "--output")
     s.set_defaults(func=run_make_synthetic)
 
 

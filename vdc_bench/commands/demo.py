@@ -30,8 +30,8 @@ def register(sub) -> None:
     p.add_argument("--output", type=Path, default=Path("runs/demo"), help="where the sweep, report and board go")
     p.add_argument("--ratios", default="0.1,0.4,1.0", help="token_kept_ratio settings (at least three for a curve)")
     p.add_argument("--limit", type=float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
-    p.add_argument("--num-frm", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--num-frm", type=int, default=4, help="frames sampled per video")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="caption length limit")
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")

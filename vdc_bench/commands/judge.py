@@ -24,7 +24,8 @@ def register(sub) -> None:
         description="Starts a judge server on loopback, waits until it answers, prints its base URL. "
         "Runs in the background until `vdc-bench judge stop` unless --foreground.",
     )
-    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp")
+    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp",
+                   help="llama-cpp (embedded, CPU) or a GPU engine")
     s.add_argument(
         "--model",
         default=None,
@@ -66,7 +67,7 @@ def register(sub) -> None:
     st.set_defaults(func=run_stop)
 
     ss = jsub.add_parser("status", help="list running judge servers")
-    ss.add_argument("--json", action="store_true")
+    ss.add_argument("--json", action="store_true", help="machine-readable output")
     ss.set_defaults(func=run_status)
 
     c = jsub.add_parser(
@@ -77,7 +78,7 @@ def register(sub) -> None:
         "--source", choices=("demo", "vdc"), default="demo", help="labelled set (default: the demo set)"
     )
     c.add_argument("--root", type=Path, default=None, help="VDC data root (any supported layout)")
-    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed")
+    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed", help="comma-separated")
     c.add_argument("--videos", type=int, default=2, help="videos per dimension (at least 2)")
     c.add_argument("--qas", type=int, default=3, help="QAs per video (0 = all)")
     c.add_argument("--repeats", "-k", type=int, default=2, help="judge every QA this many times")
@@ -88,14 +89,14 @@ def register(sub) -> None:
     c.add_argument(
         "--judge", choices=("embedded", "url"), default=None, help="default: url if a base URL is set"
     )
-    c.add_argument("--judge-base-url", default=None)
+    c.add_argument("--judge-base-url", default=None, help="OpenAI-compatible judge URL, e.g. http://localhost:30000/v1")
     c.add_argument(
         "--judge-model", default=None, help="url: served model id; embedded: model name or .gguf path"
     )
     c.add_argument(
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
-    c.add_argument("--concurrency", type=int, default=None)
+    c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
     c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md")
     c.set_defaults(func=run_calibrate)
 

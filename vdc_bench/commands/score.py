@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
@@ -59,12 +60,13 @@ def cache_from_args(args: argparse.Namespace) -> Path | None:
 def register(sub) -> None:
     p = sub.add_parser("score", help="VDCscore (LLM judge) for lmms-eval samples files or output folders")
     p.add_argument("inputs", nargs="+", help="*samples*.jsonl files, or lmms-eval --output_path folders")
-    p.add_argument("--out", type=Path, help="output folder (default: <first input folder>/vdcscore)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
-    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
-    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, help="output folder (default: <first input folder>/vdcscore)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL, help="judge prompts and reply format")
+    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, help="seed of the bootstrap resampling")
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
     add_judge_arguments(p)
+    deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
 
 

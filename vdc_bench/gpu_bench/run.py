@@ -36,10 +36,9 @@ from transformers import (
     LogitsProcessor,
 )
 
-from vdc_bench.cli_options import Parser, add_verbosity
+from vdc_bench.cli_options import Parser
 from vdc_bench.gpu_bench.options import add_arguments
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
-from vdc_bench.logs import configure, logger
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -448,10 +447,7 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = Parser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
     add_arguments(p)
-    add_verbosity(p)
-    args = p.parse_args(argv)
-    configure(args.verbosity)
-    return bench(args)
+    return bench(p.parse_args(argv))
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -469,10 +465,10 @@ def bench(args: argparse.Namespace) -> int:
             "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
             "card": asdict(card)}
     torch.cuda.empty_cache() if device.type == "cuda" else None
-    logger.info(f"[bench] {meta}")
+    print(f"[bench] {meta}", flush=True)
     t0 = time.perf_counter()
     model = build_model(device, dtype, args.size)
-    logger.info(f"[bench] model built in {time.perf_counter() - t0:.1f}s")
+    print(f"[bench] model built in {time.perf_counter() - t0:.1f}s", flush=True)
     generator = torch.Generator().manual_seed(0)
     configs = [make_inputs(model, int(f), float(r), args, generator)
                for f in args.frames.split(",") for r in args.ratios.split(",")]
@@ -481,7 +477,7 @@ def bench(args: argparse.Namespace) -> int:
         llava = build_llava(model, model.language_model.config.vocab_size - 1)
         for i, inp in enumerate(configs):
             baselines[i] = measure_baseline(model, llava, inp, args)
-            logger.info(f"[bench] baseline {inp.frames} frames, ratio {inp.ratio}: {baselines[i].caption_s:.2f} s")
+            print(f"[bench] baseline {inp.frames} frames, ratio {inp.ratio}: {baselines[i].caption_s:.2f} s", flush=True)
         llava = None
         gc.collect()
     decoder = StaticKVDecoder(model.language_model)
@@ -491,7 +487,7 @@ def bench(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         row = bench_config(model, encoder, decoder, inp, baselines.get(i), args, card)
         rows.append(row)
-        logger.info(f"[bench] {json.dumps(asdict(row))} ({time.perf_counter() - t0:.0f}s)")
+        print(f"[bench] {json.dumps(asdict(row))} ({time.perf_counter() - t0:.0f}s)", flush=True)
         (args.out / "gpu_bench.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))
     table = markdown(rows, card, meta)
     (args.out / "gpu_bench.md").write_text(table)
