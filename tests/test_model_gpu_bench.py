@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from vdc_bench.cli import main as cli_main
 from vdc_bench.gpu_bench import run
 from vdc_bench.gpu_bench.run import main
+
+pytestmark = pytest.mark.slow  # minutes of CPU model work each: left out of the fast tier
 
 
 def test_bench_runs_on_cpu_and_fast_path_matches_baseline(tmp_path):
