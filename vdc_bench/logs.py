@@ -3,6 +3,8 @@
 Library code logs with ``from vdc_bench.logs import logger``; command *results* (paths, tables) are
 printed to stdout by the commands instead. Only a command-line entry point calls :func:`configure`:
 inside an lmms-eval process the same ``logger`` object keeps lmms-eval's own sink and verbosity.
+Importing ``lmms_eval.models`` replaces every sink (lmms-eval 0.7.3 does so at import), so a process that
+imports it after :func:`configure` must call :func:`configure` again; no ``vdc-bench`` command does.
 """
 
 from __future__ import annotations
