@@ -28,6 +28,8 @@ def _slow_process(argv: list[str]) -> str | None:
     """What a fast-tier test must not start: returns a short name, or None."""
     if argv and Path(argv[0]).name.startswith("chromium"):
         return "Chromium"
+    if len(argv) > 1 and Path(argv[0]).name == "vdc-bench" and argv[1] in SLOW_COMMANDS:
+        return f"vdc-bench {argv[1]}"
     for i, arg in enumerate(argv[:-1]):
         module, nxt = argv[i + 1], argv[i + 2] if i + 2 < len(argv) else ""
         if arg == "-m" and (module == "lmms_eval" or module.startswith(("accelerate", "torch.distributed"))):
