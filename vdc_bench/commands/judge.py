@@ -97,7 +97,7 @@ def register(sub) -> None:
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
     c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
-    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md")
+    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md (default: runs/calibration/<UTC time>)")
     c.set_defaults(func=run_calibrate)
 
 
