@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 from pathlib import Path
 
@@ -58,8 +57,10 @@ def install_task_path_hook() -> bool:
     original = TaskManager.__init__
     ours = tasks_dir()
     if not any(Path(ours).rglob("*.yaml")):
+        from vdc_bench.logs import logger
+
         # Entry-point errors are swallowed by lmms-eval (one WARNING), so say it loudly here.
-        logging.getLogger("vdc_bench").error(missing_tasks_message(ours))
+        logger.error(missing_tasks_message(ours))
         return False
 
     def __init__(self, verbosity="INFO", include_path=None, *args, **kwargs):
@@ -86,7 +87,9 @@ def _recording_task_type(load):
 
     signature = inspect.signature(load)
     if "task_type" not in signature.parameters:
-        logging.getLogger("vdc_bench").error(
+        from vdc_bench.logs import logger
+
+        logger.error(
             "lmms-eval's task loader takes no task_type: the VDC tasks will build simple-model requests only")
         return load
 

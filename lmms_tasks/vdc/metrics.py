@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 from vdc_bench.dataset.settings import ENV as DATA_ENV
 from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.logs import logger
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -93,9 +93,8 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
         shard = os.environ.get(SHARD_ENV, "").strip()
         if shard:
             # A shard holds every N-th video: its VDCscore would pass for the benchmark's. NaN, not that number.
-            print(f"[vdc-bench] ERROR: VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
-                  "run shards with --predict_only and score all shard folders together with `vdc-bench score`.",
-                  file=sys.stderr, flush=True)
+            logger.error(f"VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
+                         "run shards with --predict_only and score all shard folders together with `vdc-bench score`.")
             _SCORED[key] = {"vdcscore": None, "judge_error": f"{SHARD_ENV}={shard}: a shard is not scored alone"}
             return _SCORED[key]
         settings = _settings()
@@ -112,9 +111,8 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
         except JudgeUnusableError as err:
             # Raising here would end lmms-eval before it writes results and samples: hours of captions lost.
             # The metrics become NaN instead; the samples can be scored later with `vdc-bench score`.
-            print(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are kept in "
-                  "the samples file (--log_samples): score them with `vdc-bench score <output_path>`.",
-                  file=sys.stderr, flush=True)
+            logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are "
+                         "kept in the samples file (--log_samples): score them with `vdc-bench score <output_path>`.")
             _SCORED[key] = {"vdcscore": None, "judge_error": str(err)}
             return _SCORED[key]
         _SCORED[key] = doc

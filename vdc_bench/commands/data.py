@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import check_root
 from vdc_bench.dataset.settings import DataSettings
@@ -25,19 +26,20 @@ def register(sub) -> None:
     d.set_defaults(func=run_make_demo)
 
     s = actions.add_parser("make-synthetic", help="write N synthetic videos + annotations in the VDC layout")
-    s.add_argument("--n", type=int, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--width", type=int, default=160)
-    s.add_argument("--height", type=int, default=120)
-    s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--seconds", type=float, default=3.0)
+    s.add_argument("--n", type=int, required=True, help="number of videos")
+    s.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="data folder to write")
+    s.add_argument("--seed", type=int, default=0, help="seed of the video content and annotations")
+    s.add_argument("--width", type=int, default=160, help="frame width in pixels")
+    s.add_argument("--height", type=int, default=120, help="frame height in pixels")
+    s.add_argument("--fps", type=int, default=8, help="frames per second")
+    s.add_argument("--seconds", type=float, default=3.0, help="video length")
+    deprecated_alias(s, "--out", "--output")
     s.set_defaults(func=run_make_synthetic)
 
     from vdc_bench.dataset.builtin_tasks import BUILTIN_TASKS
 
     t = actions.add_parser("stage", help="put a local copy of a built-in lmms-eval task's data where the task reads it offline")
-    t.add_argument("task", choices=sorted(BUILTIN_TASKS))
+    t.add_argument("task", choices=sorted(BUILTIN_TASKS), help="the built-in lmms-eval task to stage")
     t.add_argument("--from", dest="source", type=Path, required=True,
                    help="local copy of the task's Hub data set (its parquet files, Hub repo layout)")
     t.add_argument("--videos", type=Path, default=None, help="folder holding the videos (video tasks)")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
+from vdc_bench.logs import logger
 
 
 def register(sub) -> None:
@@ -23,7 +24,8 @@ def register(sub) -> None:
         description="Starts a judge server on loopback, waits until it answers, prints its base URL. "
         "Runs in the background until `vdc-bench judge stop` unless --foreground.",
     )
-    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp")
+    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp",
+                   help="llama-cpp (embedded, CPU) or a GPU engine")
     s.add_argument(
         "--model",
         default=None,
@@ -67,7 +69,7 @@ def register(sub) -> None:
     st.set_defaults(func=run_stop)
 
     ss = jsub.add_parser("status", help="list running judge servers")
-    ss.add_argument("--json", action="store_true")
+    ss.add_argument("--json", action="store_true", help="machine-readable output")
     ss.set_defaults(func=run_status)
 
     c = jsub.add_parser(
@@ -78,7 +80,7 @@ def register(sub) -> None:
         "--source", choices=("demo", "vdc"), default="demo", help="labelled set (default: the demo set)"
     )
     c.add_argument("--root", type=Path, default=None, help="VDC data root (any supported layout)")
-    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed")
+    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed", help="comma-separated")
     c.add_argument("--videos", type=int, default=2, help="videos per dimension (at least 2)")
     c.add_argument("--qas", type=int, default=3, help="QAs per video (0 = all)")
     c.add_argument("--repeats", "-k", type=int, default=2, help="judge every QA this many times")
@@ -89,20 +91,16 @@ def register(sub) -> None:
     c.add_argument(
         "--judge", choices=("embedded", "url"), default=None, help="default: url if a base URL is set"
     )
-    c.add_argument("--judge-base-url", default=None)
+    c.add_argument("--judge-base-url", default=None, help="OpenAI-compatible judge URL, e.g. http://localhost:30000/v1")
     c.add_argument(
         "--judge-model", default=None, help="url: served model id; embedded: model name or .gguf path"
     )
     c.add_argument(
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
-    c.add_argument("--concurrency", type=int, default=None)
-    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md")
+    c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
+    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md (default: runs/calibration/<UTC time>)")
     c.set_defaults(func=run_calibrate)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _spec(args: argparse.Namespace) -> server.ServerSpec:
@@ -112,8 +110,8 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
     port = port or engines.DEFAULT_PORTS[args.engine]
     if args.engine == "llama-cpp":
         model = args.gguf or (assets.SMOKE_ASSET if args.smoke else args.model)
-        target = engines.resolve_embedded(model, log=_log)
-        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads, log=_log)
+        target = engines.resolve_embedded(model)
+        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads)
     else:
         if args.gguf or args.smoke:
             raise VdcBenchError("--gguf/--smoke apply to --engine llama-cpp only")
@@ -136,25 +134,25 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
 
 def _print_endpoint(state: server.ServerState, note: str) -> None:
     print(state.base_url)
-    _log(f"[judge] {note}: {state.description}")
-    _log(f"[judge] model {state.model!r}, log {state.log}")
-    _log(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
+    logger.info(f"[judge] {note}: {state.description}")
+    logger.info(f"[judge] model {state.model!r}, log {state.log}")
+    logger.info(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
 
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.host not in (server.LOOPBACK, "localhost", "::1"):
-        _log(f"[judge] warning: binding to {args.host}: the server has no authentication")
+        logger.warning(f"[judge] warning: binding to {args.host}: the server has no authentication")
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:
         _print_endpoint(running, "already running, reusing it")
         return 0
-    state = server.start_server(spec, owned=args.foreground, log=_log)
+    state = server.start_server(spec, owned=args.foreground)
     _print_endpoint(state, "ready")
     if not args.foreground:
-        _log("[judge] running in the background; stop it with: vdc-bench judge stop")
+        logger.info("[judge] running in the background; stop it with: vdc-bench judge stop")
         return 0
-    _log("[judge] foreground mode: Ctrl-C stops the server")
+    logger.info("[judge] foreground mode: Ctrl-C stops the server")
     try:
         while server.pid_alive(state.pid):
             time.sleep(1.0)
@@ -172,9 +170,9 @@ def run_stop(args: argparse.Namespace) -> int:
             continue
         if server.stop_server(state):
             stopped += 1
-            _log(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
+            logger.info(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
     if not stopped:
-        _log("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
+        logger.info("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
     return 0
 
 
@@ -228,5 +226,5 @@ def run_calibrate(args: argparse.Namespace) -> int:
     atomic_write_text(out / "calibration_audit.jsonl", "".join(json.dumps(row) + "\n" for row in audit))
     atomic_write_text(out / "calibration.md", text)
     print(text)
-    _log(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
+    logger.info(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
     return 0

@@ -14,12 +14,12 @@ SHARD_ENV = ENV["shard"]
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run an lmms-eval evaluation and check that it wrote its results")
-    p.add_argument("--model", default="auroracap")
-    p.add_argument("--model_args", default="")
+    p.add_argument("--model", default="auroracap", help="lmms-eval model name")
+    p.add_argument("--model_args", default="", help="lmms-eval model arguments, k=v,k=v")
     p.add_argument("--tasks", required=True, help="comma-separated, e.g. vdc or vdc_demo")
-    p.add_argument("--output_path", default="runs", type=Path)
-    p.add_argument("--limit", type=float, default=None)
-    p.add_argument("--gen_kwargs", default=None)
+    p.add_argument("--output_path", default="runs", type=Path, help="lmms-eval output folder")
+    p.add_argument("--limit", type=float, default=None, help="lmms-eval --limit: samples per task (or a fraction)")
+    p.add_argument("--gen_kwargs", default=None, help="lmms-eval generation arguments, e.g. max_new_tokens=1024")
     p.add_argument("--predict_only", action="store_true", help="generate captions now, score later")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="caption only docs i, i+N, ... of each dimension (a predict-only cluster job; "

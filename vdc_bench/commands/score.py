@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
@@ -71,10 +72,10 @@ def register(sub) -> None:
     data.add_argument("--root", type=Path, help="VDC data folder with the QA, for caption files without QA "
                       "(default: $VDC_ROOT)")
     data.add_argument("--demo", action="store_true", help="take the QA from the demo set")
-    p.add_argument("--out", type=Path, help="output folder (default: <first input folder>/vdcscore)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
-    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
-    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, help="output folder (default: <first input folder>/vdcscore)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL, help="judge prompts and reply format")
+    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, help="seed of the bootstrap resampling")
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
     p.add_argument("--dry-run", action="store_true",
                    help="print the judge calls and tokens this would take (cache hits counted), call nothing")
@@ -82,6 +83,7 @@ def register(sub) -> None:
                    help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
                         "(in place of --predict_only's 999 placeholders); needs one output folder as input")
     add_judge_arguments(p)
+    deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
 
 

@@ -13,7 +13,6 @@ Docs are ordered by video id, so every process and every run sees the same order
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ from vdc_bench.dataset.layouts import DimensionSource, RootLayout, detect_layout
 from vdc_bench.dataset.prompts import choose_prompt
 from vdc_bench.dataset.settings import DataSettings
 from vdc_bench.dataset.videos import KNOWN_EXTENSIONS, VideoFinder, checked_relative_name
-
-log = logging.getLogger(__name__)
+from vdc_bench.logs import logger
 
 
 @dataclass
@@ -200,20 +198,20 @@ def log_report(report: DimensionReport) -> None:
     """Warn about every defect of a dimension (what a run drops or patches must be visible in its log)."""
     for dup in report.duplicates:
         kind = "identical" if dup.identical else "DIFFERENT"
-        log.warning("VDC %s: video %s appears on lines %s of %s (%s records); keeping the last (as the reference scorer)",
-                    report.dimension, dup.video_id, dup.lines, dup.file, kind)
+        logger.warning(f"VDC {report.dimension}: video {dup.video_id} appears on lines {dup.lines} of {dup.file} "
+                       f"({kind} records); keeping the last (as the reference scorer)")
     if report.captions_without_qa:
-        log.warning("VDC %s: %d video(s) have a GT caption but no QA and are not evaluated: %s",
-                    report.dimension, len(report.captions_without_qa), ", ".join(report.captions_without_qa))
+        logger.warning(f"VDC {report.dimension}: {len(report.captions_without_qa)} video(s) have a GT caption but "
+                       f"no QA and are not evaluated: {', '.join(report.captions_without_qa)}")
     if report.qa_without_captions:
-        log.warning("VDC %s: %d video(s) have QA but no GT caption (reference_caption left empty): %s",
-                    report.dimension, len(report.qa_without_captions), ", ".join(report.qa_without_captions))
+        logger.warning(f"VDC {report.dimension}: {len(report.qa_without_captions)} video(s) have QA but no GT "
+                       f"caption (reference_caption left empty): {', '.join(report.qa_without_captions)}")
     if report.empty_qa:
-        log.warning("VDC %s: %d video(s) have an empty QA list and are not evaluated: %s",
-                    report.dimension, len(report.empty_qa), ", ".join(report.empty_qa))
+        logger.warning(f"VDC {report.dimension}: {len(report.empty_qa)} video(s) have an empty QA list and are "
+                       f"not evaluated: {', '.join(report.empty_qa)}")
     if report.skipped_missing_videos:
-        log.warning("VDC %s: skipping %d video(s) whose file is missing: %s", report.dimension,
-                    report.skipped_missing_videos, ", ".join(report.missing_videos))
+        logger.warning(f"VDC {report.dimension}: skipping {report.skipped_missing_videos} video(s) whose file is "
+                       f"missing: {', '.join(report.missing_videos)}")
 
 
 def load_dimension(root: Path, dimension: str, settings: DataSettings | None = None,

@@ -19,6 +19,7 @@ from pathlib import Path
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
 from vdc_bench.judge.server import LOOPBACK, ServerSpec
+from vdc_bench.logs import logger
 
 PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # vdc_benchmark.md §4.3
 NOT_PUBLISHED = f"NOT the published judge {PUBLISHED_JUDGE}"
@@ -94,7 +95,7 @@ def ensure_judge_python(log: Callable[[str], None]) -> tuple[Path, str]:
     return python, version
 
 
-def resolve_embedded(model: str | None, log: Callable[[str], None] = print) -> EmbeddedModel:
+def resolve_embedded(model: str | None, log: Callable[[str], None] = logger.info) -> EmbeddedModel:
     """``model``: an embedded model name or alias (default Qwen2.5-Coder-1.5B) or a path to a GGUF file."""
     name = model or assets.DEFAULT_ASSET
     for asset in assets.ASSETS.values():
@@ -119,7 +120,7 @@ def embedded_spec(
     port: int = 8001,
     n_ctx: int = EMBEDDED_N_CTX,
     threads: int | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> ServerSpec:
     python, version = ensure_judge_python(log)
     threads = threads or len(os.sched_getaffinity(0))

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from tqdm import tqdm
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
+from vdc_bench.logs import logger
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
@@ -233,8 +233,7 @@ def run_sweep(config: SweepConfig) -> Path:
         if summary is None:
             summary = evaluate_ratio(config, ratio, label=f"{config.model} ρ={ratio:g}")
         else:
-            bar.write(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing",
-                      file=sys.stderr)
+            logger.info(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing")
         points.append(summary)
     bar.close()
     path = config.output / SWEEP_FILE
