@@ -247,6 +247,7 @@ class AuroraCapCaptioner:
                 "output_tokens": n_out,
                 "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
                 "token_kept_ratio": self.settings.token_kept_ratio,
+                "random_weights": self.random_weights,  # the checkpoint's own marker: flagged wherever shown
                 "batch_size": len(runnable),
                 # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
                 "dtype": str(self.dtype).removeprefix("torch."),

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.commands.option_types import non_negative_float, non_negative_int, positive_float, positive_int
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
@@ -19,7 +21,7 @@ from vdc_bench.scoring.caption_records import load_samples
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, read_audit
+from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, judging_failure, read_audit
 from vdc_bench.scoring.verdict_cache import CACHE_ENV, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
@@ -32,13 +34,13 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
-    g.add_argument("--concurrency", type=int, help="concurrent judge calls (default 32)")
-    g.add_argument("--temperature", type=float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
+    g.add_argument("--concurrency", type=positive_int, help="concurrent judge calls (default 32)")
+    g.add_argument("--temperature", type=non_negative_float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
     g.add_argument("--seed", type=int, help="sampling seed sent with every call (default 1234)")
-    g.add_argument("--max-tokens", type=int, help="per call")
-    g.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
-    g.add_argument("--max-attempts", type=int, help="HTTP attempts per call before it counts as failed (default 6)")
-    g.add_argument("--reasks", type=int, help="follow-up turns after an unparsable reply (default 1)")
+    g.add_argument("--max-tokens", type=positive_int, help="per call")
+    g.add_argument("--timeout", type=positive_float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
+    g.add_argument("--max-attempts", type=positive_int, help="HTTP attempts per call before it counts as failed (default 6)")
+    g.add_argument("--reasks", type=non_negative_int, help="follow-up turns after an unparsable reply (default 1)")
     g.add_argument("--cache", type=Path, help=f"verdict cache (default ${CACHE_ENV} or {default_cache_path()})")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -61,7 +63,7 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", help="*samples*.jsonl files, or lmms-eval --output_path folders")
     p.add_argument("--out", type=Path, help="output folder (default: <first input folder>/vdcscore)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
-    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
+    p.add_argument("--bootstrap-iters", type=non_negative_int, default=DEFAULT_BOOTSTRAP_ITERS)
     p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
     add_judge_arguments(p)
@@ -105,4 +107,8 @@ def run(args: argparse.Namespace) -> int:
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
+    failure = judging_failure(doc)
+    if failure:
+        print(f"vdc-bench score: error: {failure}", file=sys.stderr)
+        return 1
     return 0

@@ -13,6 +13,7 @@ from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 from vdc_bench.scoring.score_files import SCORES_NAME
 
 DEMO_NOTE = "demo, tiny random model"
+RANDOM_WEIGHTS_NOTE = "demo: random weights, not a result"
 
 
 def _score(block: dict | None) -> Score:
@@ -25,6 +26,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     if summary.scores is None:
         raise VdcBenchError(f"{summary.results_path}: this run has no VDCscore scores; score it first "
                             "(vdc-bench score) or run it without --predict_only")
+    if summary.judging_failure:
+        raise VdcBenchError(f"{summary.scores_path}: {summary.judging_failure}; not added to the leaderboard")
     dims = {d: _score(summary.dimension(d)) for d in DIMENSIONS}
     overall = summary.overall() or {}
     proto = summary.protocol or {}
@@ -48,7 +51,10 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
     ratio = summary.token_kept_ratio
     default_name = f"{summary.model}" + (f" ρ={ratio:g}" if ratio is not None else "")
-    kind = "demo" if summary.kind == "demo" else "run"
+    # Random weights are never a real run, whatever --kind says: unranked, beside the demo rows.
+    kind = "demo" if summary.kind == "demo" or summary.random_weights else "run"
+    if summary.random_weights and summary.kind != "demo":
+        flags.append("the checkpoint carries the random-weights marker: its numbers are not results of any model")
     return Entry(
         id=f"{kind}:{summary.results_path}",
         model=name or default_name,
@@ -74,7 +80,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "versions": summary.versions,
             "runtime": summary.runtime,
         },
-        note=DEMO_NOTE if kind == "demo" else "",
+        note=(DEMO_NOTE if summary.kind == "demo" else RANDOM_WEIGHTS_NOTE) if kind == "demo" else "",
     )
 
 

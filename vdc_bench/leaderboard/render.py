@@ -60,7 +60,12 @@ def _number_flags(entries: list[Entry]) -> tuple[dict[str, list[int]], list[tupl
     return numbers, notes
 
 
-def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]]:
+def _ranked(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """(ranked, unranked): demo and random-weight rows are never ranked with real models."""
+    return [e for e in entries if e.kind != "demo"], [e for e in entries if e.kind == "demo"]
+
+
+def _rows(entries: list[Entry], numbers: dict[str, list[int]], ranked: bool = True) -> list[list[str]]:
     rows = []
     for rank, entry in enumerate(entries, 1):
         avg_acc, avg_score = _fmt(entry.average.acc, 2), _fmt(entry.average.score, 2)
@@ -71,7 +76,7 @@ def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]
         if computed is not None and average_flagged(entry, "score"):
             avg_score += f" (mean {computed.score:.2f})"
         rows.append([
-            str(rank), _model(entry), KIND_LABELS[entry.kind],
+            str(rank) if ranked else "–", _model(entry), KIND_LABELS[entry.kind],
             "–" if entry.frames is None else str(entry.frames), _tpf(entry), entry.judge_model,
             avg_acc, avg_score,
             *[_dim(entry.dimensions[d]) for d in DIMENSIONS], _notes(entry, numbers),
@@ -85,12 +90,16 @@ _LEGEND = (
     "Llama-3.1-8B; rows of ours name their own judge, so they are only comparable to published rows when the "
     "judge and protocol match. Demo rows come from a tiny random model and mean nothing about caption quality."
 )
+UNRANKED = "Unranked: demo and random-weight rows (pipeline checks, not results)"
 
 
 def render_markdown(entries: list[Entry]) -> str:
     entries = sorted_entries(entries)
     numbers, notes = _number_flags(entries)
-    out = ["# VDC leaderboard\n", _LEGEND + "\n", markdown_table(HEADERS, _rows(entries, numbers), left_columns=3)]
+    ranked, unranked = _ranked(entries)
+    out = ["# VDC leaderboard\n", _LEGEND + "\n", markdown_table(HEADERS, _rows(ranked, numbers), left_columns=3)]
+    if unranked:
+        out += [f"## {UNRANKED}\n", markdown_table(HEADERS, _rows(unranked, numbers, ranked=False), left_columns=3)]
     if notes:
         out.append("## Notes (flags)\n")
         out += [f"{n}. **{model}**: {flag}" for n, model, flag in notes]
@@ -106,11 +115,17 @@ def render_markdown(entries: list[Entry]) -> str:
 def render_html(entries: list[Entry], generated: str | None = None) -> str:
     entries = sorted_entries(entries)
     numbers, notes = _number_flags(entries)
-    rows = _rows(entries, numbers)
-    for row, entry in zip(rows, entries, strict=True):
-        row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
-    body = [f"<p>{esc(_LEGEND)}</p>",
-            table(HEADERS, rows, row_classes=[e.kind for e in entries], left_columns=3, table_id="leaderboard")]
+    body = [f"<p>{esc(_LEGEND)}</p>"]
+    for part, is_ranked in zip(_ranked(entries), (True, False), strict=True):
+        if not part:
+            continue
+        rows = _rows(part, numbers, ranked=is_ranked)
+        for row, entry in zip(rows, part, strict=True):
+            row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
+        if not is_ranked:
+            body.append(f"<h2>{esc(UNRANKED)}</h2>")
+        body.append(table(HEADERS, rows, row_classes=[e.kind for e in part], left_columns=3,
+                          table_id="leaderboard" if is_ranked else "unranked"))
     if notes:
         body.append("<h2>Notes (flags)</h2><ol class=\"notes\">")
         body += [f'<li><b>{esc(model)}</b>: <span class="flag">{esc(flag)}</span></li>' for _, model, flag in notes]

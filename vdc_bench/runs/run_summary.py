@@ -17,7 +17,7 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.efficiency import Efficiency, efficiency_from_records
 from vdc_bench.runs.lmms_runner import LmmsRun, find_run
 from vdc_bench.scoring.caption_records import RECORD_KEY
-from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
+from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME, judging_failure
 
 RATIO_KEYS = ("token_kept_ratio", "token_merge_ratio")
 
@@ -43,6 +43,8 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed (runtime_from_records)
+    random_weights: bool = False  # a sample's checkpoint carries the random-weights marker: never a real result
+    judging_failure: str | None = None  # set: QAs the judge did not judge, the numbers are not a VDCscore
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -57,6 +59,7 @@ class RunSummary:
         values["config"] = values["config"] or {}
         values["versions"] = values["versions"] or {}
         values["runtime"] = values["runtime"] or {}
+        values["random_weights"] = bool(values["random_weights"])
         return cls(**values)
 
     # --- accessors used by plots and tables (None where not scored) ---
@@ -214,4 +217,6 @@ def summarize_run(
                                            "random_seed", "numpy_seed", "torch_seed")},
         versions=versions or (scores_doc or {}).get("versions") or {},
         runtime=runtime_from_records(records),
+        random_weights=any((r.get("stats") or {}).get("random_weights") for r in records),
+        judging_failure=judging_failure(scores_doc) if scores_doc else None,
     )

@@ -162,6 +162,9 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
             f"are the tasks {config.tasks} VDC tasks? see {folder / 'lmms_eval.log'}"
         )
     _write_json(folder / SUMMARY_FILE, summary.to_dict())
+    if summary.judging_failure:
+        # Not marked done: the next run evaluates this ratio again (judged verdicts come from the cache).
+        raise VdcBenchError(f"ρ={ratio:g}: {summary.judging_failure} (not marked done; see {summary.scores_path})")
     fingerprint = config.fingerprint(ratio)
     _write_json(folder / DONE_FILE, {
         "fingerprint": fingerprint,

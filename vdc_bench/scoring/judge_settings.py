@@ -59,6 +59,16 @@ class JudgeSettings:
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Zero workers would wait forever and zero attempts would fail every QA: reject, never score.
+        for name, low in (("concurrency", 1), ("max_attempts", 1), ("max_tokens", 1), ("reasks", 0)):
+            if getattr(self, name) < low:
+                raise VdcBenchError(f"judge setting {name} must be >= {low}, got {getattr(self, name)}")
+        if not self.timeout_s > 0 or not self.temperature >= 0:
+            raise VdcBenchError(
+                f"judge settings timeout_s must be > 0 and temperature >= 0, got {self.timeout_s}, {self.temperature}"
+            )
+
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every call (and part of every cache key)."""
         return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}

@@ -27,6 +27,8 @@ SCHEMA = "vdc-bench.scores/1"
 SCORES_NAME = "vdcscore_scores.json"
 TABLE_NAME = "vdcscore_table.md"
 AUDIT_NAME = "vdcscore_audit.jsonl"
+# QA statuses that mean the judge gave no usable verdict (a failed caption is the model's failure, not this).
+JUDGING_FAILED = ("judge_failed", "parse_failed")
 
 
 def _version(dist: str) -> str:
@@ -45,6 +47,7 @@ def scores_document(
     counts: dict[str, Any],
     elapsed_s: float | None = None,
 ) -> dict[str, Any]:
+    failed = {s: sum(b["failures"].get(s, 0) for b in summary["dimensions"].values()) for s in JUDGING_FAILED}
     return {
         "schema": SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -55,8 +58,20 @@ def scores_document(
         "counts": counts,
         "calls": calls.as_dict() if calls is not None else None,
         "elapsed_s": elapsed_s,
+        # QAs without a verdict: while any remain, the numbers below are not a VDCscore (judging_failure()).
+        "judging": {"qas": counts["qas"], "failed": sum(failed.values()), **failed},
         **summary,
     }
+
+
+def judging_failure(doc: dict[str, Any]) -> str | None:
+    """One line saying why ``doc``'s numbers are not a VDCscore (QAs the judge did not judge), else None."""
+    judging = doc.get("judging") or {}
+    if not judging.get("failed"):
+        return None
+    kinds = ", ".join(f"{judging[s]} {s}" for s in JUDGING_FAILED if judging.get(s))
+    return (f"judging failed for {judging['failed']} of {judging['qas']} QAs ({kinds}): not a VDCscore; "
+            "fix the judge and score again (verdicts already judged come from the cache)")
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -72,14 +87,17 @@ def markdown_report(doc: dict[str, Any]) -> str:
     headers = ["dimension", "videos", "QAs", "acc", "acc 95% CI", "score", "score 95% CI", "micro acc", "failed QAs"]
     rows = []
     for dim, b in doc["dimensions"].items():
+        unjudged = sum(b["failures"].get(s, 0) for s in JUDGING_FAILED)
         rows.append([
-            dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
+            f"{dim} (NOT VALID: {unjudged} QAs not judged)" if unjudged else dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
             format_ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
         ])
     overall = doc.get("vdcscore")
     if overall:
         n = overall["n_dimensions"]
         label = "**VDCscore**" if overall["complete"] else f"mean of {n} dimension{'s' if n > 1 else ''}"
+        if judging_failure(doc):
+            label = f"NOT VALID ({label.strip('*')}: QAs not judged)"
         rows.append([
             label, "", overall["n_qas"], _fmt(overall["acc"], 2), format_ci(overall["acc_ci95"], 2),
             _fmt(overall["score"], 3), format_ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
@@ -97,7 +115,9 @@ def markdown_report(doc: dict[str, Any]) -> str:
     ]
     if judge.get("description"):
         notes.append(f"Judge: {judge['description']}.")
-    return markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
+    failure = judging_failure(doc)
+    banner = f"**NOT A VALID VDCscore: {failure}.** Unjudged QAs count as no/0 below.\n\n" if failure else ""
+    return banner + markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
 
 
 def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJudgement]) -> dict[str, Path]:

@@ -1,0 +1,183 @@
+"""No wrong number with exit 0: a judge that fails, random weights, damaged videos, clashing runs.
+
+Each test names the exact one-line message and exit code a user sees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_scoring_cli import RECORDS, write_samples
+
+from vdc_bench.cli import main
+from vdc_bench.lmms_tasks.vdc import metrics as lmms_metrics
+from vdc_bench.scoring.caption_records import load_samples
+from vdc_bench.scoring.judge_settings import resolve_judge
+from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
+from vdc_bench.scoring.protocol import load_protocol
+from vdc_bench.scoring.verdict_cache import CACHE_ENV
+
+N_QAS = sum(len(json.loads(r["qa"])) for r in RECORDS)  # 27, 3 of them of a failed caption
+
+
+@pytest.fixture
+def failing_judge(monkeypatch, scoring_stub, tmp_path):
+    """A judge that answers every call with HTTP 500."""
+    server = scoring_stub(fail_first=10**9, fault="500")
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", server.url)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache.sqlite"))
+    return server
+
+
+def test_judge_failing_every_call_is_no_score_and_exit_1(failing_judge, tmp_path, capsys):
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
+    out = tmp_path / "out"
+    assert main(["score", str(samples), "--quiet", "--max-attempts", "1", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    message = (f"judging failed for 24 of {N_QAS} QAs (24 judge_failed): not a VDCscore; fix the judge and score "
+               "again (verdicts already judged come from the cache)")
+    assert captured.err.strip().splitlines()[-1] == f"vdc-bench score: error: {message}"
+    doc = json.loads((out / "vdcscore_scores.json").read_text())
+    assert doc["judging"] == {"qas": N_QAS, "failed": 24, "judge_failed": 24, "parse_failed": 0}
+    table = (out / "vdcscore_table.md").read_text()
+    assert table.startswith(f"**NOT A VALID VDCscore: {message}.**")
+    assert "| camera (NOT VALID: 12 QAs not judged) |" in table and "| camera |" not in table
+    assert "NOT A VALID VDCscore" in captured.out
+
+
+def test_garbage_replies_are_no_score_either(monkeypatch, scoring_stub, tmp_path, capsys):
+    server = scoring_stub(fail_first=10**9, fault="garbage")
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", server.url)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 1
+    assert "judging failed for 24 of 27 QAs (24 parse_failed)" in capsys.readouterr().err
+
+
+def test_judge_failures_make_the_lmms_metric_nan_not_zero(failing_judge, monkeypatch, capsys):
+    monkeypatch.setattr(lmms_metrics, "_SETTINGS", None)
+    monkeypatch.setattr(lmms_metrics, "_SCORED", {})
+    records = [r for r in RECORDS if not r["failed"]]
+    lmms_metrics._SETTINGS = lmms_metrics.resolve_judge(max_attempts=1)
+    assert math.isnan(lmms_metrics.aggregate_acc(records))
+    assert math.isnan(lmms_metrics.aggregate_score(records))
+    assert "[vdc-bench] ERROR: VDCscore not computed for ['background', 'camera']: judging failed for 24 of 24 QAs" \
+        in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--max-attempts", "0", "argument --max-attempts: must be an integer >= 1, got '0'"),
+    ("--reasks", "-1", "argument --reasks: must be an integer >= 0, got '-1'"),
+    ("--concurrency", "0", "argument --concurrency: must be an integer >= 1, got '0'"),
+    ("--concurrency", "-5", "argument --concurrency: must be an integer >= 1, got '-5'"),
+    ("--timeout", "0", "argument --timeout: must be a number > 0, got '0'"),
+    ("--max-tokens", "0", "argument --max-tokens: must be an integer >= 1, got '0'"),
+    ("--temperature", "-1", "argument --temperature: must be a number >= 0, got '-1'"),
+    ("--bootstrap-iters", "-1", "argument --bootstrap-iters: must be an integer >= 0, got '-1'"),
+])
+def test_bad_judge_numbers_stop_at_parse_time(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(tmp_path / "none.jsonl"), option, value])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"vdc-bench score: error: {message}"
+
+
+def test_judge_settings_from_code_are_checked_too():
+    from vdc_bench.errors import VdcBenchError
+    from vdc_bench.scoring.judge_settings import JudgeSettings
+
+    with pytest.raises(VdcBenchError, match=r"^judge setting concurrency must be >= 1, got 0$"):
+        JudgeSettings(base_url="http://127.0.0.1:9/v1", model="m", concurrency=0)
+
+
+def make_run(folder: Path, records: list[dict], model: str = "auroracap", model_args: str = "") -> Path:
+    """What an lmms-eval run with the VDC tasks leaves: results and samples files, then the scores of the
+    real scoring pipeline with the judge of the environment, as the VDC aggregation writes them."""
+    run_dir = folder / "model"
+    run_dir.mkdir(parents=True)
+    samples = write_samples(run_dir / "20260101_000000_samples_vdc_camera.jsonl", records)
+    (run_dir / "20260101_000000_results.json").write_text(json.dumps(
+        {"config": {"model": model, "model_args": model_args}, "results": {"vdc_camera": {}}}))
+    config = ScoringConfig(protocol=load_protocol("vdcscore-v1"), cache_path=None, progress=False)
+    score_captions(load_samples([str(samples)]), resolve_judge(max_attempts=1), config,
+                   folder / "vdcscore_20260101_000000")
+    return folder
+
+
+def fake_lmms_eval(records: list[dict]):
+    """Stands in for the lmms-eval subprocess of a sweep."""
+    return lambda model, model_args, tasks, folder, **_: make_run(folder, records, model, model_args)
+
+
+def test_sweep_ratio_with_failed_judging_is_not_done_and_rerun_rejudges(failing_judge, monkeypatch, tmp_path):
+    from vdc_bench.runs import sweep
+    from vdc_bench.runs.run_summary import RunSummary
+
+    records = [r for r in RECORDS if r["dimension"] == "camera" and not r["failed"]]
+    monkeypatch.setattr(sweep, "run_lmms_eval", fake_lmms_eval(records))
+    config = sweep.SweepConfig(output=tmp_path / "sw", ratios=[0.5], progress=False)
+    with pytest.raises(sweep.VdcBenchError) as err:
+        sweep.run_sweep(config)
+    assert str(err.value).startswith("ρ=0.5: judging failed for 12 of 12 QAs (12 judge_failed): not a VDCscore;")
+    assert not (sweep.ratio_dir(config.output, 0.5) / sweep.DONE_FILE).exists()
+    failing_judge.config.fail_first = 0  # the judge is fixed: the rerun judges again and gets a real number
+    sweep.run_sweep(config)
+    summary = RunSummary.from_dict(json.loads((sweep.ratio_dir(config.output, 0.5) / sweep.SUMMARY_FILE).read_text()))
+    assert summary.judging_failure is None and summary.overall()["acc"] > 0
+
+
+CAMERA = [r for r in RECORDS if r["dimension"] == "camera" and not r["failed"]]
+
+
+def test_report_and_leaderboard_say_judging_failed(failing_judge, tmp_path, capsys):
+    from vdc_bench.reporting.report import write_report
+
+    run = make_run(tmp_path / "run", CAMERA)
+    html, md = write_report(run)
+    message = "judging failed for 12 of 12 QAs (12 judge_failed): not a VDCscore"
+    assert f"> **NOT A VALID VDCscore (run): {message};" in md.read_text()
+    assert "| run | NOT VALID (QAs not judged) 0.00" in md.read_text()
+    assert f"NOT A VALID VDCscore (run): {message};" in html.read_text()
+    board = tmp_path / "board.json"
+    assert main(["leaderboard", "--board", str(board), "add", str(run)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vdc-bench leaderboard: error: {run}/vdcscore_20260101_000000/vdcscore_scores.json: {message}; fix the "
+        "judge and score again (verdicts already judged come from the cache); not added to the leaderboard")
+    assert not board.exists()
+
+
+@pytest.fixture
+def healthy_judge(monkeypatch, scoring_stub):
+    server = scoring_stub()
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", server.url)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
+    return server
+
+
+def test_random_weights_are_flagged_and_never_ranked(healthy_judge, tmp_path, capsys):
+    from vdc_bench.leaderboard.board import load_board
+    from vdc_bench.reporting.report import write_report
+    from vdc_bench.runs.run_summary import summarize_run
+
+    records = [dict(r, stats={"random_weights": True, "frames": 2}) for r in CAMERA]
+    run = make_run(tmp_path / "run", records)
+    assert summarize_run(run).random_weights is True
+    html, md = write_report(run)
+    banner = ("RANDOM WEIGHTS (run): the checkpoint is marked as random weights; its captions are gibberish and "
+              "its numbers are not results of any model.")
+    assert f"> **{banner}**" in md.read_text() and banner in html.read_text()
+    assert "| run | RANDOM WEIGHTS " in md.read_text()
+    board = tmp_path / "board.json"
+    # Even when added as a real run, it goes to the unranked section.
+    assert main(["leaderboard", "--board", str(board), "add", str(run), "--kind", "run", "--name", "lucky"]) == 0
+    entry = next(e for e in load_board(board) if e.model == "lucky")
+    assert entry.kind == "demo" and entry.note == "demo: random weights, not a result"
+    assert main(["leaderboard", "--board", str(board), "render"]) == 0
+    text = (tmp_path / "leaderboard.md").read_text()
+    ranked, unranked = text.split("## Unranked: demo and random-weight rows (pipeline checks, not results)")
+    assert "lucky" not in ranked and "| – | lucky (demo: random weights, not a result) |" in unranked
+    assert 'id="unranked"' in (tmp_path / "leaderboard.html").read_text()
