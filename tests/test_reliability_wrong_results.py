@@ -181,3 +181,63 @@ def test_random_weights_are_flagged_and_never_ranked(healthy_judge, tmp_path, ca
     ranked, unranked = text.split("## Unranked: demo and random-weight rows (pipeline checks, not results)")
     assert "lucky" not in ranked and "| – | lucky (demo: random weights, not a result) |" in unranked
     assert 'id="unranked"' in (tmp_path / "leaderboard.html").read_text()
+
+
+def truncated_real_clip(model_asset_videos, tmp_path: Path, keep: float = 0.3) -> Path:
+    """bigbuckbunny.mp4 with its index moved to the front (as web-optimised MP4s have it, by a lossless
+    packet copy), then cut: the index still promises 132 frames, the bytes hold about a third of them."""
+    import av
+
+    fast = tmp_path / "faststart.mp4"
+    with av.open(str(model_asset_videos["bigbuckbunny.mp4"])) as src, \
+            av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    data = fast.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    return cut
+
+
+def test_truncated_video_is_captioned_from_its_decodable_frames_and_flagged(model_asset_videos, tmp_path):
+    from vdc_bench.models.auroracap.video_io import load_visual
+
+    visual = load_visual(truncated_real_clip(model_asset_videos, tmp_path), 8)
+    # Not [0, 18, 24, 24, 24, 24, 24, 24] (the last frame padded in): uniform over the 25 frames that decode.
+    assert visual.frame_indices == [0, 3, 6, 10, 13, 17, 20, 24]
+    assert visual.total_frames == 25 and visual.frames_in_header == 132 and visual.damaged
+    assert not load_visual(model_asset_videos["bigbuckbunny.mp4"], 8).damaged
+
+
+def test_sample_stats_flag_damaged_videos_and_random_weights(model_tiny_checkpoints, model_asset_videos, tmp_path):
+    import torch
+
+    from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
+    from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
+
+    settings = AuroraCapSettings.from_model_args({"pretrained": str(model_tiny_checkpoints["hf"]), "num_frm": 4})
+    captioner = AuroraCapCaptioner(settings, torch.device("cpu"))
+    cut = truncated_real_clip(model_asset_videos, tmp_path)
+    requests = [CaptionRequest("Describe.", [str(cut)]),
+                CaptionRequest("Describe.", [str(model_asset_videos["bigbuckbunny.mp4"])])]
+    damaged, whole = captioner.caption_batch(requests, GenerationSettings(max_new_tokens=2))
+    assert damaged.stats["video_damaged"] is True and damaged.stats["frames_in_header"] == [132]
+    assert damaged.stats["total_frames"] == [25] and damaged.stats["frame_indices"] == [0, 8, 16, 24]
+    assert whole.stats["video_damaged"] is False
+    assert damaged.stats["random_weights"] is True and whole.stats["random_weights"] is True
+
+
+def test_report_counts_damaged_videos(healthy_judge, tmp_path):
+    from vdc_bench.reporting.report import write_report
+    from vdc_bench.runs.run_summary import summarize_run
+
+    records = [dict(r, stats={"video_damaged": r["video_id"] == "v1"}) for r in CAMERA]
+    run = make_run(tmp_path / "run", records)
+    assert summarize_run(run).damaged_videos == ["camera/v1"]
+    html, md = write_report(run)
+    banner = ("DAMAGED VIDEOS (run): 1 captioned from only the frames that decode (truncated or corrupt files): "
+              "camera/v1.")
+    assert f"> **{banner}**" in md.read_text() and banner in html.read_text()

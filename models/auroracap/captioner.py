@@ -241,6 +241,9 @@ class AuroraCapCaptioner:
                 "frame_indices": [i for v in item.visuals for i in v.frame_indices],
                 "total_frames": [v.total_frames for v in item.visuals],
                 "frame_count_source": [v.frame_count_source for v in item.visuals],
+                # A truncated/corrupt file is captioned from the frames that decode, and flagged.
+                "frames_in_header": [v.frames_in_header for v in item.visuals],
+                "video_damaged": any(v.damaged for v in item.visuals),
                 "visual_tokens_per_frame": per_frame,
                 "visual_tokens": sum(per_frame),
                 "prompt_tokens": prompt_tokens,

@@ -41,6 +41,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     if missing:
         flags.append(f"dimensions not evaluated: {', '.join(missing)}; the average covers the others only")
     eff = summary.efficiency
+    if summary.damaged_videos:
+        flags.append(f"{len(summary.damaged_videos)} captions from truncated or corrupt videos (decodable frames only)")
     if eff.failed:
         flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
     judged_failures = {k: v for k, v in (overall.get("failures") or {}).items() if v}

@@ -178,6 +178,8 @@ def _banners(points: Sequence[RunSummary]) -> list[str]:
         out.append(f"RANDOM WEIGHTS ({', '.join(random)}): the checkpoint is marked as random weights; its "
                    "captions are gibberish and its numbers are not results of any model.")
     out += [f"NOT A VALID VDCscore ({_setting(p)}): {p.judging_failure}." for p in points if p.judging_failure]
+    out += [f"DAMAGED VIDEOS ({_setting(p)}): {len(p.damaged_videos)} captioned from only the frames that decode "
+            f"(truncated or corrupt files): {', '.join(p.damaged_videos)}." for p in points if p.damaged_videos]
     return out
 
 

@@ -43,6 +43,7 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed (runtime_from_records)
+    damaged_videos: list[str] = field(default_factory=list)  # sample keys captioned from a truncated/corrupt file
     random_weights: bool = False  # a sample's checkpoint carries the random-weights marker: never a real result
     judging_failure: str | None = None  # set: QAs the judge did not judge, the numbers are not a VDCscore
 
@@ -60,6 +61,7 @@ class RunSummary:
         values["versions"] = values["versions"] or {}
         values["runtime"] = values["runtime"] or {}
         values["random_weights"] = bool(values["random_weights"])
+        values["damaged_videos"] = values["damaged_videos"] or []
         return cls(**values)
 
     # --- accessors used by plots and tables (None where not scored) ---
@@ -217,6 +219,10 @@ def summarize_run(
                                            "random_seed", "numpy_seed", "torch_seed")},
         versions=versions or (scores_doc or {}).get("versions") or {},
         runtime=runtime_from_records(records),
+        damaged_videos=sorted(
+            str(r.get("sample_key") or f"{r.get('dimension')}/{r.get('video_id')}")
+            for r in records if (r.get("stats") or {}).get("video_damaged")
+        ),
         random_weights=any((r.get("stats") or {}).get("random_weights") for r in records),
         judging_failure=judging_failure(scores_doc) if scores_doc else None,
     )
