@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,34 @@ def test_report_counts_damaged_videos(healthy_judge, tmp_path):
     banner = ("DAMAGED VIDEOS (run): 1 captioned from only the frames that decode (truncated or corrupt files): "
               "camera/v1.")
     assert f"> **{banner}**" in md.read_text() and banner in html.read_text()
+
+
+def test_scoring_again_into_the_same_folder_keeps_the_earlier_result(healthy_judge, tmp_path, capsys):
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
+    out = tmp_path / "out"
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(out)]) == 0
+    first = json.loads((out / "vdcscore_scores.json").read_text())
+    capsys.readouterr()
+    healthy_judge.config.fail_first, healthy_judge.config.fault = 10**9, "500"  # another, broken judge
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--max-attempts", "1", "--out", str(out)]) == 1
+    kept = out / "earlier" / first["created_utc"].replace(":", "")
+    assert f"earlier result in {out} kept in {kept}" in capsys.readouterr().err
+    assert json.loads((kept / "vdcscore_scores.json").read_text()) == first
+    assert {p.name for p in kept.iterdir()} == {"vdcscore_scores.json", "vdcscore_table.md", "vdcscore_audit.jsonl"}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "vdcscore_scores.json").stat().st_mode & 0o777 == 0o666 & ~umask  # as lmms-eval's, not 0600
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("file", "{out}: the output folder is an existing file, not a folder"),
+    ("/proc/vdc-bench-out", "{out}: cannot write the output folder (No such file or directory)"),
+])
+def test_bad_output_folder_fails_before_any_judge_call(healthy_judge, tmp_path, capsys, out, message):
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
+    if out == "file":
+        out = tmp_path / "taken.txt"
+        out.write_text("x")
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "vdc-bench score: error: " + message.format(out=out)
+    assert healthy_judge.total_attempts == 0

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.commands.option_types import non_negative_float, non_negative_int, positive_float, positive_int
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
@@ -21,7 +21,7 @@ from vdc_bench.scoring.caption_records import load_samples
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, judging_failure, read_audit
+from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, judging_failure, keep_earlier, read_audit
 from vdc_bench.scoring.verdict_cache import CACHE_ENV, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
@@ -88,7 +88,8 @@ def _paired_table(paired: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     items = load_samples(args.inputs)
-    out_dir = args.out or _default_out(args.inputs[0])
+    out_dir = ensure_output_folder(args.out or _default_out(args.inputs[0]))
+    baseline = read_audit(args.compare_to) if args.compare_to else None  # read before any work (or move)
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),
         cache_path=cache_from_args(args),
@@ -97,13 +98,16 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     settings = judge_from_args(args)
+    kept = keep_earlier(out_dir)
+    if kept:
+        print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
     calls = doc["calls"]
     print(f"judge calls: {calls['succeeded']} made, {calls['cache_hits']} from cache, {calls['retries']} retries, "
           f"{calls['failed']} failed; outputs in {out_dir}")
-    if args.compare_to:
-        paired = compare_paired(judgements, read_audit(args.compare_to), args.bootstrap_iters, args.bootstrap_seed)
+    if baseline is not None:
+        paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")

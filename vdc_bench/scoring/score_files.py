@@ -129,6 +129,27 @@ def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJud
     return paths
 
 
+def keep_earlier(out_dir: Path) -> Path | None:
+    """Move an earlier run's files out of ``out_dir`` into ``earlier/<its UTC time>/``, so scoring again
+    into the same folder never silently replaces a result. Returns where they went (None: nothing there)."""
+    earlier = sorted(p for p in out_dir.glob("vdcscore_*") if p.is_file())
+    if not earlier:
+        return None
+    try:
+        stamp = json.loads((out_dir / SCORES_NAME).read_text(encoding="utf-8"))["created_utc"]
+    except (OSError, ValueError, KeyError, TypeError):
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(p.stat().st_mtime for p in earlier)))
+    dest = out_dir / "earlier" / str(stamp).replace(":", "")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = dest.with_name(f"{dest.name.split('_')[0]}_{n}")
+    dest.mkdir(parents=True)
+    for path in earlier:
+        path.rename(dest / path.name)
+    return dest
+
+
 def read_audit(path: Path) -> list[QAJudgement]:
     """QA judgements of an earlier run (its audit JSONL, or the folder holding it)."""
     if path.is_dir():
