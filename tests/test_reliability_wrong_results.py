@@ -273,3 +273,24 @@ def test_bad_output_folder_fails_before_any_judge_call(healthy_judge, tmp_path, 
     assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "vdc-bench score: error: " + message.format(out=out)
     assert healthy_judge.total_attempts == 0
+
+
+def test_second_sweep_on_one_folder_refuses(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    out = tmp_path / "sw"
+    out.mkdir()
+    holder = subprocess.Popen(  # a first sweep, as far as the lock is concerned
+        [sys.executable, "-c", "import sys, filelock; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
+         "print('held', flush=True); sys.stdin.read()", str(out / ".sweep.lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["sweep", "--output", str(out), "--ratios", "0.5", "--no-report"]) == 2
+    finally:
+        holder.communicate("")
+    assert capsys.readouterr().err.strip() == (
+        f"vdc-bench sweep: error: {out}: another vdc-bench sweep is running on this folder (it holds "
+        f"{out / '.sweep.lock'}); wait for it to finish, or use another --output")
+    assert [p.name for p in out.iterdir()] == [".sweep.lock"]

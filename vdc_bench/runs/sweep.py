@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.runs.environment import environment_versions
@@ -42,6 +43,7 @@ SWEEP_SCHEMA = "vdc-bench.sweep/1"
 SWEEP_FILE = "sweep.json"
 DONE_FILE = "DONE.json"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".sweep.lock"  # held while a sweep runs: two sweeps on one folder would compute every ratio twice
 DEFAULT_RATIOS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
 
@@ -205,7 +207,22 @@ def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, A
 def run_sweep(config: SweepConfig) -> Path:
     """Evaluate every ratio not yet done, then write ``sweep.json``. Returns its path (the report is
     ``reporting.report.write_report``'s job, composed by the command)."""
-    config.output.mkdir(parents=True, exist_ok=True)
+    ensure_output_folder(config.output, "sweep folder")
+    lock = FileLock(config.output / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as err:
+        raise VdcBenchError(
+            f"{config.output}: another vdc-bench sweep is running on this folder (it holds {lock.lock_file}); "
+            "wait for it to finish, or use another --output"
+        ) from err
+    try:
+        return _run_locked(config)
+    finally:
+        lock.release()
+
+
+def _run_locked(config: SweepConfig) -> Path:
     points = []
     bar = tqdm(config.ratios, desc="token_kept_ratio sweep", unit="ratio", disable=not config.progress)
     for ratio in bar:
