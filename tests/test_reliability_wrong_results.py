@@ -294,3 +294,23 @@ def test_second_sweep_on_one_folder_refuses(tmp_path, capsys):
         f"vdc-bench sweep: error: {out}: another vdc-bench sweep is running on this folder (it holds "
         f"{out / '.sweep.lock'}); wait for it to finish, or use another --output")
     assert [p.name for p in out.iterdir()] == [".sweep.lock"]
+
+
+@pytest.mark.parametrize("escape", ["../../outside/secret", "ABSOLUTE"])
+def test_video_ids_cannot_reach_outside_the_data_root(tmp_path, escape):
+    from vdc_fixtures import write_root
+
+    from vdc_bench.dataset.loader import load_dimension
+    from vdc_bench.errors import VdcBenchError
+
+    root = write_root(tmp_path / "data" / "root", "hf_nested")  # no video_name: the id names the file
+    (tmp_path / "data" / "outside").mkdir()
+    (tmp_path / "data" / "outside" / "secret.mp4").write_bytes(b"not yours")
+    video_id = str(tmp_path / "data" / "outside" / "secret") if escape == "ABSOLUTE" else escape
+    qa = root / "VDCScore_qa" / "short.jsonl"
+    lines = qa.read_text().splitlines()
+    qa.write_text("\n".join([*lines, json.dumps({video_id: [{"question": "q?", "answer": "a"}]})]) + "\n")
+    with pytest.raises(VdcBenchError) as err:
+        load_dimension(root, "short")
+    assert str(err.value) == (f"{qa}:{len(lines) + 1}: video path {video_id!r} escapes the data root "
+                              "(absolute or '..')")

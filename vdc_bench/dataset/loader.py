@@ -182,8 +182,10 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
         captions, names = _Merger(source.qa_file), {}
         if source.caption_file is not None:
             captions, names = _read_captions_jsonl(source.caption_file, dimension)
-        for video_id in qa.seen:
-            entries[video_id] = _Entry(video_id, names.get(video_id, video_id))
+        for video_id, (line, _) in qa.seen.items():
+            # Without a video_name the id names the file: it must stay inside the root like any name.
+            name = names.get(video_id) or checked_relative_name(video_id, f"{source.qa_file}:{line}")
+            entries[video_id] = _Entry(video_id, name)
         report.duplicates = list(qa.duplicates.values()) + list(captions.duplicates.values())
         report.captions_without_qa = sorted(set(captions.seen) - set(qa.seen))
         if source.caption_file is not None:
