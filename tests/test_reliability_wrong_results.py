@@ -314,3 +314,21 @@ def test_video_ids_cannot_reach_outside_the_data_root(tmp_path, escape):
         load_dimension(root, "short")
     assert str(err.value) == (f"{qa}:{len(lines) + 1}: video path {video_id!r} escapes the data root "
                               "(absolute or '..')")
+
+
+def test_credentials_in_the_judge_url_are_in_no_written_file(healthy_judge, monkeypatch, tmp_path):
+    from vdc_bench.reporting.report import write_report
+    from vdc_bench.runs import sweep
+
+    monkeypatch.setattr(sweep, "run_lmms_eval", fake_lmms_eval(CAMERA))
+    secret_url = healthy_judge.url.replace("http://", "http://alice:hunter2-SECRET@") + "?token=tok-SECRET"
+    config = sweep.SweepConfig(output=tmp_path / "sw", ratios=[0.5], progress=False,
+                               judge_base_url=secret_url, judge_model="stub-judge")
+    sweep.run_sweep(config)
+    write_report(config.output)
+    written = [p for p in config.output.rglob("*") if p.is_file()]
+    assert {"sweep.json", "DONE.json", "report.html", "report.md"} <= {p.name for p in written}
+    for path in written:
+        assert b"SECRET" not in path.read_bytes(), path
+    doc = json.loads((config.output / "sweep.json").read_text())
+    assert doc["config"]["judge_base_url"] == healthy_judge.url.replace("http://", "http://***@") + "?token=***"

@@ -23,6 +23,7 @@ from vdc_bench.reporting.plots import PlotFiles, write_plots
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.run_summary import RunSummary, summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
+from vdc_bench.scoring.judge_settings import redact_url
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -236,7 +237,9 @@ def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) ->
     body.append("<h2>Judge and protocol</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in judge_lines(inp.points))
                 + "</ul>")
     body.append("<h2>Configuration and versions</h2>")
-    rows = [[k, str(v)] for k, v in sorted(inp.config.items())]
+    # Sweep files written before URLs were redacted may still hold credentials: never shown.
+    rows = [[k, redact_url(v) if k.endswith("_url") and isinstance(v, str) else str(v)]
+            for k, v in sorted(inp.config.items())]
     rows += [[f"version: {k}", v] for k, v in sorted(inp.versions.items())]
     rows += [[f"runtime ({_setting(p)})", ", ".join(f"{k}={v}" for k, v in p.runtime.items())]
              for p in inp.points if p.runtime]

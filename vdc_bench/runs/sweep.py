@@ -36,7 +36,7 @@ from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
-from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
+from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
 from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_SCHEMA = "vdc-bench.sweep/1"
@@ -100,9 +100,13 @@ class SweepConfig:
         }
 
     def judge_identity(self) -> dict[str, str]:
-        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment."""
+        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment.
+        Written to DONE.json, so the URL is redacted (credentials do not change which judge it is)."""
         from_env = {name: os.environ.get(name, "").strip() for name in (ENV_MODE, ENV_BASE_URL, ENV_MODEL, ENV_PROTOCOL)}
-        return {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        identity = {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        if ENV_BASE_URL in identity:
+            identity[ENV_BASE_URL] = redact_url(identity[ENV_BASE_URL])
+        return identity
 
 
 def ratio_dir(output: Path, ratio: float) -> Path:
@@ -194,6 +198,8 @@ def paired_differences(points: list[RunSummary]) -> list[dict[str, Any]]:
 def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, Any]:
     cfg = asdict(config)
     cfg["output"] = str(config.output)
+    if config.judge_base_url:
+        cfg["judge_base_url"] = redact_url(config.judge_base_url)
     return {
         "schema": SWEEP_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from vdc_bench.errors import VdcBenchError
 
@@ -95,6 +95,16 @@ def base_url_host(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def redact_url(url: str) -> str:
+    """``url`` as a written file may show it: user, password and query values (tokens) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = "&".join(f"{key}=***" if sep else key for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def resolve_judge(
