@@ -332,3 +332,23 @@ def test_credentials_in_the_judge_url_are_in_no_written_file(healthy_judge, monk
         assert b"SECRET" not in path.read_bytes(), path
     doc = json.loads((config.output / "sweep.json").read_text())
     assert doc["config"]["judge_base_url"] == healthy_judge.url.replace("http://", "http://***@") + "?token=***"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["caption", "x.mp4", "--pretrained", "ckpt", "--num_beams", "0"],
+     "vdc-bench caption: error: argument --num_beams: must be an integer >= 1, got '0'"),
+    (["caption", "x.mp4", "--pretrained", "ckpt", "--max_new_tokens", "0"],
+     "vdc-bench caption: error: argument --max_new_tokens: must be an integer >= 1, got '0'"),
+    (["data", "make-synthetic", "--n", "2", "--out", "o", "--width", "0"],
+     "vdc-bench data make-synthetic: error: argument --width: must be an integer >= 1, got '0'"),
+    (["run", "--tasks", "vdc", "--nproc", "0"], "vdc-bench run: error: argument --nproc: must be an integer >= 1, got '0'"),
+    (["run", "--tasks", "vdc", "--limit", "nan"], "vdc-bench run: error: argument --limit: must be a number > 0, got 'nan'"),
+    (["sweep", "--output", "o", "--timeout", "-1"],
+     "vdc-bench sweep: error: argument --timeout: must be a number > 0, got '-1'"),
+    (["make-qa", "x", "--questions", "0"], "vdc-bench make-qa: error: argument --questions: must be an integer >= 1, got '0'"),
+])
+def test_bad_numbers_of_every_command_stop_at_parse_time(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == message

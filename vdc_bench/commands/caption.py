@@ -10,23 +10,25 @@ import json
 import sys
 from pathlib import Path
 
+from vdc_bench.commands.option_types import non_negative_float, positive_float, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("caption", help="caption one video or image with AuroraCap and print efficiency stats")
     p.add_argument("visual", type=Path, help="video (mp4/mkv/webm/mpg/avi/...) or image file")
     p.add_argument("--pretrained", required=True, help="checkpoint directory (xtuner or LLaVA layout) or hub id")
     p.add_argument("--prompt", default="Describe the video in detail.")
-    p.add_argument("--num_frm", type=int, default=8)
+    p.add_argument("--num_frm", type=positive_int, default=8)
     p.add_argument("--token_kept_ratio", type=float, default=0.2)
     p.add_argument("--slowfast", action="store_true")
     p.add_argument("--conv_template", default="vicuna_v1", help="vicuna_v1 (lmms-eval) or plain (inference.py)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--attn_implementation", default="sdpa")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top_p", type=float, default=None)
-    p.add_argument("--num_beams", type=int, default=1)
-    p.add_argument("--max_new_tokens", type=int, default=1024)
+    p.add_argument("--temperature", type=non_negative_float, default=0.0)
+    p.add_argument("--top_p", type=positive_float, default=None)
+    p.add_argument("--num_beams", type=positive_int, default=1)
+    p.add_argument("--max_new_tokens", type=positive_int, default=1024)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import check_root
 from vdc_bench.dataset.settings import DataSettings
@@ -25,13 +26,13 @@ def register(sub) -> None:
     d.set_defaults(func=run_make_demo)
 
     s = actions.add_parser("make-synthetic", help="write N synthetic videos + annotations in the VDC layout")
-    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--n", type=positive_int, required=True)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--width", type=int, default=160)
-    s.add_argument("--height", type=int, default=120)
-    s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--seconds", type=float, default=3.0)
+    s.add_argument("--width", type=positive_int, default=160)
+    s.add_argument("--height", type=positive_int, default=120)
+    s.add_argument("--fps", type=positive_int, default=8)
+    s.add_argument("--seconds", type=positive_float, default=3.0)
     s.set_defaults(func=run_make_synthetic)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from vdc_bench.cache_root import cache_root
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
 
 # The published board the demo copies its rows onto; relative to the checkout `make demo` runs in.
@@ -28,9 +29,9 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run the offline demo: tiny AuroraCap sweep on the demo set, embedded judge, report")
     p.add_argument("--output", type=Path, default=Path("runs/demo"), help="where the sweep, report and board go")
     p.add_argument("--ratios", default="0.1,0.4,1.0", help="token_kept_ratio settings (at least three for a curve)")
-    p.add_argument("--limit", type=float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
-    p.add_argument("--num-frm", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--limit", type=positive_float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
+    p.add_argument("--num-frm", type=positive_int, default=4)
+    p.add_argument("--max-new-tokens", type=positive_int, default=48)
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.commands.option_types import positive_int
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.scoring.qa_generation import (
     DEFAULT_MAX_TOKENS,
@@ -34,7 +35,7 @@ def register(sub) -> None:
     p.add_argument("captions", type=Path, help="VDC_1k.jsonl-style reference captions")
     p.add_argument("--out", type=Path, required=True, help="output folder for <dimension>.jsonl")
     p.add_argument("--dimensions", nargs="+", choices=DIMENSIONS, default=list(DIMENSIONS))
-    p.add_argument("--questions", type=int, default=20, help="QA pairs to ask for per caption (VDC has ~19)")
+    p.add_argument("--questions", type=positive_int, default=20, help="QA pairs to ask for per caption (VDC has ~19)")
     add_judge_arguments(p)
     p.set_defaults(func=run)
 

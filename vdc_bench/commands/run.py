@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.runs.lmms_runner import run_lmms_eval
 
 
@@ -13,11 +14,11 @@ def register(sub) -> None:
     p.add_argument("--model_args", default="")
     p.add_argument("--tasks", required=True, help="comma-separated, e.g. vdc or vdc_demo")
     p.add_argument("--output_path", default="runs", type=Path)
-    p.add_argument("--batch_size", type=int, default=1)
-    p.add_argument("--limit", type=float, default=None)
+    p.add_argument("--batch_size", type=positive_int, default=1)
+    p.add_argument("--limit", type=positive_float, default=None)
     p.add_argument("--gen_kwargs", default=None)
     p.add_argument("--predict_only", action="store_true", help="generate captions now, score later")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes (torchrun)")
+    p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes (torchrun)")
     p.set_defaults(func=run)
 
 
