@@ -352,3 +352,18 @@ def test_bad_numbers_of_every_command_stop_at_parse_time(capsys, argv, message):
         main(argv)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == message
+
+
+def test_run_exits_1_when_lmms_eval_reports_nan_scores(monkeypatch, tmp_path, capsys):
+    from vdc_bench.commands import run as run_command
+    from vdc_bench.runs.lmms_runner import LmmsRun
+
+    results = tmp_path / "out" / "m" / "20260101_000000_results.json"
+    results.parent.mkdir(parents=True)
+    # lmms-eval writes a NaN metric as the bare token NaN
+    results.write_text('{"results": {"vdc_camera": {"alias": "vdc_camera", "vdc_acc,none": NaN, "vdc_score,none": NaN}}}')
+    monkeypatch.setattr(run_command, "run_lmms_eval", lambda *a, **k: LmmsRun(results_path=results))
+    assert main(["run", "--tasks", "vdc_camera", "--output_path", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "vdc-bench run: error: no VDCscore for vdc_camera vdc_acc, vdc_camera vdc_score (NaN: the judge failed; see "
+        f"the log above); score the samples again with `vdc-bench score {tmp_path / 'out'}`")

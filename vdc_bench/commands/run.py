@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 from vdc_bench.commands.option_types import positive_float, positive_int
@@ -38,4 +40,15 @@ def run(args) -> int:
     print(f"results: {result.results_path}")
     for task, path in sorted(result.samples.items()):
         print(f"samples[{task}]: {path}")
+    # The VDC aggregation reports a judge it could not use as NaN (not 0): that run has no score.
+    missing = sorted(
+        f"{task} {metric.split(',')[0]}"
+        for task, metrics in (result.results().get("results") or {}).items()
+        for metric, value in metrics.items()
+        if metric.startswith("vdc_") and isinstance(value, float) and math.isnan(value)
+    )
+    if missing and not args.predict_only:
+        print(f"vdc-bench run: error: no VDCscore for {', '.join(missing)} (NaN: the judge failed; see the log above); "
+              f"score the samples again with `vdc-bench score {args.output_path}`", file=sys.stderr)
+        return 1
     return 0
