@@ -367,3 +367,52 @@ def test_run_exits_1_when_lmms_eval_reports_nan_scores(monkeypatch, tmp_path, ca
     assert capsys.readouterr().err.strip() == (
         "vdc-bench run: error: no VDCscore for vdc_camera vdc_acc, vdc_camera vdc_score (NaN: the judge failed; see "
         f"the log above); score the samples again with `vdc-bench score {tmp_path / 'out'}`")
+
+
+def _broken_checkpoint(source: Path, dst: Path, case: str) -> Path:
+    import shutil
+
+    shutil.copytree(source, dst)
+    if case == "truncated_safetensors":
+        weights = dst / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif case == "config_shape":
+        config = json.loads((dst / "config.json").read_text())
+        config["intermediate_size"] *= 2
+        (dst / "config.json").write_text(json.dumps(config))
+    return dst
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("truncated_safetensors", "{ckpt}/model.safetensors: unreadable safetensors file (Error while deserializing "
+                              "header: incomplete metadata, file not fully covered)"),
+    ("config_shape", "{ckpt}: xtuner llm tensor model.layers.0.mlp.down_proj.weight has shape [64, 128] but the "
+                     "config makes it [64, 256]: config and weights do not belong together"),
+    ("mistyped_local_path", "./no-such-checkpoint: checkpoint directory not found"),
+    ("cuda_on_cpu", "device='cuda': CUDA is not available here; use device=auto or device=cpu"),
+])
+def test_caption_problems_are_one_line(model_tiny_checkpoints, tmp_path, capsys, monkeypatch, case, message):
+    import torch
+
+    if case == "cuda_on_cpu" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    ckpt = _broken_checkpoint(model_tiny_checkpoints["xtuner"], tmp_path / "ckpt", case)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # caption itself must keep a local path off the Hub
+    pretrained = "./no-such-checkpoint" if case == "mistyped_local_path" else str(ckpt)
+    argv = ["caption", str(tmp_path / "v.mp4"), "--pretrained", pretrained, "--max_new_tokens", "2"]
+    assert main([*argv, "--device", "cuda"] if case == "cuda_on_cpu" else argv) == 2
+    assert capsys.readouterr().err.strip() == "vdc-bench caption: error: " + message.format(ckpt=ckpt)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["make-checkpoint", "--out", "{file}"], "vdc-bench make-checkpoint: error: {file}: the checkpoint folder is "
+                                             "an existing file, not a folder"),
+    (["demo", "--output", "{file}"], "vdc-bench demo: error: {file}: the demo folder is an existing file, not a folder"),
+    (["demo", "--ratios", "0.1,x,1"], "vdc-bench demo: error: --ratios: '0.1,x,1' is not a comma-separated list of "
+                                      "numbers"),
+])
+def test_output_problems_are_one_line_before_any_work(tmp_path, capsys, argv, message):
+    file = tmp_path / "taken"
+    file.write_text("x")
+    assert main([a.format(file=file) for a in argv]) == 2
+    assert capsys.readouterr().err.strip() == message.format(file=file)

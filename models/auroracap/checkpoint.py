@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
 
 from vdc_bench.errors import VdcBenchError
@@ -66,7 +66,8 @@ def resolve_pretrained(pretrained: str) -> Path:
     path = Path(pretrained).expanduser()
     if path.is_dir():
         return path
-    looks_like_repo = re.fullmatch(r"[\w.-]+/[\w.-]+", pretrained) is not None
+    # ./x, ../x, ~/x and /x are local paths (a Hub id never starts with '.', '~' or '/'): never downloaded.
+    looks_like_repo = re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", pretrained) is not None
     if not looks_like_repo or path.exists():
         raise CheckpointError(f"{pretrained}: checkpoint directory not found")
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
@@ -129,9 +130,12 @@ def locate(pretrained: str) -> CheckpointFiles:
 def read_tensors(files: list[Path], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for path in files:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            for key in f.keys():
-                out[key] = f.get_tensor(key)
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as f:
+                for key in f.keys():
+                    out[key] = f.get_tensor(key)
+        except (SafetensorError, OSError) as err:  # truncated or damaged file: name it, no traceback
+            raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from err
     return out
 
 

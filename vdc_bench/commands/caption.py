@@ -7,6 +7,7 @@ efficiency stats as JSON.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +19,8 @@ def register(sub) -> None:
     p.add_argument("visual", type=Path, help="video (mp4/mkv/webm/mpg/avi/...) or image file")
     p.add_argument("--pretrained", required=True, help="checkpoint directory (xtuner or LLaVA layout) or hub id")
     p.add_argument("--prompt", default="Describe the video in detail.")
-    p.add_argument("--num_frm", type=positive_int, default=8)
-    p.add_argument("--token_kept_ratio", type=float, default=0.2)
+    p.add_argument("--num_frm", type=positive_int, default=None, help="default: the adapter's (16)")
+    p.add_argument("--token_kept_ratio", type=float, default=None, help="default: the adapter's (0.4)")
     p.add_argument("--slowfast", action="store_true")
     p.add_argument("--conv_template", default="vicuna_v1", help="vicuna_v1 (lmms-eval) or plain (inference.py)")
     p.add_argument("--dtype", default="auto")
@@ -36,12 +37,16 @@ def run(args) -> int:
     from vdc_bench.errors import VdcBenchError
     from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
     from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
+    from vdc_bench.runs.lmms_runner import OFFLINE_ENV
 
-    settings = AuroraCapSettings.from_model_args({
+    for key, value in OFFLINE_ENV.items():  # as `vdc-bench run`: a mistyped path is not tried on the Hub
+        os.environ.setdefault(key, value)
+    model_args = {
         "pretrained": args.pretrained, "token_kept_ratio": args.token_kept_ratio, "num_frm": args.num_frm,
         "slowfast": args.slowfast, "conv_template": args.conv_template, "dtype": args.dtype, "device": args.device,
         "attn_implementation": args.attn_implementation,
-    })
+    }
+    settings = AuroraCapSettings.from_model_args({k: v for k, v in model_args.items() if v is not None})
     generation = GenerationSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                     top_p=args.top_p, num_beams=args.num_beams)
     captioner = AuroraCapCaptioner(settings, settings.torch_device())

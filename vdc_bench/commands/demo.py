@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from vdc_bench.atomic_write import ensure_output_folder
 from vdc_bench.cache_root import cache_root
 from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
@@ -64,9 +65,13 @@ def run(args) -> int:
     from vdc_bench.reporting.report import write_report
     from vdc_bench.runs.sweep import SweepConfig, run_sweep
 
-    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    try:
+        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    except ValueError as err:
+        raise VdcBenchError(f"--ratios: {args.ratios!r} is not a comma-separated list of numbers") from err
     if len(ratios) < 3:
         raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
+    ensure_output_folder(args.output, "demo folder")  # before minutes of set-up, not after them
     started = time.perf_counter()
     print(f"[demo] demo set: {ensure_demo_root()}", flush=True)
     checkpoint = tiny_checkpoint()
