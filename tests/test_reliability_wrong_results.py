@@ -416,3 +416,13 @@ def test_output_problems_are_one_line_before_any_work(tmp_path, capsys, argv, me
     file.write_text("x")
     assert main([a.format(file=file) for a in argv]) == 2
     assert capsys.readouterr().err.strip() == message.format(file=file)
+
+
+def test_comparable_with_published_needs_the_published_judge_too(healthy_judge, tmp_path):
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "vdcscore_scores.json").read_text())
+    assert doc["protocol"]["same_prompts_as_published"] is True
+    assert doc["protocol"]["comparable_with_published"] is False  # judged by stub-judge, not Llama-3.1-8B
+    assert "— not the published judge (Llama-3.1-8B), NOT comparable with published VDCscore." in \
+        (tmp_path / "out" / "vdcscore_table.md").read_text()

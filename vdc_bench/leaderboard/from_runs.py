@@ -35,7 +35,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     judge = summary.judge_model
     if judge != PUBLISHED_JUDGE:
         flags.append(f"judged by {judge}, not {PUBLISHED_JUDGE}: not comparable with published rows")
-    if proto and not proto.get("comparable_with_published", True):
+    if proto and not proto.get("same_prompts_as_published", proto.get("comparable_with_published", True)):
         flags.append(f"protocol {proto.get('name')} uses constrained JSON: not comparable with published VDCscore")
     missing = [d for d in DIMENSIONS if dims[d].acc is None]
     if missing:

@@ -146,7 +146,9 @@ def judge_lines(points: Sequence[RunSummary]) -> list[str]:
             f"{judge.get('description') or 'no description'}; temperature {judge.get('temperature')}, "
             f"seed {judge.get('seed')}, max_tokens {judge.get('max_tokens')}. Protocol {proto.get('name')} "
             f"(prompts sha256 {str(proto.get('prompt_sha256'))[:12]}), "
-            + ("same prompts as published VDCscore." if comparable else "NOT comparable with published VDCscore.")
+            + ("same prompts as published VDCscore" if proto.get("same_prompts_as_published", comparable)
+               else "constrained JSON prompts")
+            + ("." if comparable else "; NOT comparable with published VDCscore.")
         )
     if not lines:
         lines.append("No VDCscore scores found: the run was not judged.")

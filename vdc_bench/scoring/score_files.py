@@ -20,7 +20,7 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.judge_client import CallStats
 from vdc_bench.scoring.judge_settings import JudgeSettings
-from vdc_bench.scoring.protocol import Protocol
+from vdc_bench.scoring.protocol import Protocol, is_published_judge
 from vdc_bench.scoring.scorer import QAJudgement
 
 SCHEMA = "vdc-bench.scores/1"
@@ -51,7 +51,10 @@ def scores_document(
     return {
         "schema": SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "protocol": protocol.describe(),
+        # Comparable with the published numbers only with their prompts AND their judge.
+        "protocol": protocol.describe() | {
+            "comparable_with_published": not protocol.constrained and is_published_judge(settings.model)
+        },
         "judge": settings.public(),
         "versions": {"vdc-bench": __version__, "lmms-eval": _version("lmms-eval"), "openai": _version("openai")},
         "inputs": list(inputs),
@@ -108,7 +111,9 @@ def markdown_report(doc: dict[str, Any]) -> str:
         f"Judge `{judge['model']}` at `{judge['base_url_host']}` ({judge['source']}), temperature "
         f"{judge['temperature']}, seed {judge['seed']}; protocol `{proto['name']}` "
         f"(prompts sha256 `{proto['prompt_sha256'][:12]}`)"
-        + ("" if proto["comparable_with_published"] else " — constrained JSON, NOT comparable with published VDCscore")
+        + ("" if proto["comparable_with_published"] else
+           " — constrained JSON, NOT comparable with published VDCscore" if proto.get("constrained_json") else
+           " — not the published judge (Llama-3.1-8B), NOT comparable with published VDCscore")
         + ".",
         "acc ×100 (share of 'yes'), score 0–5; macro over videos, failed QAs count as no/0; "
         f"95% CIs: bootstrap over videos ({doc['bootstrap']['iters']} draws).",
