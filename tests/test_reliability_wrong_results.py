@@ -426,3 +426,29 @@ def test_comparable_with_published_needs_the_published_judge_too(healthy_judge, 
     assert doc["protocol"]["comparable_with_published"] is False  # judged by stub-judge, not Llama-3.1-8B
     assert "— not the published judge (Llama-3.1-8B), NOT comparable with published VDCscore." in \
         (tmp_path / "out" / "vdcscore_table.md").read_text()
+
+
+def test_empty_qas_are_listed_in_the_scores(healthy_judge, tmp_path):
+    records = [dict(r) for r in CAMERA]
+    qa = json.loads(records[0]["qa"])
+    qa[1] = {"question": "", "answer": "", "category": "object"}
+    records[0]["qa"] = json.dumps(qa)
+    samples = write_samples(tmp_path / "s_samples_x.jsonl", records)
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "vdcscore_scores.json").read_text())
+    assert doc["counts"]["empty_qas"] == ["camera/v0#1"]
+    assert "* 1 QAs have an empty question or answer and were judged as they are: camera/v0#1." in \
+        (tmp_path / "out" / "vdcscore_table.md").read_text()
+
+
+def test_a_root_without_caption_file_warns_that_references_are_empty(tmp_path, caplog):
+    from vdc_fixtures import write_root
+
+    from vdc_bench.dataset.loader import load_dimension, log_report
+
+    root = write_root(tmp_path / "root", "hf_nested")
+    (root / "VDC_1k.jsonl").unlink()
+    data = load_dimension(root, "short")
+    log_report(data.report)
+    assert f"VDC short: no caption file under {root}: every reference_caption is empty (vdc_oracle then equals " \
+           "vdc_blind)" in caplog.text

@@ -200,6 +200,9 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
 
 def log_report(report: DimensionReport) -> None:
     """Warn about every defect of a dimension (what a run drops or patches must be visible in its log)."""
+    if report.caption_file is None and report.layout != "lmms_parquet":
+        log.warning("VDC %s: no caption file under %s: every reference_caption is empty (vdc_oracle then equals "
+                    "vdc_blind)", report.dimension, report.root)
     for dup in report.duplicates:
         kind = "identical" if dup.identical else "DIFFERENT"
         log.warning("VDC %s: video %s appears on lines %s of %s (%s records); keeping the last (as the reference scorer)",

@@ -120,6 +120,10 @@ def markdown_report(doc: dict[str, Any]) -> str:
     ]
     if judge.get("description"):
         notes.append(f"Judge: {judge['description']}.")
+    empty = doc["counts"].get("empty_qas")
+    if empty:
+        notes.append(f"{len(empty)} QAs have an empty question or answer and were judged as they are: "
+                     f"{', '.join(empty)}.")
     failure = judging_failure(doc)
     banner = f"**NOT A VALID VDCscore: {failure}.** Unjudged QAs count as no/0 below.\n\n" if failure else ""
     return banner + markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
