@@ -452,3 +452,16 @@ def test_a_root_without_caption_file_warns_that_references_are_empty(tmp_path, c
     log_report(data.report)
     assert f"VDC short: no caption file under {root}: every reference_caption is empty (vdc_oracle then equals " \
            "vdc_blind)" in caplog.text
+
+
+def test_leaderboard_add_by_relative_and_absolute_path_is_one_row(healthy_judge, tmp_path, monkeypatch, capsys):
+    from vdc_bench.leaderboard.board import load_board
+
+    run = make_run(tmp_path / "run", CAMERA)
+    board = tmp_path / "board.json"
+    monkeypatch.chdir(tmp_path)
+    assert main(["leaderboard", "--board", str(board), "add", "run"]) == 0
+    assert main(["leaderboard", "--board", str(board), "add", str(run)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(f"{board}: 0 added, 1 replaced")
+    ours = [e for e in load_board(board) if e.kind != "published"]
+    assert len(ours) == 1 and ours[0].id.startswith("run:sha256:") and Path(ours[0].source).is_absolute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
@@ -20,6 +21,16 @@ def _score(block: dict | None) -> Score:
     block = block or {}
     return Score(acc=block.get("acc"), score=block.get("score"), acc_ci=block.get("acc_ci95"),
                  score_ci=block.get("score_ci95"), n=block.get("n_videos"))
+
+
+def stable_id(kind: str, results_path: str) -> str:
+    """The same run gives the same id however its path was typed (relative, absolute, moved): the digest
+    of its lmms-eval results file; the absolute path only when that file is gone."""
+    path = Path(results_path)
+    try:
+        return f"{kind}:sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return f"{kind}:{path.resolve()}"
 
 
 def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
@@ -58,7 +69,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     if summary.random_weights and summary.kind != "demo":
         flags.append("the checkpoint carries the random-weights marker: its numbers are not results of any model")
     return Entry(
-        id=f"{kind}:{summary.results_path}",
+        id=stable_id(kind, summary.results_path),
         model=name or default_name,
         kind=kind,
         frames=round(eff.frames_per_video) if eff.frames_per_video else None,
@@ -70,7 +81,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
                       score_ci=overall.get("score_ci95")),
         computed_average=mean_of_dimensions(dims),
-        source=summary.scores_path or summary.results_path,
+        source=str(Path(summary.scores_path or summary.results_path).resolve()),
         date=summary.date,
         flags=flags,
         run_config={
