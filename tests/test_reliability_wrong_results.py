@@ -465,3 +465,22 @@ def test_leaderboard_add_by_relative_and_absolute_path_is_one_row(healthy_judge,
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"{board}: 0 added, 1 replaced")
     ours = [e for e in load_board(board) if e.kind != "published"]
     assert len(ours) == 1 and ours[0].id.startswith("run:sha256:") and Path(ours[0].source).is_absolute()
+
+
+def test_judge_serve_does_not_silently_reuse_a_server_on_another_port(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from vdc_bench.commands import judge as judge_command
+    from vdc_bench.judge import server
+
+    running = server.ServerState(pid=1, host="127.0.0.1", port=8001, model="judge.gguf", engine="llama-cpp",
+                                 description="llama-cpp judge", log="x.log", owner_pid=None, started_at=0.0,
+                                 command=[])
+    monkeypatch.setattr(judge_command, "_spec", lambda args: SimpleNamespace(model="judge.gguf"))
+    monkeypatch.setattr(server, "find_server", lambda model=None, port=None: running)
+    assert main(["judge", "serve", "--port", "9100"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "vdc-bench judge: error: llama-cpp judge already serves judge.gguf at http://127.0.0.1:8001/v1, not at "
+        "--port 9100: stop it first (vdc-bench judge stop --port 8001) or leave the option out")
+    assert main(["judge", "serve"]) == 0  # no address asked for: reused
+    assert capsys.readouterr().out.strip() == "http://127.0.0.1:8001/v1"

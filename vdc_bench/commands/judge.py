@@ -145,6 +145,14 @@ def run_serve(args: argparse.Namespace) -> int:
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:
+        # Reusing it silently would ignore an explicit address: say so, and how to get that address.
+        asked = ([f"--port {args.port}"] if args.port not in (None, 0) and args.port != running.port else []) + (
+            [f"--host {args.host}"] if args.host != running.host else [])
+        if asked:
+            raise VdcBenchError(
+                f"{running.description} already serves {running.model} at {running.base_url}, not at "
+                f"{' '.join(asked)}: stop it first (vdc-bench judge stop --port {running.port}) or leave the option out"
+            )
         _print_endpoint(running, "already running, reusing it")
         return 0
     state = server.start_server(spec, owned=args.foreground, log=_log)
