@@ -484,3 +484,13 @@ def test_judge_serve_does_not_silently_reuse_a_server_on_another_port(monkeypatc
         "--port 9100: stop it first (vdc-bench judge stop --port 8001) or leave the option out")
     assert main(["judge", "serve"]) == 0  # no address asked for: reused
     assert capsys.readouterr().out.strip() == "http://127.0.0.1:8001/v1"
+
+
+def test_lone_surrogate_caption_is_one_line_naming_file_and_line(tmp_path, capsys):
+    samples = tmp_path / "s_samples_x.jsonl"
+    record = dict(CAMERA[0], caption="a cyclist \ud800 rides")
+    samples.write_text(json.dumps({"doc_id": 0, "vdc_acc": record}) + "\n")  # json escapes it as \ud800
+    assert main(["score", str(samples), "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "m",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vdc-bench score: error: {samples}:1: field 'caption' is not valid text (lone surrogate at character 10)")
