@@ -376,6 +376,9 @@ def _broken_checkpoint(source: Path, dst: Path, case: str) -> Path:
     if case == "truncated_safetensors":
         weights = dst / "model.safetensors"
         weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif case == "projector_config":
+        config = json.loads((dst / "projector" / "config.json").read_text())
+        (dst / "projector" / "config.json").write_text(json.dumps(dict(config, hidden_act="relu")))
     elif case == "config_shape":
         config = json.loads((dst / "config.json").read_text())
         config["intermediate_size"] *= 2
@@ -388,6 +391,8 @@ def _broken_checkpoint(source: Path, dst: Path, case: str) -> Path:
                               "header: incomplete metadata, file not fully covered)"),
     ("config_shape", "{ckpt}: xtuner llm tensor model.layers.0.mlp.down_proj.weight has shape [64, 128] but the "
                      "config makes it [64, 256]: config and weights do not belong together"),
+    ("projector_config", "{ckpt}/projector/config.json: projector hidden_act='relu' is not supported (AuroraCap's "
+                         "projector has hidden_act='gelu')"),
     ("mistyped_local_path", "./no-such-checkpoint: checkpoint directory not found"),
     ("cuda_on_cpu", "device='cuda': CUDA is not available here; use device=auto or device=cpu"),
 ])

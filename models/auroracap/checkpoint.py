@@ -105,6 +105,26 @@ def _require_tokenizer(directory: Path) -> None:
         raise CheckpointError(f"{directory / TOKENIZER_FILES[0]}: missing (tokenizer; tokenizer.model also absent)")
 
 
+# The one projector AuroraProjector builds (Linear-GELU-Linear with bias); a config asking for another
+# would otherwise be ignored silently. Keys as the xtuner projector config and the LLaVA config spell them.
+_PROJECTOR = {"xtuner": {"depth": 2, "hidden_act": "gelu", "bias": True}, "hf": {"projector_hidden_act": "gelu"}}
+
+
+def _check_projector_config(files: CheckpointFiles) -> None:
+    path = files.projector_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from err
+    for key, supported in _PROJECTOR[files.layout].items():
+        if key in config and config[key] != supported:
+            raise CheckpointError(
+                f"{path}: projector {key}={config[key]!r} is not supported (AuroraCap's projector has {key}={supported!r})"
+            )
+
+
 def locate(pretrained: str) -> CheckpointFiles:
     """Detect the layout and check that every file it needs is present."""
     root = resolve_pretrained(pretrained)
@@ -116,7 +136,9 @@ def locate(pretrained: str) -> CheckpointFiles:
     _require_tokenizer(root)
     if model_type == "llava":
         weight_files(root)
-        return CheckpointFiles("hf", root, root, root, root)
+        files = CheckpointFiles("hf", root, root, root, root)
+        _check_projector_config(files)
+        return files
     if model_type != "llama":
         raise CheckpointError(f"{config_path}: model_type {model_type!r} is neither an xtuner Llama root nor 'llava'")
     files = CheckpointFiles("xtuner", root, root, root / "visual_encoder", root / "projector")
@@ -124,6 +146,7 @@ def locate(pretrained: str) -> CheckpointFiles:
     for directory in (files.llm_dir, files.vision_dir):
         weight_files(directory)
     _require(files.projector_dir / WEIGHTS_NAME, "xtuner projector weights")
+    _check_projector_config(files)
     return files
 
 
