@@ -499,3 +499,20 @@ def test_lone_surrogate_caption_is_one_line_naming_file_and_line(tmp_path, capsy
                  "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"vdc-bench score: error: {samples}:1: field 'caption' is not valid text (lone surrogate at character 10)")
+
+
+def test_a_folder_with_two_runs_says_which_one_it_uses(healthy_judge, tmp_path, capsys):
+    import time
+
+    from vdc_bench.runs.run_summary import summarize_run
+
+    run = make_run(tmp_path / "run", CAMERA)
+    first = run / "model" / "20260101_000000_results.json"
+    newer = run / "model" / "20260102_000000_results.json"
+    newer.write_text(first.read_text())
+    later = time.time() + 5
+    os.utime(newer, (later, later))
+    assert summarize_run(run).results_path == str(newer)
+    assert capsys.readouterr().err.strip() == (
+        f"warning: {run} holds 2 lmms-eval runs; using the newest, {newer} (give each run its own --output_path "
+        "to avoid this)")

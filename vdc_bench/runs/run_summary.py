@@ -8,6 +8,7 @@ Output: a plain JSON-able ``RunSummary`` that sweeps, reports and the leaderboar
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,10 @@ def locate_run(run_dir: Path) -> LmmsRun:
     run = find_run(run_dir)
     if run is None:
         raise VdcBenchError(f"{run_dir}: no lmms-eval *_results.json under this folder")
+    others = [p for p in run_dir.rglob("*_results.json") if p != run.results_path]
+    if others:  # never a silent choice: say which run the numbers come from
+        print(f"warning: {run_dir} holds {len(others) + 1} lmms-eval runs; using the newest, {run.results_path} "
+              "(give each run its own --output_path to avoid this)", file=sys.stderr)
     return run
 
 
