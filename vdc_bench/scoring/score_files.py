@@ -154,7 +154,8 @@ def keep_earlier(out_dir: Path) -> Path | None:
         n += 1
         dest = dest.with_name(f"{dest.name.split('_')[0]}_{n}")
     dest.mkdir(parents=True)
-    for path in earlier:
+    # The scores JSON first: it marks a complete result, so a kill mid-move never leaves one without its audit.
+    for path in sorted(earlier, key=lambda p: p.name != SCORES_NAME):
         path.rename(dest / path.name)
     return dest
 
