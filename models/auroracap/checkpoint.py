@@ -121,7 +121,8 @@ def _check_projector_config(files: CheckpointFiles) -> None:
     for key, supported in _PROJECTOR[files.layout].items():
         if key in config and config[key] != supported:
             raise CheckpointError(
-                f"{path}: projector {key}={config[key]!r} is not supported (AuroraCap's projector has {key}={supported!r})"
+                f"{path}: projector {key}={config[key]!r} is not supported "
+                f"(AuroraCap's projector has {key}={supported!r})"
             )
 
 

@@ -67,7 +67,9 @@ def item_from_record(rec: Mapping[str, Any], where: str = "record") -> CaptionIt
     try:
         caption.encode("utf-8")  # JSON can spell a lone surrogate (\ud800); no judge or file can take it
     except UnicodeEncodeError as err:
-        raise VdcBenchError(f"{where}: field 'caption' is not valid text (lone surrogate at character {err.start})") from err
+        raise VdcBenchError(
+            f"{where}: field 'caption' is not valid text (lone surrogate at character {err.start})"
+        ) from err
     return CaptionItem(
         dimension=str(rec["dimension"]),
         video_id=str(rec["video_id"]),

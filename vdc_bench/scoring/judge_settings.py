@@ -103,7 +103,8 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
-    query = "&".join(f"{key}=***" if sep else key for key, sep, _ in (p.partition("=") for p in parts.query.split("&") if p))
+    pairs = (p.partition("=") for p in parts.query.split("&") if p)
+    query = "&".join(f"{key}=***" if sep else key for key, sep, _ in pairs)
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 

@@ -91,8 +91,9 @@ def markdown_report(doc: dict[str, Any]) -> str:
     rows = []
     for dim, b in doc["dimensions"].items():
         unjudged = sum(b["failures"].get(s, 0) for s in JUDGING_FAILED)
+        label = f"{dim} (NOT VALID: {unjudged} QAs not judged)" if unjudged else dim
         rows.append([
-            f"{dim} (NOT VALID: {unjudged} QAs not judged)" if unjudged else dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
+            label, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
             format_ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
         ])
     overall = doc.get("vdcscore")
