@@ -516,3 +516,25 @@ def test_a_folder_with_two_runs_says_which_one_it_uses(healthy_judge, tmp_path, 
     assert capsys.readouterr().err.strip() == (
         f"warning: {run} holds 2 lmms-eval runs; using the newest, {newer} (give each run its own --output_path "
         "to avoid this)")
+
+
+@pytest.mark.slow
+def test_judge_unusable_inside_a_real_lmms_eval_run_is_no_number_and_exit_1(scoring_stub, tmp_path, monkeypatch,
+                                                                            capsys):
+    """End to end: every judge reply is prose (never a verdict). The lmms-eval metric is NaN, not 0, the
+    combined scores file says it is not a VDCscore, and `vdc-bench run` exits 1 saying so."""
+    server = scoring_stub(fail_first=10**9, fault="garbage")
+    monkeypatch.setenv("VDC_JUDGE_BASE_URL", server.url)
+    monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
+    monkeypatch.setenv("VDC_VERDICT_CACHE", str(tmp_path / "v.sqlite"))
+    out = tmp_path / "out"
+    assert main(["run", "--model", "vdc_oracle", "--tasks", "vdc_demo_short", "--output_path", str(out),
+                 "--limit", "2"]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "vdc-bench run: error: no VDCscore for vdc_demo_short vdc_acc, vdc_demo_short vdc_score (NaN: the judge "
+        f"failed; see the log above); score the samples again with `vdc-bench score {out}`")
+    results_file = next(out.rglob("*_results.json"))
+    result = json.loads(results_file.read_text())["results"]["vdc_demo_short"]
+    assert math.isnan(result["vdc_acc,none"]) and math.isnan(result["vdc_score,none"])
+    scores = json.loads(next(out.rglob("vdcscore_*/vdcscore_scores.json")).read_text())
+    assert scores["judging"]["failed"] == scores["judging"]["qas"] == scores["judging"]["parse_failed"] > 0
