@@ -538,3 +538,17 @@ def test_judge_unusable_inside_a_real_lmms_eval_run_is_no_number_and_exit_1(scor
     assert math.isnan(result["vdc_acc,none"]) and math.isnan(result["vdc_score,none"])
     scores = json.loads(next(out.rglob("vdcscore_*/vdcscore_scores.json")).read_text())
     assert scores["judging"]["failed"] == scores["judging"]["qas"] == scores["judging"]["parse_failed"] > 0
+
+
+def test_data_check_names_ids_a_dimension_lacks_even_without_caption_file(tmp_path, capsys):
+    from vdc_fixtures import write_root
+
+    root = write_root(tmp_path / "root", "hf_nested")
+    (root / "VDC_1k.jsonl").unlink()
+    qa = root / "VDCScore_qa" / "main_object.jsonl"
+    lines = qa.read_text().splitlines()
+    dropped = next(iter(json.loads(lines[0])))
+    qa.write_text("\n".join(lines[1:]) + "\n")
+    main(["data", "check", "--root", str(root)])
+    assert (f"  main_object: no QA for 1 video(s) the other dimensions have (not evaluated here): {dropped}"
+            in capsys.readouterr().out)

@@ -70,6 +70,9 @@ def run_check(args) -> int:
                 print(f"  {r.dimension}: QA but no caption: {', '.join(r.qa_without_captions)}")
             if r.empty_qa:
                 print(f"  {r.dimension}: empty QA list (not evaluated): {', '.join(r.empty_qa)}")
+            if r.only_in_other_dimensions:
+                print(f"  {r.dimension}: no QA for {len(r.only_in_other_dimensions)} video(s) the other dimensions "
+                      f"have (not evaluated here): {', '.join(r.only_in_other_dimensions)}")
         missing = sorted({v for r in reports.values() for v in r.missing_videos})
         if missing:
             print(f"{len(missing)} missing video(s): {', '.join(missing)}")

@@ -52,6 +52,8 @@ class DimensionReport:
     empty_qa: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
     skipped_missing_videos: int = 0
+    # Set by check_root: ids other dimensions have and this one has no QA for (found without a caption file too).
+    only_in_other_dimensions: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts only: small enough to travel with every sample record."""
@@ -279,4 +281,10 @@ def check_root(root: Path, settings: DataSettings | None = None) -> dict[str, Di
     check = DataSettings(root=settings.root, prompt_seed=settings.prompt_seed, prompt_mode=settings.prompt_mode,
                          on_missing="skip")
     layout = detect_layout(Path(root))
-    return {dim: load_dimension(root, dim, check, layout).report for dim in layout.sources}
+    loaded = {dim: load_dimension(root, dim, check, layout) for dim in layout.sources}
+    ids = {dim: {d["video_id"] for d in data.docs} | set(data.report.missing_videos) | set(data.report.empty_qa)
+           for dim, data in loaded.items()}
+    everywhere = set().union(*ids.values())
+    for dim, data in loaded.items():
+        data.report.only_in_other_dimensions = sorted(everywhere - ids[dim])
+    return {dim: data.report for dim, data in loaded.items()}
