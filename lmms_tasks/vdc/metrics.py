@@ -32,7 +32,7 @@ from vdc_bench.scoring.judge_client import JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, build_document, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, load_protocol
-from vdc_bench.scoring.score_files import write_outputs
+from vdc_bench.scoring.score_files import judging_failure, write_outputs
 from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
@@ -115,6 +115,11 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
                          "kept in the samples file (--log_samples): score them with `vdc-bench score <output_path>`.")
             _SCORED[key] = {"vdcscore": None, "judge_error": str(err)}
             return _SCORED[key]
+        failure = judging_failure(doc)
+        if failure:
+            # lmms-eval can only show a bare number: NaN, not the no/0 count of the unjudged QAs.
+            logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {failure}. The files in "
+                         f"{out_dir or 'no output folder'} say which QAs; `vdc-bench score <output_path>` re-judges them.")
         _SCORED[key] = doc
         if run is not None:
             for dim in dims:
@@ -133,8 +138,11 @@ def _write_combined(run: _Run, settings: JudgeSettings, config: ScoringConfig) -
 
 
 def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
-    overall = _score(items, args)["vdcscore"]
-    return float("nan") if overall is None else float(overall[name])  # None: no record had any QA
+    doc = _score(items, args)
+    overall = doc["vdcscore"]
+    if overall is None or judging_failure(doc):  # None: no record had any QA, or the judge was unusable
+        return float("nan")
+    return float(overall[name])
 
 
 def _stderr(name: str):

@@ -241,12 +241,16 @@ class AuroraCapCaptioner:
                 "frame_indices": [i for v in item.visuals for i in v.frame_indices],
                 "total_frames": [v.total_frames for v in item.visuals],
                 "frame_count_source": [v.frame_count_source for v in item.visuals],
+                # A truncated/corrupt file is captioned from the frames that decode, and flagged.
+                "frames_in_header": [v.frames_in_header for v in item.visuals],
+                "video_damaged": any(v.damaged for v in item.visuals),
                 "visual_tokens_per_frame": per_frame,
                 "visual_tokens": sum(per_frame),
                 "prompt_tokens": prompt_tokens,
                 "output_tokens": n_out,
                 "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
                 "token_kept_ratio": self.settings.token_kept_ratio,
+                "random_weights": self.random_weights,  # the checkpoint's own marker: flagged wherever shown
                 "batch_size": len(runnable),
                 # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
                 "dtype": str(self.dtype).removeprefix("torch."),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
 
 from vdc_bench.errors import VdcBenchError
@@ -66,7 +66,8 @@ def resolve_pretrained(pretrained: str) -> Path:
     path = Path(pretrained).expanduser()
     if path.is_dir():
         return path
-    looks_like_repo = re.fullmatch(r"[\w.-]+/[\w.-]+", pretrained) is not None
+    # ./x, ../x, ~/x and /x are local paths (a Hub id never starts with '.', '~' or '/'): never downloaded.
+    looks_like_repo = re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", pretrained) is not None
     if not looks_like_repo or path.exists():
         raise CheckpointError(f"{pretrained}: checkpoint directory not found")
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
@@ -104,6 +105,27 @@ def _require_tokenizer(directory: Path) -> None:
         raise CheckpointError(f"{directory / TOKENIZER_FILES[0]}: missing (tokenizer; tokenizer.model also absent)")
 
 
+# The one projector AuroraProjector builds (Linear-GELU-Linear with bias); a config asking for another
+# would otherwise be ignored silently. Keys as the xtuner projector config and the LLaVA config spell them.
+_PROJECTOR = {"xtuner": {"depth": 2, "hidden_act": "gelu", "bias": True}, "hf": {"projector_hidden_act": "gelu"}}
+
+
+def _check_projector_config(files: CheckpointFiles) -> None:
+    path = files.projector_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from err
+    for key, supported in _PROJECTOR[files.layout].items():
+        if key in config and config[key] != supported:
+            raise CheckpointError(
+                f"{path}: projector {key}={config[key]!r} is not supported "
+                f"(AuroraCap's projector has {key}={supported!r})"
+            )
+
+
 def locate(pretrained: str) -> CheckpointFiles:
     """Detect the layout and check that every file it needs is present."""
     root = resolve_pretrained(pretrained)
@@ -115,7 +137,9 @@ def locate(pretrained: str) -> CheckpointFiles:
     _require_tokenizer(root)
     if model_type == "llava":
         weight_files(root)
-        return CheckpointFiles("hf", root, root, root, root)
+        files = CheckpointFiles("hf", root, root, root, root)
+        _check_projector_config(files)
+        return files
     if model_type != "llama":
         raise CheckpointError(f"{config_path}: model_type {model_type!r} is neither an xtuner Llama root nor 'llava'")
     files = CheckpointFiles("xtuner", root, root, root / "visual_encoder", root / "projector")
@@ -123,15 +147,19 @@ def locate(pretrained: str) -> CheckpointFiles:
     for directory in (files.llm_dir, files.vision_dir):
         weight_files(directory)
     _require(files.projector_dir / WEIGHTS_NAME, "xtuner projector weights")
+    _check_projector_config(files)
     return files
 
 
 def read_tensors(files: list[Path], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for path in files:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            for key in f.keys():
-                out[key] = f.get_tensor(key)
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as f:
+                for key in f.keys():
+                    out[key] = f.get_tensor(key)
+        except (SafetensorError, OSError) as err:  # truncated or damaged file: name it, no traceback
+            raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from err
     return out
 
 

@@ -100,6 +100,8 @@ class AuroraCapSettings:
     def torch_device(self, local_rank: int = 0) -> torch.device:
         if self.device in ("auto", ""):
             return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelArgError(f"device={self.device!r}: CUDA is not available here; use device=auto or device=cpu")
         if self.device == "cuda":
             return torch.device(f"cuda:{local_rank}")
         return torch.device(self.device)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from vdc_bench.cli_options import deprecated_alias
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import check_root
 from vdc_bench.dataset.settings import DataSettings
@@ -26,13 +27,13 @@ def register(sub) -> None:
     d.set_defaults(func=run_make_demo)
 
     s = actions.add_parser("make-synthetic", help="write N synthetic videos + annotations in the VDC layout")
-    s.add_argument("--n", type=int, required=True, help="number of videos")
+    s.add_argument("--n", type=positive_int, required=True, help="number of videos")
     s.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="data folder to write")
     s.add_argument("--seed", type=int, default=0, help="seed of the video content and annotations")
-    s.add_argument("--width", type=int, default=160, help="frame width in pixels")
-    s.add_argument("--height", type=int, default=120, help="frame height in pixels")
-    s.add_argument("--fps", type=int, default=8, help="frames per second")
-    s.add_argument("--seconds", type=float, default=3.0, help="video length")
+    s.add_argument("--width", type=positive_int, default=160, help="frame width in pixels")
+    s.add_argument("--height", type=positive_int, default=120, help="frame height in pixels")
+    s.add_argument("--fps", type=positive_int, default=8, help="frames per second")
+    s.add_argument("--seconds", type=positive_float, default=3.0, help="video length")
     deprecated_alias(s, "--out", "--output")
     s.set_defaults(func=run_make_synthetic)
 
@@ -80,6 +81,9 @@ def run_check(args) -> int:
                 print(f"  {r.dimension}: QA but no caption: {', '.join(r.qa_without_captions)}")
             if r.empty_qa:
                 print(f"  {r.dimension}: empty QA list (not evaluated): {', '.join(r.empty_qa)}")
+            if r.only_in_other_dimensions:
+                print(f"  {r.dimension}: no QA for {len(r.only_in_other_dimensions)} video(s) the other dimensions "
+                      f"have (not evaluated here): {', '.join(r.only_in_other_dimensions)}")
         missing = sorted({v for r in reports.values() for v in r.missing_videos})
         if missing:
             print(f"{len(missing)} missing video(s): {', '.join(missing)}")

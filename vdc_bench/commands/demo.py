@@ -17,8 +17,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from vdc_bench.atomic_write import ensure_output_folder
 from vdc_bench.cache_root import cache_root
 from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.logs import logger
 
@@ -30,9 +32,9 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run the offline demo: tiny AuroraCap sweep on the demo set, embedded judge, report")
     p.add_argument("--output", type=Path, default=Path("runs/demo"), help="where the sweep, report and board go")
     p.add_argument("--ratios", default="0.1,0.4,1.0", help="token_kept_ratio settings (at least three for a curve)")
-    p.add_argument("--limit", type=float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
-    p.add_argument("--num-frm", type=int, default=4, help="frames sampled per video")
-    p.add_argument("--max-new-tokens", type=int, default=48, help="caption length limit")
+    p.add_argument("--limit", type=positive_float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
+    p.add_argument("--num-frm", type=positive_int, default=4, help="frames sampled per video")
+    p.add_argument("--max-new-tokens", type=positive_int, default=48, help="caption length limit")
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")
@@ -67,9 +69,13 @@ def run(args) -> int:
     from vdc_bench.runs.sweep import SweepConfig, run_sweep
 
     check_launch_options(args)
-    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    try:
+        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    except ValueError as err:
+        raise VdcBenchError(f"--ratios: {args.ratios!r} is not a comma-separated list of numbers") from err
     if len(ratios) < 3:
         raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
+    ensure_output_folder(args.output, "demo folder")  # before minutes of set-up, not after them
     started = time.perf_counter()
     logger.info(f"[demo] demo set: {ensure_demo_root()}")
     checkpoint = tiny_checkpoint()

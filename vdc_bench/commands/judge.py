@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from vdc_bench.commands.option_types import non_negative_int, positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
 from vdc_bench.logs import logger
@@ -41,17 +42,17 @@ def register(sub) -> None:
     )
     s.add_argument(
         "--port",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="0 picks a free port (default: 8001 llama-cpp, 8000 vllm, 30000 sglang)",
     )
-    s.add_argument("--n-ctx", type=int, default=engines.EMBEDDED_N_CTX, help="llama-cpp context length")
-    s.add_argument("--threads", type=int, default=None, help="llama-cpp threads (default: all usable cores)")
-    s.add_argument("--tp", type=int, default=1, help="vllm/sglang tensor-parallel GPUs")
-    s.add_argument("--dp", type=int, default=1,
+    s.add_argument("--n-ctx", type=positive_int, default=engines.EMBEDDED_N_CTX, help="llama-cpp context length")
+    s.add_argument("--threads", type=positive_int, default=None, help="llama-cpp threads (default: all usable cores)")
+    s.add_argument("--tp", type=positive_int, default=1, help="vllm/sglang tensor-parallel GPUs")
+    s.add_argument("--dp", type=positive_int, default=1,
                    help="vllm/sglang data-parallel replicas (GPUs = tp x dp); for an 8B judge, dp is the throughput choice")
     s.add_argument(
-        "--context-length", type=int, default=engines.ENGINE_CONTEXT, help="vllm/sglang max context"
+        "--context-length", type=positive_int, default=engines.ENGINE_CONTEXT, help="vllm/sglang max context"
     )
     s.add_argument(
         "--python", default=sys.executable, help="vllm/sglang: interpreter that has the engine installed"
@@ -60,11 +61,11 @@ def register(sub) -> None:
         "--engine-arg", action="append", default=[], help="extra argument passed to vllm/sglang (repeatable)"
     )
     s.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops the server")
-    s.add_argument("--timeout", type=float, default=None, help="seconds to wait until the server is ready")
+    s.add_argument("--timeout", type=positive_float, default=None, help="seconds to wait until the server is ready")
     s.set_defaults(func=run_serve)
 
     st = jsub.add_parser("stop", help="stop judge servers started by `judge serve` (idempotent)")
-    st.add_argument("--port", type=int, default=None, help="stop only the server on this port")
+    st.add_argument("--port", type=positive_int, default=None, help="stop only the server on this port")
     st.add_argument("--all", action="store_true", help="also stop servers owned by running evaluations")
     st.set_defaults(func=run_stop)
 
@@ -81,9 +82,9 @@ def register(sub) -> None:
     )
     c.add_argument("--root", type=Path, default=None, help="VDC data root (any supported layout)")
     c.add_argument("--dimensions", default="camera,short,background,main_object,detailed", help="comma-separated")
-    c.add_argument("--videos", type=int, default=2, help="videos per dimension (at least 2)")
-    c.add_argument("--qas", type=int, default=3, help="QAs per video (0 = all)")
-    c.add_argument("--repeats", "-k", type=int, default=2, help="judge every QA this many times")
+    c.add_argument("--videos", type=positive_int, default=2, help="videos per dimension (at least 2)")
+    c.add_argument("--qas", type=non_negative_int, default=3, help="QAs per video (0 = all)")
+    c.add_argument("--repeats", "-k", type=positive_int, default=2, help="judge every QA this many times")
     c.add_argument("--seed", type=int, default=1234, help="seed of repeat 1 (repeat r uses seed + r - 1)")
     c.add_argument(
         "--protocol", default="vdcscore-v1", help="vdcscore-v1 (published prompts) or vdcscore-v1-json"
@@ -145,6 +146,14 @@ def run_serve(args: argparse.Namespace) -> int:
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:
+        # Reusing it silently would ignore an explicit address: say so, and how to get that address.
+        asked = ([f"--port {args.port}"] if args.port not in (None, 0) and args.port != running.port else []) + (
+            [f"--host {args.host}"] if args.host != running.host else [])
+        if asked:
+            raise VdcBenchError(
+                f"{running.description} already serves {running.model} at {running.base_url}, not at "
+                f"{' '.join(asked)}: stop it first (vdc-bench judge stop --port {running.port}) or leave the option out"
+            )
         _print_endpoint(running, "already running, reusing it")
         return 0
     state = server.start_server(spec, owned=args.foreground)

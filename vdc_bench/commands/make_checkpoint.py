@@ -25,11 +25,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from vdc_bench.atomic_write import ensure_output_folder
     from vdc_bench.errors import VdcBenchError
     from vdc_bench.models.auroracap.random_checkpoint import make_checkpoint
 
-    if args.out.exists() and any(args.out.iterdir()):
+    if args.out.is_dir() and any(args.out.iterdir()):
         raise VdcBenchError(f"{args.out}: output directory is not empty")
+    ensure_output_folder(args.out, "checkpoint folder")
     out = make_checkpoint(args.out, args.layout, args.size, seed=args.seed, device=args.device)
     print(f"wrote random {args.size} AuroraCap checkpoint ({args.layout} layout) to {out}")
     return 0

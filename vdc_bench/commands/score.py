@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.cli_options import deprecated_alias
+from vdc_bench.commands.option_types import non_negative_float, non_negative_int, positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
@@ -27,7 +29,7 @@ from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, read_audit
+from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, judging_failure, keep_earlier, read_audit
 from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
@@ -40,13 +42,13 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
-    g.add_argument("--concurrency", type=int, help="concurrent judge calls (default 32)")
-    g.add_argument("--temperature", type=float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
+    g.add_argument("--concurrency", type=positive_int, help="concurrent judge calls (default 32)")
+    g.add_argument("--temperature", type=non_negative_float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
     g.add_argument("--seed", type=int, help="sampling seed sent with every call (default 1234)")
-    g.add_argument("--max-tokens", type=int, help="per call")
-    g.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
-    g.add_argument("--max-attempts", type=int, help="HTTP attempts per call before it counts as failed (default 6)")
-    g.add_argument("--reasks", type=int, help="follow-up turns after an unparsable reply (default 1)")
+    g.add_argument("--max-tokens", type=positive_int, help="per call")
+    g.add_argument("--timeout", type=positive_float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
+    g.add_argument("--max-attempts", type=positive_int, help="HTTP attempts per call before it counts as failed (default 6)")
+    g.add_argument("--reasks", type=non_negative_int, help="follow-up turns after an unparsable reply (default 1)")
     g.add_argument("--cache", type=Path, help=f"verdict cache (default ${CACHE_ENV} or {default_cache_path()})")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,7 +76,8 @@ def register(sub) -> None:
     data.add_argument("--demo", action="store_true", help="take the QA from the demo set")
     p.add_argument("--output", dest="out", metavar="DIR", type=Path, help="output folder (default: <first input folder>/vdcscore)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL, help="judge prompts and reply format")
-    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS, help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap-iters", type=non_negative_int, default=DEFAULT_BOOTSTRAP_ITERS,
+                   help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, help="seed of the bootstrap resampling")
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
     p.add_argument("--dry-run", action="store_true",
@@ -157,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
     for path, fmt in formats.items():
         print(f"{path}: {fmt} captions")
-    out_dir = args.out or _default_out(args.inputs[0])
+    out_dir = ensure_output_folder(args.out or _default_out(args.inputs[0]))
+    baseline = read_audit(args.compare_to) if args.compare_to else None  # read before any work (or move)
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),
         cache_path=cache_from_args(args),
@@ -168,16 +172,23 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args, items, config)
     settings = judge_from_args(args)
+    kept = keep_earlier(out_dir)
+    if kept:
+        print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
     calls = doc["calls"]
     print(f"judge calls: {calls['succeeded']} made, {calls['cache_hits']} from cache, {calls['retries']} retries, "
           f"{calls['failed']} failed; outputs in {out_dir}")
-    if args.compare_to:
-        paired = compare_paired(judgements, read_audit(args.compare_to), args.bootstrap_iters, args.bootstrap_seed)
+    if baseline is not None:
+        paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
+    failure = judging_failure(doc)
+    if failure:
+        print(f"vdc-bench score: error: {failure}", file=sys.stderr)
+        return 1
     if results_path is not None:
         from vdc_bench.lmms_tasks.vdc.results_file import update_results  # imports lmms-eval: only when asked
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
+from vdc_bench.commands.option_types import positive_float
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
 
@@ -23,13 +24,13 @@ def register(sub) -> None:
     p.add_argument("--ratios", default=",".join(f"{r:g}" for r in DEFAULT_RATIOS), help="comma-separated token_kept_ratio settings")
     p.add_argument("--tasks", default="vdc", help="comma-separated VDC tasks/groups, e.g. vdc or vdc_demo")
     p.add_argument("--output", type=Path, required=True, help="sweep folder (re-use it to resume)")
-    p.add_argument("--limit", type=float, default=None, help="lmms-eval --limit (per dimension)")
+    p.add_argument("--limit", type=positive_float, default=None, help="lmms-eval --limit (per dimension)")
     p.add_argument("--gen_kwargs", default=None, help="lmms-eval generation arguments, e.g. max_new_tokens=1024")
     p.add_argument("--judge-base-url", default=None,
                    help="OpenAI-compatible judge URL (default: VDC_JUDGE_* environment, else the embedded judge)")
     p.add_argument("--judge-model", default=None, help="model name the judge server expects")
     p.add_argument("--demo", action="store_true", help="mark results as demo (tiny random model)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per ratio")
+    p.add_argument("--timeout", type=positive_float, default=None, help="seconds per ratio")
     p.add_argument("--no-report", action="store_true", help="skip plots and the HTML report")
     p.add_argument("--echo", action="store_true", help="stream lmms-eval output")
     add_launch_options(p)

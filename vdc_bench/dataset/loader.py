@@ -50,6 +50,8 @@ class DimensionReport:
     empty_qa: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
     skipped_missing_videos: int = 0
+    # Set by check_root: ids other dimensions have and this one has no QA for (found without a caption file too).
+    only_in_other_dimensions: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts only: small enough to travel with every sample record."""
@@ -180,8 +182,10 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
         captions, names = _Merger(source.qa_file), {}
         if source.caption_file is not None:
             captions, names = _read_captions_jsonl(source.caption_file, dimension)
-        for video_id in qa.seen:
-            entries[video_id] = _Entry(video_id, names.get(video_id, video_id))
+        for video_id, (line, _) in qa.seen.items():
+            # Without a video_name the id names the file: it must stay inside the root like any name.
+            name = names.get(video_id) or checked_relative_name(video_id, f"{source.qa_file}:{line}")
+            entries[video_id] = _Entry(video_id, name)
         report.duplicates = list(qa.duplicates.values()) + list(captions.duplicates.values())
         report.captions_without_qa = sorted(set(captions.seen) - set(qa.seen))
         if source.caption_file is not None:
@@ -196,6 +200,9 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
 
 def log_report(report: DimensionReport) -> None:
     """Warn about every defect of a dimension (what a run drops or patches must be visible in its log)."""
+    if report.caption_file is None and report.layout != "lmms_parquet":
+        logger.warning(f"VDC {report.dimension}: no caption file under {report.root}: every reference_caption is "
+                       "empty (vdc_oracle then equals vdc_blind)")
     for dup in report.duplicates:
         kind = "identical" if dup.identical else "DIFFERENT"
         logger.warning(f"VDC {report.dimension}: video {dup.video_id} appears on lines {dup.lines} of {dup.file} "
@@ -282,4 +289,10 @@ def check_root(root: Path, settings: DataSettings | None = None) -> dict[str, Di
     check = DataSettings(root=settings.root, prompt_seed=settings.prompt_seed, prompt_mode=settings.prompt_mode,
                          on_missing="skip")
     layout = detect_layout(Path(root))
-    return {dim: load_dimension(root, dim, check, layout).report for dim in layout.sources}
+    loaded = {dim: load_dimension(root, dim, check, layout) for dim in layout.sources}
+    ids = {dim: {d["video_id"] for d in data.docs} | set(data.report.missing_videos) | set(data.report.empty_qa)
+           for dim, data in loaded.items()}
+    everywhere = set().union(*ids.values())
+    for dim, data in loaded.items():
+        data.report.only_in_other_dimensions = sorted(everywhere - ids[dim])
+    return {dim: data.report for dim, data in loaded.items()}

@@ -8,6 +8,7 @@ its frames and tokens per frame are what the user states (nominal).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimen
 from vdc_bench.runs.lmms_runner import find_run
 from vdc_bench.runs.run_summary import RunSummary, summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
-from vdc_bench.scoring.score_files import SCORES_NAME
+from vdc_bench.scoring.score_files import SCORES_NAME, judging_failure
 
 DEMO_NOTE = "demo, tiny random model"
+RANDOM_WEIGHTS_NOTE = "demo: random weights, not a result"
+RANDOM_WEIGHTS_NOTE = "demo: random weights, not a result"
 
 
 def _score(block: dict | None) -> Score:
@@ -29,12 +32,22 @@ def _score(block: dict | None) -> Score:
                  score_ci=block.get("score_ci95"), n=block.get("n_videos"))
 
 
+def stable_id(kind: str, results_path: str) -> str:
+    """The same run gives the same id however its path was typed (relative, absolute, moved): the digest
+    of its lmms-eval results file; the absolute path only when that file is gone."""
+    path = Path(results_path)
+    try:
+        return f"{kind}:sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    except OSError:
+        return f"{kind}:{path.resolve()}"
+
+
 def _flags(judge: str, proto: dict, dims: dict[str, Score], overall: dict) -> list[str]:
     """What keeps a row from being compared with others (shared by run and scores-file rows)."""
     flags = []
     if judge != PUBLISHED_JUDGE:
         flags.append(f"judged by {judge}, not {PUBLISHED_JUDGE}: not comparable with published rows")
-    if proto and not proto.get("comparable_with_published", True):
+    if proto and not proto.get("same_prompts_as_published", proto.get("comparable_with_published", True)):
         flags.append(f"protocol {proto.get('name')} uses constrained JSON: not comparable with published VDCscore")
     missing = [d for d in DIMENSIONS if dims[d].acc is None]
     if missing:
@@ -62,20 +75,27 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     if summary.scores is None:
         raise VdcBenchError(f"{summary.results_path}: this run has no VDCscore scores; score it first "
                             "(vdc-bench score) or run it without --predict_only")
+    if summary.judging_failure:
+        raise VdcBenchError(f"{summary.scores_path}: {summary.judging_failure}; not added to the leaderboard")
     dims = {d: _score(summary.dimension(d)) for d in DIMENSIONS}
     overall = summary.overall() or {}
     proto = summary.protocol or {}
     judge = summary.judge_model
     flags = _flags(judge, proto, dims, overall)
     eff = summary.efficiency
+    if summary.damaged_videos:
+        flags.append(f"{len(summary.damaged_videos)} captions from truncated or corrupt videos (decodable frames only)")
     if eff.failed:
         flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
     if summary.config.get("limit") is not None:
         flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
     ratio = summary.token_kept_ratio
-    kind = "demo" if summary.kind == "demo" else "run"
+    # Random weights are never a real run, whatever --kind says: unranked, beside the demo rows.
+    kind = "demo" if summary.kind == "demo" or summary.random_weights else "run"
+    if summary.random_weights and summary.kind != "demo":
+        flags.append("the checkpoint carries the random-weights marker: its numbers are not results of any model")
     return Entry(
-        id=f"{kind}:{summary.results_path}",
+        id=stable_id(kind, summary.results_path),
         model=name or _default_name(summary),
         kind=kind,
         frames=round(eff.frames_per_video) if eff.frames_per_video else None,
@@ -87,7 +107,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
                       score_ci=overall.get("score_ci95")),
         computed_average=mean_of_dimensions(dims),
-        source=summary.scores_path or summary.results_path,
+        source=str(Path(summary.scores_path or summary.results_path).resolve()),
         date=summary.date,
         flags=flags,
         run_config={
@@ -99,7 +119,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "versions": summary.versions,
             "runtime": summary.runtime,
         },
-        note=DEMO_NOTE if kind == "demo" else "",
+        note=(DEMO_NOTE if summary.kind == "demo" else RANDOM_WEIGHTS_NOTE) if kind == "demo" else "",
     )
 
 
@@ -116,6 +136,9 @@ def _read_scores(path: Path) -> dict:
 def entry_from_scores(path: Path, name: str, kind: str = "run") -> Entry:
     """A row from a scores JSON alone: the model is ``name``; frames and tokens per frame are unknown."""
     doc = _read_scores(path)
+    failure = judging_failure(doc)
+    if failure:
+        raise VdcBenchError(f"{path}: {failure}; not added to the leaderboard")
     raw_dims = doc.get("dimensions") or {}
     dims = {d: _score(raw_dims.get(d)) for d in DIMENSIONS}
     overall = doc.get("vdcscore") or {}

@@ -80,7 +80,12 @@ def _number_flags(entries: list[Entry]) -> tuple[dict[str, list[int]], list[tupl
     return numbers, notes
 
 
-def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]]:
+def _ranked(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """(ranked, unranked): demo and random-weight rows are never ranked with real models."""
+    return [e for e in entries if e.kind != "demo"], [e for e in entries if e.kind == "demo"]
+
+
+def _rows(entries: list[Entry], numbers: dict[str, list[int]], ranked: bool = True) -> list[list[str]]:
     rows = []
     for rank, entry in enumerate(entries, 1):
         avg_acc, avg_score = _fmt(entry.average.acc, 2), _fmt(entry.average.score, 2)
@@ -91,7 +96,7 @@ def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]
         if computed is not None and average_flagged(entry, "score"):
             avg_score += f" (mean {computed.score:.2f})"
         rows.append([
-            str(rank), _model(entry), KIND_LABELS[entry.kind],
+            str(rank) if ranked else "–", _model(entry), KIND_LABELS[entry.kind],
             "–" if entry.frames is None else str(entry.frames), _tpf(entry), entry.judge_model,
             avg_acc, avg_score,
             *[_dim(entry.dimensions[d]) for d in DIMENSIONS], _notes(entry, numbers),
@@ -106,14 +111,25 @@ _LEGEND = (
     "rows are verbatim from the cited source and were judged by Llama-3.1-8B. Demo rows come from a tiny random "
     "model and mean nothing about caption quality."
 )
+UNRANKED = "Unranked: demo and random-weight rows (pipeline checks, not results)"
+
+
+def _sections(entries: list[Entry]) -> list[tuple[str, list[Entry], bool]]:
+    """``(title, rows, ranked)``: one ranked table per judge and protocol, then every demo and
+    random-weight row in one unranked table (they are never ranked with real models)."""
+    ranked, unranked = _ranked(entries)
+    sections = [(_group_title(judge, protocol), rows, True) for judge, protocol, rows in judge_groups(ranked)]
+    if unranked:
+        sections.append((UNRANKED, sorted_entries(unranked), False))
+    return sections
 
 
 def render_markdown(entries: list[Entry]) -> str:
-    groups = judge_groups(entries)
-    numbers, notes = _number_flags([e for _, _, rows in groups for e in rows])
+    sections = _sections(entries)
+    numbers, notes = _number_flags([e for _, group, _ in sections for e in group])
     out = ["# VDC leaderboard\n", _LEGEND + "\n"]
-    for judge, protocol, rows in groups:
-        out += [f"## {_group_title(judge, protocol)}\n", markdown_table(HEADERS, _rows(rows, numbers), left_columns=3)]
+    for title, group, ranked in sections:
+        out += [f"## {title}\n", markdown_table(HEADERS, _rows(group, numbers, ranked=ranked), left_columns=3)]
     if notes:
         out.append("## Notes (flags)\n")
         out += [f"{n}. **{model}**: {flag}" for n, model, flag in notes]
@@ -127,16 +143,16 @@ def render_markdown(entries: list[Entry]) -> str:
 
 
 def render_html(entries: list[Entry], generated: str | None = None) -> str:
-    groups = judge_groups(entries)
-    numbers, notes = _number_flags([e for _, _, group in groups for e in group])
+    sections = _sections(entries)
+    numbers, notes = _number_flags([e for _, group, _ in sections for e in group])
     body = [f"<p>{esc(_LEGEND)}</p>"]
-    for i, (judge, protocol, group) in enumerate(groups):
-        rows = _rows(group, numbers)
+    for i, (title, group, ranked) in enumerate(sections):
+        rows = _rows(group, numbers, ranked=ranked)
         for row, entry in zip(rows, group, strict=True):
             row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
-        body += [f"<h2>{esc(_group_title(judge, protocol))}</h2>",
-                 table(HEADERS, rows, row_classes=[e.kind for e in group], left_columns=3,
-                       table_id="leaderboard" if i == 0 else f"leaderboard-{i + 1}")]
+        table_id = "unranked" if not ranked else "leaderboard" if i == 0 else f"leaderboard-{i + 1}"
+        body += [f"<h2>{esc(title)}</h2>",
+                 table(HEADERS, rows, row_classes=[e.kind for e in group], left_columns=3, table_id=table_id)]
     if notes:
         body.append("<h2>Notes (flags)</h2><ol class=\"notes\">")
         body += [f'<li><b>{esc(model)}</b>: <span class="flag">{esc(flag)}</span></li>' for _, model, flag in notes]

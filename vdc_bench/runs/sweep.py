@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.logs import logger
@@ -35,13 +36,14 @@ from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
-from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
+from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
 from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_SCHEMA = "vdc-bench.sweep/1"
 SWEEP_FILE = "sweep.json"
 DONE_FILE = "DONE.json"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".sweep.lock"  # held while a sweep runs: two sweeps on one folder would compute every ratio twice
 DEFAULT_RATIOS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
 
@@ -116,9 +118,13 @@ class SweepConfig:
         return fingerprint
 
     def judge_identity(self) -> dict[str, str]:
-        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment."""
+        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment.
+        Written to DONE.json, so the URL is redacted (credentials do not change which judge it is)."""
         from_env = {name: os.environ.get(name, "").strip() for name in (ENV_MODE, ENV_BASE_URL, ENV_MODEL, ENV_PROTOCOL)}
-        return {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        identity = {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        if ENV_BASE_URL in identity:
+            identity[ENV_BASE_URL] = redact_url(identity[ENV_BASE_URL])
+        return identity
 
 
 def ratio_dir(output: Path, ratio: float) -> Path:
@@ -184,6 +190,9 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
             f"are the tasks {config.tasks} VDC tasks? see {folder / 'lmms_eval.log'}"
         )
     _write_json(folder / SUMMARY_FILE, summary.to_dict())
+    if summary.judging_failure:
+        # Not marked done: the next run evaluates this ratio again (judged verdicts come from the cache).
+        raise VdcBenchError(f"ρ={ratio:g}: {summary.judging_failure} (not marked done; see {summary.scores_path})")
     fingerprint = config.fingerprint(ratio)
     _write_json(folder / DONE_FILE, {
         "fingerprint": fingerprint,
@@ -211,6 +220,8 @@ def paired_differences(points: list[RunSummary]) -> list[dict[str, Any]]:
 def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, Any]:
     cfg = asdict(config)
     cfg["output"] = str(config.output)
+    if config.judge_base_url:
+        cfg["judge_base_url"] = redact_url(config.judge_base_url)
     return {
         "schema": SWEEP_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -224,7 +235,22 @@ def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, A
 def run_sweep(config: SweepConfig) -> Path:
     """Evaluate every ratio not yet done, then write ``sweep.json``. Returns its path (the report is
     ``reporting.report.write_report``'s job, composed by the command)."""
-    config.output.mkdir(parents=True, exist_ok=True)
+    ensure_output_folder(config.output, "sweep folder")
+    lock = FileLock(config.output / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as err:
+        raise VdcBenchError(
+            f"{config.output}: another vdc-bench sweep is running on this folder (it holds {lock.lock_file}); "
+            "wait for it to finish, or use another --output"
+        ) from err
+    try:
+        return _run_locked(config)
+    finally:
+        lock.release()
+
+
+def _run_locked(config: SweepConfig) -> Path:
     points = []
     bar = tqdm(config.ratios, desc="token_kept_ratio sweep", unit="ratio", disable=not config.progress)
     for ratio in bar:
