@@ -41,10 +41,17 @@ class DecodedVisual:
     decode_s: float = 0.0
 
 
-def sample_indices(total_frames: int, num_frames: int) -> list[int]:
-    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included."""
+def sample_indices(total_frames: int, num_frames: int, append_last: bool = False) -> list[int]:
+    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included.
+
+    ``append_last`` adds T-1 when it is missing, as upstream's reader does; that only happens for
+    n = 1, which then yields 2 frames (the first and the last).
+    """
     n = min(total_frames, num_frames)
-    return np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    indices = np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    if append_last and indices and indices[-1] != total_frames - 1:
+        indices.append(total_frames - 1)
+    return indices
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -109,7 +116,7 @@ def _frame_count(path: Path) -> tuple[int, str]:
     return _count_frames(path), "counting_pass"
 
 
-def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
+def decode_video(path: str | Path, num_frames: int, append_last: bool = False) -> DecodedVisual:
     """Sequentially decode ``path`` and keep the uniformly sampled frames.
 
     If the video ends before an (estimated) index, those indices are clamped to the last decoded frame.
@@ -117,7 +124,7 @@ def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
     path = Path(path)
     started = time.perf_counter()
     total, count_source = _frame_count(path)
-    wanted = sample_indices(total, num_frames)
+    wanted = sample_indices(total, num_frames, append_last)
     if not wanted:
         raise VisualError(f"{path}: no decodable video frames")
     wanted_set = set(wanted)
@@ -169,8 +176,11 @@ def load_image(image: str | Path | Image.Image) -> DecodedVisual:
     return DecodedVisual(source=source, frames=frames, frame_indices=[0], decode_s=time.perf_counter() - started)
 
 
-def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
-    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file."""
+def load_visual(visual: Any, num_frames: int, append_last: bool = False) -> DecodedVisual:
+    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file.
+
+    ``append_last``: see ``sample_indices``.
+    """
     if isinstance(visual, Image.Image):
         return load_image(visual)
     if isinstance(visual, (str, Path)):
@@ -181,7 +191,7 @@ def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
             raise VisualError(f"{path}: empty file (0 bytes)")
         suffix = path.suffix.lower()
         if suffix in VIDEO_EXTENSIONS:
-            return decode_video(path, num_frames)
+            return decode_video(path, num_frames, append_last)
         if suffix in IMAGE_EXTENSIONS:
             return load_image(path)
         raise VisualError(f"{path}: unsupported file type {path.suffix!r}")
