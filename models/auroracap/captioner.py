@@ -142,6 +142,10 @@ class AuroraCapCaptioner:
             "slowfast": self.settings.slowfast, "conv_template": self.settings.conv_template,
             "attn_implementation": self.settings.attn_implementation,
             "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
+            # semantics switches (upstream's behaviour unless set otherwise)
+            "stop_strings": self.settings.stop_strings, "sample_rule": self.settings.sample_rule,
+            "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,
+            "generation_config": self.settings.generation_config,
         }
 
     def _prepare(self, index: int, request: CaptionRequest) -> _Prepared:
