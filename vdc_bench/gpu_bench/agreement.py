@@ -36,6 +36,8 @@ from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX
 from vdc_bench.models.auroracap.random_checkpoint import SIZES, random_state_dicts
 
+NEAR_TIE = 2**-10  # fp16 spacing of numbers in [0.5, 1): cosine scores closer than this can swap in fp16
+
 
 @contextlib.contextmanager
 def merge_path(triton: bool):
@@ -51,7 +53,7 @@ def merge_path(triton: bool):
 
 @contextlib.contextmanager
 def recorded_merges(log: list):
-    """Record each merge step's decisions: (is_src (N, tA) bool, dst (N, tA), tie (N,) bool)."""
+    """Record each merge step: (is_src (N, tA) bool, dst (N, tA), exact tie at r (N,), score margin at r (N,))."""
     original = vision_tower.merge_step
 
     def recording(x, size, metric, r, protect_cls=True):
@@ -60,9 +62,9 @@ def recorded_merges(log: list):
             score, dst = tome.match(metric, protect_cls)
             is_src = tome.descending_rank(score) < capped
             ordered = score.sort(dim=-1, descending=True).values
-            tie = ordered[:, capped - 1] == ordered[:, min(capped, score.shape[1] - 1)]
-            tie &= capped < score.shape[1]
-            log.append((is_src.cpu(), torch.where(is_src, dst, -1).cpu(), tie.cpu()))
+            margin = (ordered[:, capped - 1] - ordered[:, min(capped, score.shape[1] - 1)]).float()
+            margin = torch.where(torch.tensor(capped < score.shape[1], device=margin.device), margin, torch.inf)
+            log.append((is_src.cpu(), torch.where(is_src, dst, -1).cpu(), (margin == 0).cpu(), margin.cpu()))
         return original(x, size, metric, r, protect_cls)
 
     vision_tower.merge_step = recording
@@ -86,7 +88,7 @@ def smooth_frames(n: int, size: int, seed: int) -> torch.Tensor:
 def merge_agreement(ref: list, other: list) -> dict:
     """Compare per-step decisions frame by frame; steps after a frame's first difference count as different."""
     frames = ref[0][0].shape[0]
-    same_steps, all_same_frames, first_diff = 0, 0, []
+    same_steps, all_same_frames, first_diff, at_tie, near_tie, dst_only = 0, 0, [], 0, 0, 0
     for f in range(frames):
         diverged = None
         for step, (a, b) in enumerate(zip(ref, other, strict=True)):
@@ -97,10 +99,19 @@ def merge_agreement(ref: list, other: list) -> dict:
         all_same_frames += diverged is None
         if diverged is not None:
             first_diff.append(diverged + 1)
+            at_tie += bool(other[diverged][2][f] or ref[diverged][2][f])
+            near_tie += bool(ref[diverged][3][f] < NEAR_TIE)
+            dst_only += torch.equal(ref[diverged][0][f], other[diverged][0][f])
     return {
         "identical_merge_steps": round(same_steps / (frames * len(ref)), 4),
         "frames_all_merges_identical": round(all_same_frames / frames, 4),
         "first_different_block": sorted(first_diff),
+        # the first difference falls on a step whose r-th and (r+1)-th scores tie exactly (either side)
+        "first_differences_at_a_tie": f"{at_tie}/{len(first_diff)}",
+        # ... or whose reference (fp32) margin there is below fp16's resolution near 1
+        "first_differences_at_a_near_tie": f"{near_tie}/{len(first_diff)}",
+        # ... or where the same tokens merge but one of them into another B token (its best match flipped)
+        "first_differences_destination_only": f"{dst_only}/{len(first_diff)}",
     }
 
 
@@ -233,11 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             agree = merge_agreement(ref_log, log)
             identical = [all(torch.equal(a[0][f], b[0][f]) and torch.equal(a[1][f], b[1][f])
                              for a, b in zip(ref_log, log, strict=True)) for f in range(features.shape[0])]
-            ties = torch.cat([t for _, _, t in log]).float().mean().item()
+            ties = torch.cat([step[2] for step in log]).float().mean().item()
             entry[path] = {**agree, "fp16_score_ties_at_r": round(ties, 4), **feature_cosine(ref_features, features, identical)}
         if len(paths) > 2:
             entry["cuda16_vs_eager16"] = merge_agreement(by_path["eager16"][1], by_path["cuda16"][1]) if ref_log else None
-        entry["fp32_score_ties_at_r"] = round(torch.cat([t for _, _, t in ref_log]).float().mean().item(), 4) if ref_log else None
+        entry["fp32_score_ties_at_r"] = round(torch.cat([s[2] for s in ref_log]).float().mean().item(), 4) if ref_log else None
+        entry["fp32_margin_at_r_below_near_tie"] = (
+            round(torch.cat([s[3] for s in ref_log]).lt(NEAR_TIE).float().mean().item(), 4) if ref_log else None)
         results["tower"][str(ratio)] = entry
     for ratio, by_path in tokens.items():
         entry = {"mean_tokens_fp32": round(sum(map(len, by_path["fp32"])) / len(by_path["fp32"]), 1)} if "fp32" in by_path else {}
@@ -277,6 +290,15 @@ def render(results: dict) -> str:
             lines.append(f"| {ratio} | {entry['tokens_per_frame']} | {path} | {e.get('identical_merge_steps')} | "
                          f"{e.get('frames_all_merges_identical', '-')} | {e.get('fp16_score_ties_at_r', '-')} | "
                          f"{e['token_cosine_mean']} / {e['token_cosine_min']} | {e['mean_token_cosine_min']} |")
+    lines += ["", "First different merge step (block) per frame; how many of those steps had an exact tie between the "
+              "r-th and (r+1)-th scores, and how many a reference margin there below 2^-10 (near tie):", ""]
+    for ratio, entry in results["tower"].items():
+        for path in env["paths"][1:]:
+            e = entry[path]
+            if e.get("first_different_block") is not None:
+                lines.append(f"- {ratio} {path}: blocks {e['first_different_block']}; at an exact fp16 tie "
+                             f"{e['first_differences_at_a_tie']}, at a near tie {e['first_differences_at_a_near_tie']}, "
+                             f"same sources but another destination {e['first_differences_destination_only']}")
     lines += ["", "## Whole model: greedy tokens", "", "| ratio | pair | exact | agreeing prefix (mean) |", "|---|---|---|---|"]
     for ratio, entry in results["model"].items():
         for pair, e in entry.items():
