@@ -1,5 +1,5 @@
 """Mutation check: each known kind of model bug, injected into a copy of the model code, must make the
-equivalence tests (test_model_faithful.py) fail.
+equivalence tests (test_model_faithful.py) or the upstream-semantics tests (test_model_semantics.py) fail.
 
 For every mutant: copy ``models/`` to a temporary folder, apply the edit (each edit must match exactly
 once, so a refactor that silently defuses a mutant is an error here), point ``vdc_bench.models`` at the
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = REPO / "tests" / "test_model_faithful.py"
+FAITHFUL = REPO / "tests" / "test_model_faithful.py"
+SEMANTICS = REPO / "tests" / "test_model_semantics.py"  # upstream generation/prompt/frame semantics
 TOWER = "tower_matches"  # block-by-block vs the plain-loop ToMe reference
 LOGITS = "logits_match"  # float64 logits vs transformers' LLaVA, ragged left-padded batch
 CAPTIONS = "captions_match"  # float32 greedy captions through the captioner vs LLaVA.generate
@@ -30,6 +31,7 @@ class Mutant:
     file: str  # under models/auroracap/
     edits: tuple[tuple[str, str], ...]  # (exact old text, new text)
     tests: str  # pytest -k expression
+    test_file: Path = FAITHFUL
 
 
 MUTANTS = (
@@ -106,6 +108,25 @@ MUTANTS = (
         ("pieces += [text[start:cut], frame.to(text.dtype)]", "pieces += [text[start:cut + 1], frame.to(text.dtype)]"),
         ("start = cut + 1\n", "start = cut + 2\n"),
     ), LOGITS),
+    # upstream semantics (defaults of the auroracap model args)
+    Mutant("until applied by default", "settings.py", (
+        ('stop_strings: str = "ignore"', 'stop_strings: str = "apply"'),
+    ), "stop_strings", SEMANTICS),
+    Mutant("do_sample honoured by default", "settings.py", (
+        ('if self.sample_rule == "temperature":', "if False:"),
+    ), "sampling", SEMANTICS),
+    Mutant("num_frm=1 gives one frame", "captioner.py", (
+        ('append_last = self.settings.frame_sampling == "upstream"', "append_last = False"),
+    ), "one_frame", SEMANTICS),
+    Mutant("generation_config.json ignored", "captioner.py", (
+        ("config = self.files.generation_config() if self.settings.generation_config else None", "config = None"),
+    ), "generation_config", SEMANTICS),
+    Mutant("<image> widened to every frame", "captioner.py", (
+        ("self.settings.conv_template, self.settings.image_placement", 'self.settings.conv_template, "per_visual"'),
+    ), "image_placement", SEMANTICS),
+    Mutant("pos_emb refused", "checkpoint.py", (
+        ('alias = vision.pop("vision_model.pos_emb", None)', "alias = None"),
+    ), "pos_emb", SEMANTICS),
 )
 
 
@@ -120,7 +141,7 @@ def mutate(root: Path, mutant: Mutant) -> None:
     path.write_text(text)
 
 
-def run_tests(models_copy: Path, select: str | None) -> tuple[int, str]:
+def run_tests(models_copy: Path, files: list[Path], select: str | None) -> tuple[int, str]:
     """pytest in this process against ``models_copy``; model and test modules it imported are dropped afterwards."""
     import pytest
 
@@ -130,7 +151,7 @@ def run_tests(models_copy: Path, select: str | None) -> tuple[int, str]:
     original_path = list(models_pkg.__path__)
     models_pkg.__path__[:] = [str(models_copy)]
     try:
-        args = [str(TESTS), "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-W", "ignore"]
+        args = [*map(str, files), "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-W", "ignore"]
         if select:
             args += ["-k", select]
         code = int(pytest.main(args))
@@ -159,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vdc_mutants_") as tmp:
         baseline = Path(tmp) / "baseline" / "models"
         shutil.copytree(REPO / "models", baseline, ignore=shutil.ignore_patterns("__pycache__"))
-        code, _ = run_tests(baseline, None)
+        code, _ = run_tests(baseline, sorted({m.test_file for m in mutants}), None)
         if code != 0:
             print(f"mutation check: the unmutated copy fails the tests (pytest exit {code})", file=sys.stderr)
             return 2
@@ -167,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             copy = Path(tmp) / f"m{i}" / "models"
             shutil.copytree(baseline, copy)
             mutate(copy, mutant)
-            code, _ = run_tests(copy, mutant.tests)
+            code, _ = run_tests(copy, [mutant.test_file], mutant.tests)
             caught = code == 1  # 1 = tests ran and failed; anything else is a broken mutant or run
             print(f"mutation check: {'caught  ' if caught else 'SURVIVED'} {mutant.name} (pytest exit {code})",
                   file=sys.stderr)
