@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
+from transformers import AutoConfig, CLIPVisionConfig, GenerationConfig, LlamaConfig
 
 from vdc_bench.errors import VdcBenchError
 
@@ -54,6 +54,16 @@ class CheckpointFiles:
         if self.layout == "hf":
             return AutoConfig.from_pretrained(self.root).vision_config
         return CLIPVisionConfig.from_pretrained(self.vision_dir)
+
+    def generation_config(self) -> GenerationConfig | None:
+        """The LLM's ``generation_config.json`` (upstream loads the LLM with it), or None without one."""
+        path = self.llm_dir / "generation_config.json"
+        if not path.is_file():
+            return None
+        try:
+            return GenerationConfig.from_pretrained(self.llm_dir)
+        except (OSError, ValueError) as err:  # invalid JSON or values
+            raise CheckpointError(f"{path}: unusable generation config ({err})") from err
 
     def feature_layer(self) -> int:
         if self.layout == "hf":
@@ -195,14 +205,42 @@ def split_hf_state_dict(state: dict[str, torch.Tensor], source: Path) -> dict[st
     return parts
 
 
+POSITION_EMBEDDING = "vision_model.embeddings.position_embedding.weight"
+
+
+def fold_pos_emb(vision: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
+    """Accept upstream's second name for the position embedding.
+
+    AuroraCap's encoder keeps ``pos_emb``, an alias of the position embedding registered as a parameter
+    of its own, so its saved weights may hold that key too (or only that one). It must equal the
+    position embedding; it then stands for it.
+    """
+    alias = vision.pop("vision_model.pos_emb", None)
+    if alias is None:
+        return vision
+    if POSITION_EMBEDDING not in vision:
+        vision[POSITION_EMBEDDING] = alias
+    elif alias.shape != vision[POSITION_EMBEDDING].shape or not torch.equal(alias, vision[POSITION_EMBEDDING]):
+        raise CheckpointError(
+            f"{source}: tensor 'pos_emb' differs from the position embedding "
+            f"'{POSITION_EMBEDDING.removeprefix('vision_model.')}' (upstream keeps them identical)"
+        )
+    return vision
+
+
 def read_state_dicts(files: CheckpointFiles, device: torch.device | str = "cpu") -> dict[str, dict[str, torch.Tensor]]:
     """All weights, keyed by component, with our module names."""
     if files.layout == "hf":
-        return split_hf_state_dict(read_tensors(weight_files(files.root), device), files.root)
+        parts = split_hf_state_dict(read_tensors(weight_files(files.root), device), files.root)
+        parts["vision"] = fold_pos_emb(parts["vision"], files.root)
+        return parts
     vision = read_tensors(weight_files(files.vision_dir), device)
     return {
         "llm": read_tensors(weight_files(files.llm_dir), device),
         # transformers >= 5 saves CLIPVisionModel without the ``vision_model.`` prefix
-        "vision": {k if k.startswith("vision_model.") else "vision_model." + k: v for k, v in vision.items()},
+        "vision": fold_pos_emb(
+            {k if k.startswith("vision_model.") else "vision_model." + k: v for k, v in vision.items()},
+            files.vision_dir,
+        ),
         "projector": read_tensors([files.projector_dir / WEIGHTS_NAME], device),
     }

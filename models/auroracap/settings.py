@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers import GenerationConfig
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
@@ -22,6 +23,13 @@ ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm",
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp32": torch.float32, "float32": torch.float32}
 DECODE_BACKENDS = ("auto", "static", "hf")
+# Semantics switches: the first value is upstream's behaviour (the default).
+SEMANTICS = {
+    "stop_strings": ("ignore", "apply"),
+    "sample_rule": ("temperature", "do_sample"),
+    "frame_sampling": ("upstream", "exact"),
+    "image_placement": ("upstream", "per_visual"),
+}
 
 
 class ModelArgError(VdcBenchError):
@@ -54,6 +62,12 @@ class AuroraCapSettings:
     # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
     # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
     decode: str = "auto"
+    # Upstream semantics by default (the lmms-eval AuroraCap wrapper); each switch names the stricter choice.
+    stop_strings: str = "ignore"  # ignore: the task's `until` is dropped, as upstream; apply: cut at the first one
+    sample_rule: str = "temperature"  # temperature: sample iff temperature > 0, as upstream; do_sample: honour it
+    frame_sampling: str = "upstream"  # upstream: also take the last frame (num_frm=1 gives 2); exact: num_frm
+    image_placement: str = "upstream"  # upstream: the i-th <image> of the prompt is frame i; per_visual: all frames
+    generation_config: bool = True  # use the checkpoint's generation_config.json as generate's defaults (upstream)
 
     @classmethod
     def from_model_args(cls, args: Mapping[str, Any]) -> AuroraCapSettings:
@@ -94,6 +108,9 @@ class AuroraCapSettings:
             raise ModelArgError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
         if self.decode not in DECODE_BACKENDS:
             raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
+        for name, allowed in SEMANTICS.items():
+            if getattr(self, name) not in allowed:
+                raise ModelArgError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.conv_template not in CONV_TEMPLATES:
             raise ModelArgError(f"conv_template must be one of {sorted(CONV_TEMPLATES)}, got {self.conv_template!r}")
 
@@ -110,6 +127,19 @@ class AuroraCapSettings:
         """Whether this request group takes the static-cache greedy decoder."""
         greedy = not generation.sampling and generation.num_beams == 1
         return greedy and (self.decode == "static" or (self.decode == "auto" and device.type == "cuda"))
+
+    def with_semantics(self, generation: GenerationSettings) -> GenerationSettings:
+        """``generation`` read under this model's semantics switches.
+
+        Upstream pops ``until`` and never applies it, and samples iff ``temperature > 0`` whatever
+        ``do_sample`` says; ``stop_strings=apply`` / ``sample_rule=do_sample`` opt out.
+        """
+        changes: dict[str, Any] = {}
+        if self.stop_strings == "ignore":
+            changes["until"] = ()
+        if self.sample_rule == "temperature":
+            changes["do_sample"] = None
+        return dataclasses.replace(generation, **changes)
 
     def torch_dtype(self, device: torch.device) -> torch.dtype:
         if self.dtype == "auto":
@@ -158,6 +188,22 @@ class GenerationSettings:
             if self.top_p is not None:
                 kwargs["top_p"] = self.top_p
         return kwargs
+
+
+# GenerationConfig fields that change greedy tokens, with their neutral values: when a checkpoint's
+# generation_config.json sets one, greedy decoding must go through transformers' generate.
+_GREEDY_NEUTRAL = {
+    "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "bad_words_ids": None, "min_length": 0,
+    "min_new_tokens": None, "suppress_tokens": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
+    "forced_eos_token_id": None, "sequence_bias": None, "exponential_decay_length_penalty": None,
+}
+
+
+def greedy_changes(config: GenerationConfig | None) -> list[str]:
+    """Fields of ``config`` that alter plain greedy decoding (empty: the static decoder gives the same tokens)."""
+    if config is None:
+        return []
+    return [name for name, neutral in _GREEDY_NEUTRAL.items() if getattr(config, name, neutral) not in (neutral, None)]
 
 
 def cut_at_stop_strings(text: str, until: Sequence[str]) -> tuple[str, bool]:

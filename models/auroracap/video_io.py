@@ -43,10 +43,17 @@ class DecodedVisual:
     damaged: bool = False  # the file's own frame count promised frames that do not decode (truncated, corrupt)
 
 
-def sample_indices(total_frames: int, num_frames: int) -> list[int]:
-    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included."""
+def sample_indices(total_frames: int, num_frames: int, append_last: bool = False) -> list[int]:
+    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included.
+
+    ``append_last`` adds T-1 when it is missing, as upstream's reader does; that only happens for
+    n = 1, which then yields 2 frames (the first and the last).
+    """
     n = min(total_frames, num_frames)
-    return np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    indices = np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    if append_last and indices and indices[-1] != total_frames - 1:
+        indices.append(total_frames - 1)
+    return indices
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -137,24 +144,25 @@ def _decode_at(path: Path, wanted: list[int]) -> tuple[dict[int, np.ndarray], tu
     return kept, last
 
 
-def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
+def decode_video(path: str | Path, num_frames: int, append_last: bool = False) -> DecodedVisual:
     """Sequentially decode ``path`` and keep the uniformly sampled frames.
 
     If the video ends before a sampled index (a truncated or corrupt file, or a frame-count estimate
     beyond the real end), the frames are sampled again, uniformly over the frames that do decode, and
     the visual says so (``decodable_frames``; ``damaged`` when the file's own index promised more).
+    ``append_last``: see ``sample_indices``.
     """
     path = Path(path)
     started = time.perf_counter()
     total, count_source = _frame_count(path)
-    wanted = sample_indices(total, num_frames)
+    wanted = sample_indices(total, num_frames, append_last)
     if not wanted:
         raise VisualError(f"{path}: no decodable video frames")
     kept, (last_position, last_frame) = _decode_at(path, wanted)
     decodable = None
     if last_position < wanted[-1]:
         decodable = last_position + 1
-        wanted = sample_indices(decodable, num_frames)
+        wanted = sample_indices(decodable, num_frames, append_last)
         kept, _ = _decode_at(path, wanted)
         kept.setdefault(last_position, last_frame.to_ndarray(format="rgb24"))
     # A second pass stops where the first did; should it stop earlier, its last frame stands in.
@@ -187,8 +195,11 @@ def load_image(image: str | Path | Image.Image) -> DecodedVisual:
     return DecodedVisual(source=source, frames=frames, frame_indices=[0], decode_s=time.perf_counter() - started)
 
 
-def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
-    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file."""
+def load_visual(visual: Any, num_frames: int, append_last: bool = False) -> DecodedVisual:
+    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file.
+
+    ``append_last``: see ``sample_indices``.
+    """
     if isinstance(visual, Image.Image):
         return load_image(visual)
     if isinstance(visual, (str, Path)):
@@ -199,7 +210,7 @@ def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
             raise VisualError(f"{path}: empty file (0 bytes)")
         suffix = path.suffix.lower()
         if suffix in VIDEO_EXTENSIONS:
-            return decode_video(path, num_frames)
+            return decode_video(path, num_frames, append_last)
         if suffix in IMAGE_EXTENSIONS:
             return load_image(path)
         raise VisualError(f"{path}: unsupported file type {path.suffix!r}")
