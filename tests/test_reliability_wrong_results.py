@@ -37,7 +37,7 @@ def failing_judge(monkeypatch, scoring_stub, tmp_path):
 def test_judge_failing_every_call_is_no_score_and_exit_1(failing_judge, tmp_path, capsys):
     samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
     out = tmp_path / "out"
-    assert main(["score", str(samples), "--quiet", "--max-attempts", "1", "--out", str(out)]) == 1
+    assert main(["score", str(samples), "--quiet", "--max-attempts", "1", "--output", str(out)]) == 1
     captured = capsys.readouterr()
     message = (f"judging failed for 24 of {N_QAS} QAs (24 judge_failed): not a VDCscore; fix the judge and score "
                "again (verdicts already judged come from the cache)")
@@ -55,7 +55,7 @@ def test_garbage_replies_are_no_score_either(monkeypatch, scoring_stub, tmp_path
     monkeypatch.setenv("VDC_JUDGE_BASE_URL", server.url)
     monkeypatch.setenv("VDC_JUDGE_MODEL", "stub-judge")
     samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 1
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--output", str(tmp_path / "out")]) == 1
     assert "judging failed for 24 of 27 QAs (24 parse_failed)" in capsys.readouterr().err
 
 
@@ -247,11 +247,11 @@ def test_report_counts_damaged_videos(healthy_judge, tmp_path):
 def test_scoring_again_into_the_same_folder_keeps_the_earlier_result(healthy_judge, tmp_path, capsys):
     samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
     out = tmp_path / "out"
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(out)]) == 0
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--output", str(out)]) == 0
     first = json.loads((out / "vdcscore_scores.json").read_text())
     capsys.readouterr()
     healthy_judge.config.fail_first, healthy_judge.config.fault = 10**9, "500"  # another, broken judge
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--max-attempts", "1", "--out", str(out)]) == 1
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--max-attempts", "1", "--output", str(out)]) == 1
     kept = out / "earlier" / first["created_utc"].replace(":", "")
     assert f"earlier result in {out} kept in {kept}" in capsys.readouterr().err
     assert json.loads((kept / "vdcscore_scores.json").read_text()) == first
@@ -270,7 +270,7 @@ def test_bad_output_folder_fails_before_any_judge_call(healthy_judge, tmp_path, 
     if out == "file":
         out = tmp_path / "taken.txt"
         out.write_text("x")
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(out)]) == 2
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--output", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "vdc-bench score: error: " + message.format(out=out)
     assert healthy_judge.total_attempts == 0
 
@@ -335,11 +335,11 @@ def test_credentials_in_the_judge_url_are_in_no_written_file(healthy_judge, monk
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["caption", "x.mp4", "--pretrained", "ckpt", "--num_beams", "0"],
-     "vdc-bench caption: error: argument --num_beams: must be an integer >= 1, got '0'"),
-    (["caption", "x.mp4", "--pretrained", "ckpt", "--max_new_tokens", "0"],
-     "vdc-bench caption: error: argument --max_new_tokens: must be an integer >= 1, got '0'"),
-    (["data", "make-synthetic", "--n", "2", "--out", "o", "--width", "0"],
+    (["caption", "x.mp4", "--pretrained", "ckpt", "--num-beams", "0"],
+     "vdc-bench caption: error: argument --num-beams: must be an integer >= 1, got '0'"),
+    (["caption", "x.mp4", "--pretrained", "ckpt", "--max-new-tokens", "0"],
+     "vdc-bench caption: error: argument --max-new-tokens: must be an integer >= 1, got '0'"),
+    (["data", "make-synthetic", "--n", "2", "--output", "o", "--width", "0"],
      "vdc-bench data make-synthetic: error: argument --width: must be an integer >= 1, got '0'"),
     (["run", "--tasks", "vdc", "--nproc", "0"], "vdc-bench run: error: argument --nproc: must be an integer >= 1, got '0'"),
     (["run", "--tasks", "vdc", "--limit", "nan"], "vdc-bench run: error: argument --limit: must be a number > 0, got 'nan'"),
@@ -404,13 +404,13 @@ def test_caption_problems_are_one_line(model_tiny_checkpoints, tmp_path, capsys,
     ckpt = _broken_checkpoint(model_tiny_checkpoints["xtuner"], tmp_path / "ckpt", case)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # caption itself must keep a local path off the Hub
     pretrained = "./no-such-checkpoint" if case == "mistyped_local_path" else str(ckpt)
-    argv = ["caption", str(tmp_path / "v.mp4"), "--pretrained", pretrained, "--max_new_tokens", "2"]
+    argv = ["caption", str(tmp_path / "v.mp4"), "--pretrained", pretrained, "--max-new-tokens", "2"]
     assert main([*argv, "--device", "cuda"] if case == "cuda_on_cpu" else argv) == 2
     assert capsys.readouterr().err.strip() == "vdc-bench caption: error: " + message.format(ckpt=ckpt)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["make-checkpoint", "--out", "{file}"], "vdc-bench make-checkpoint: error: {file}: the checkpoint folder is "
+    (["make-checkpoint", "--output", "{file}"], "vdc-bench make-checkpoint: error: {file}: the checkpoint folder is "
                                              "an existing file, not a folder"),
     (["demo", "--output", "{file}"], "vdc-bench demo: error: {file}: the demo folder is an existing file, not a folder"),
     (["demo", "--ratios", "0.1,x,1"], "vdc-bench demo: error: --ratios: '0.1,x,1' is not a comma-separated list of "
@@ -425,7 +425,7 @@ def test_output_problems_are_one_line_before_any_work(tmp_path, capsys, argv, me
 
 def test_comparable_with_published_needs_the_published_judge_too(healthy_judge, tmp_path):
     samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 0
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--output", str(tmp_path / "out")]) == 0
     doc = json.loads((tmp_path / "out" / "vdcscore_scores.json").read_text())
     assert doc["protocol"]["same_prompts_as_published"] is True
     assert doc["protocol"]["comparable_with_published"] is False  # judged by stub-judge, not Llama-3.1-8B
@@ -439,7 +439,7 @@ def test_empty_qas_are_listed_in_the_scores(healthy_judge, tmp_path):
     qa[1] = {"question": "", "answer": "", "category": "object"}
     records[0]["qa"] = json.dumps(qa)
     samples = write_samples(tmp_path / "s_samples_x.jsonl", records)
-    assert main(["score", str(samples), "--quiet", "--no-cache", "--out", str(tmp_path / "out")]) == 0
+    assert main(["score", str(samples), "--quiet", "--no-cache", "--output", str(tmp_path / "out")]) == 0
     doc = json.loads((tmp_path / "out" / "vdcscore_scores.json").read_text())
     assert doc["counts"]["empty_qas"] == ["camera/v0#1"]
     assert "* 1 QAs have an empty question or answer and were judged as they are: camera/v0#1." in \
@@ -496,7 +496,7 @@ def test_lone_surrogate_caption_is_one_line_naming_file_and_line(tmp_path, capsy
     record = dict(CAMERA[0], caption="a cyclist \ud800 rides")
     samples.write_text(json.dumps({"doc_id": 0, "vdc_acc": record}) + "\n")  # json escapes it as \ud800
     assert main(["score", str(samples), "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-model", "m",
-                 "--out", str(tmp_path / "out")]) == 2
+                 "--output", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"vdc-bench score: error: {samples}:1: field 'caption' is not valid text (lone surrogate at character 10)")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 
+from vdc_bench.commands.option_types import positive_int
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args
 
 
 def add_launch_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch_size", type=int, default=1, help="captions per batch, per process")
-    p.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this node (one per GPU)")
+    p.add_argument("--batch_size", type=positive_int, default=1, help="captions per batch, per process")
+    p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes on this node (one per GPU)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="torchrun",
                    help="how several processes start (one process needs none with torchrun)")
     p.add_argument("lmms_args", nargs="*", metavar="-- LMMS_EVAL_FLAGS",
