@@ -242,7 +242,7 @@ class StaticKVDecoder:
         buf = self._buffers
         if buf is None or buf.batch != batch or buf.max_len < needed_len or buf.width < width:
             max_len = -(-needed_len // _LEN_QUANTUM) * _LEN_QUANTUM
-            self._buffers = None  # free the old cache before allocating the new one
+            buf = self._buffers = None  # free the old cache (both references) before allocating the new one
             buf = self._buffers = _Buffers(self.lm, batch, max_len, -(-width // _LEN_QUANTUM) * _LEN_QUANTUM)
         return buf
 

@@ -20,6 +20,11 @@ bench() {  # name, seconds, options...
 }
 case $mode in
 main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
+again)  # after the cache-reallocation fix: ours again (the baselines are unchanged), fp32 identity, rho 0.2
+    bench ours 200 --frames 16 --ratios 0.4 --stream-requests 64 --no-baseline
+    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1
+    bench rho02 150 --frames 16 --ratios 0.2 --stream-requests 64 --no-baseline ;;
 rest)
     bench smoke 100 --size tiny-geometry --frames 2 --ratios 0.4 --new-tokens 8 --repeats 1 --max-batch 2 \
         --no-baseline --stream-requests 3 || exit 1
