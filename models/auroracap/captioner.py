@@ -97,6 +97,7 @@ class AuroraCapCaptioner:
         self.settings = settings
         self.device = device
         self.dtype = settings.torch_dtype(device)
+        graphed = settings.graphed_vision(device)  # before loading: a bad vision= fails at once
         self.files: CheckpointFiles = locate(settings.pretrained)
         self.model = AuroraCapModel.from_checkpoint(
             self.files, self.dtype, device, settings.attn_implementation, settings.proportional_attention
@@ -110,7 +111,6 @@ class AuroraCapCaptioner:
         self.random_weights = marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
         self.context_limit = int(self.model.language_model.config.max_position_embeddings)
         self._decoder: StaticKVDecoder | None = None
-        graphed = settings.graphed_vision(device)
         self._frame_encoder = GraphedFrameEncoder(self.model) if graphed else self.model.encode_frames
 
     def _static_decoder(self) -> StaticKVDecoder:
