@@ -34,10 +34,10 @@ from transformers import LlavaConfig, LlavaForConditionalGeneration, LogitsProce
 from transformers.generation.configuration_utils import CompileConfig
 
 from vdc_bench.gpu_bench.inputs import build_model, card_name, make_inputs, sync
+from vdc_bench.gpu_bench.options import BASELINE_KINDS
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX
 
-KINDS = ("dynamic", "static-compiled")
 TOP_K = 5  # logits kept per step of the batch-1 run, to measure the margin where two paths part
 
 
@@ -145,7 +145,7 @@ def measure(kind: str, model: AuroraCapModel, pixels, ids, ratio: float, new_tok
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench.baseline", description=__doc__.splitlines()[0])
-    p.add_argument("--kind", choices=KINDS, required=True)
+    p.add_argument("--kind", choices=BASELINE_KINDS, required=True)
     p.add_argument("--frames", type=int, required=True)
     p.add_argument("--ratio", type=float, required=True)
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (1 gives the token check)")
