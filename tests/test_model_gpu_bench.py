@@ -2,7 +2,8 @@
 
 On CPU in fp32 the static decoder must give transformers ``generate``'s greedy tokens exactly, at a ToMe
 ratio (our features, the language model's ``generate``, dynamic and static cache) and at 1.0
-(``LlavaForConditionalGeneration``). The baselines run in subprocesses, hence the slow mark.
+(``LlavaForConditionalGeneration``). The baselines run in subprocesses, hence the slow mark; each CPU run
+takes minutes, so every test here but the length model is slow.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vdc_bench.gpu_bench.run import main
 @pytest.mark.slow
 def test_bench_runs_on_cpu_and_fast_path_matches_baselines(tmp_path):
     new_tokens = 12
-    assert main(["--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4,1.0",
+    assert main(["--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4,1.0",
                  "--new-tokens", str(new_tokens), "--repeats", "1", "--max-batch", "2", "--dtype", "float32",
                  "--baseline-batch", "2"]) == 0
     rows = {row["ratio"]: row for row in json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]}
@@ -41,6 +42,7 @@ def test_bench_runs_on_cpu_and_fast_path_matches_baselines(tmp_path):
     assert "Against both baselines" in table
 
 
+@pytest.mark.slow
 def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
     real = run._generate_static
     failed = []
@@ -53,14 +55,15 @@ def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run, "_generate_static", out_of_memory_at_batch_2)
     # Through ``vdc-bench bench``, which shares the options of ``python -m vdc_bench.gpu_bench``.
-    assert cli_main(["bench", "--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
+    assert cli_main(["bench", "--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
                  "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--headroom-gb", "0", "--no-baseline"]) == 0
     (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]
     assert failed and row["notes"] == ["batch 2 out of memory"] and row["batch"] == 1 and row["captions_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_realistic_lengths_run_static_and_continuous_on_the_same_requests(tmp_path):
-    assert main(["--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
+    assert main(["--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
                  "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--no-baseline",
                  "--stream-requests", "3"]) == 0
     (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]

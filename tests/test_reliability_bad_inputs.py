@@ -321,6 +321,6 @@ def test_judge_down_at_aggregation_keeps_the_lmms_eval_run(scoring_stub, tmp_pat
 
     stub = scoring_stub()
     assert main(["score", str(tmp_path / "out"), "--judge-base-url", stub.url, "--judge-model", "stub-judge",
-                 "--cache", str(tmp_path / "v.sqlite"), "--quiet", "--out", str(tmp_path / "scored")]) == 0
+                 "--cache", str(tmp_path / "v.sqlite"), "--quiet", "--output", str(tmp_path / "scored")]) == 0
     scores = json.loads((tmp_path / "scored" / "vdcscore_scores.json").read_text())
     assert scores["counts"]["captions"] == 2 and scores["dimensions"]["short"]["n_qas"] > 0

@@ -53,7 +53,7 @@ def test_rerun_with_another_configuration_is_refused(report_sweep_run):
     config = SweepConfig(output=report_sweep_run["output"], ratios=[0.1], model="auroracap",
                          model_args=done["fingerprint"]["model_args"].replace("num_frm=2", "num_frm=3")
                          .replace(",token_kept_ratio=0.1", ""), tasks=["vdc_demo"], limit=2,
-                         gen_kwargs="max_new_tokens=8", report=False, progress=False)
+                         gen_kwargs="max_new_tokens=8", progress=False)
     with pytest.raises(VdcBenchError, match="different configuration"):
         run_sweep(config)
 

@@ -13,17 +13,30 @@ from typing import Any
 
 import datasets
 from lmms_eval.api.metrics import bypass, bypass_agg
-from lmms_eval.api.task import ConfigurableTask
+from lmms_eval.api.task import ConfigurableMessagesTask, ConfigurableTask
 
 from vdc_bench import sample_stats
 from vdc_bench.dataset.errors import DataNotFoundError
 from vdc_bench.dataset.task_docs import build_task_docs
+from vdc_bench.lmms_tasks.request_shape import LOADING_FOR
 
 METRICS = ("vdc_acc", "vdc_score")
+# What lmms-eval's chat backends put in place of a caption when a request failed: they log the
+# error and go on, so without this check the placeholder would be judged as if it were a caption.
+FAILURE_MARKERS = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]")
 
 
 class VdcTask(ConfigurableTask):
-    """A ConfigurableTask that loads VDC docs itself and keeps its records under ``--predict_only``."""
+    """A ConfigurableTask that loads VDC docs itself and keeps its records under ``--predict_only``.
+
+    Constructed while lmms-eval loads tasks for a chat model, it becomes a ``VdcMessagesTask``:
+    same docs, prompts and records, requests in the chat shape (video + prompt as one user turn).
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> VdcTask:
+        if cls is VdcTask and LOADING_FOR.get() == "chat":
+            cls = VdcMessagesTask
+        return super().__new__(cls)
 
     def __init__(self, config: dict | None = None, **kwargs: Any) -> None:
         super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
@@ -54,6 +67,10 @@ class VdcTask(ConfigurableTask):
             self._metric_fn_kwargs = {m: {} for m in METRICS}
 
 
+class VdcMessagesTask(VdcTask, ConfigurableMessagesTask):
+    """The VDC task for chat models: ``doc_to_messages`` is built from ``doc_to_visual`` + ``doc_to_text``."""
+
+
 def doc_to_visual(doc: dict[str, Any]) -> list[str]:
     return [doc["video_path"]]
 
@@ -66,7 +83,8 @@ def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = No
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
     """One record with everything scoring and reports need (INTERFACES.md §3); the samples file has no doc."""
     stats = sample_stats.pop(doc)
-    error = stats.get("error")
+    caption = (results[0] if results else "").strip()
+    error = stats.get("error") or _caption_error(caption)
     qa = doc["qa_list"]
     rec = {
         "video_id": doc["video_id"],
@@ -76,7 +94,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
         "prompt_index": doc["prompt_index"],
         "prompt_seed": doc["prompt_seed"],
         "prompt_mode": doc["prompt_mode"],
-        "caption": (results[0] if results else "").strip(),
+        "caption": caption,
         "reference_caption": doc["reference_caption"],
         "qa": json.loads(qa) if isinstance(qa, str) else list(qa),
         "failed": error is not None,
@@ -85,3 +103,11 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
         "data": json.loads(doc["data_summary"]),
     }
     return {"vdc_acc": rec, "vdc_score": rec}
+
+
+def _caption_error(caption: str) -> str | None:
+    """A failure placeholder of lmms-eval's API backends is a failed generation, never a caption.
+    (Empty captions, which its local backends return after an error, are flagged by scoring.)"""
+    if caption.startswith(FAILURE_MARKERS):
+        return f"the model backend reported a failed request: {caption[:200]}"
+    return None

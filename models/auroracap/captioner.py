@@ -10,6 +10,7 @@ request (``CaptionResult.error`` names the file); the rest still runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import deque
@@ -26,9 +27,14 @@ from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
-from vdc_bench.models.auroracap.prompting import build_prompt, tokenize_with_sentinels
+from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX, build_prompt, tokenize_with_sentinels
 from vdc_bench.models.auroracap.random_checkpoint import MARKER
-from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings, cut_at_stop_strings
+from vdc_bench.models.auroracap.settings import (
+    AuroraCapSettings,
+    GenerationSettings,
+    cut_at_stop_strings,
+    greedy_changes,
+)
 from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
 
@@ -87,6 +93,19 @@ class _FirstTokenClock(LogitsProcessor):
         return scores
 
 
+def _first_frames(visuals: list[DecodedVisual], used: int) -> list[DecodedVisual]:
+    """The visuals cut down to their first ``used`` frames in order (fewer ``<image>`` than frames, as upstream)."""
+    out = []
+    for visual in visuals:
+        keep = min(used, len(visual.frames))
+        used -= keep
+        if keep == len(visual.frames):
+            out.append(visual)
+        elif keep > 0:
+            out.append(dataclasses.replace(visual, frames=visual.frames[:keep], frame_indices=visual.frame_indices[:keep]))
+    return out
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -103,6 +122,7 @@ class AuroraCapCaptioner:
             self.files, self.dtype, device, settings.attn_implementation, settings.proportional_attention
         )
         self.tokenizer = AutoTokenizer.from_pretrained(self.files.root)
+        self._use_generation_config()
         vision_config = self.model.vision_tower.config
         self.preprocess = FramePreprocessor(
             PreprocessConfig.from_json(self.files.vision_dir / "preprocessor_config.json", vision_config.image_size)
@@ -112,6 +132,18 @@ class AuroraCapCaptioner:
         self.context_limit = int(self.model.language_model.config.max_position_embeddings)
         self._decoder: StaticKVDecoder | None = None
         self._frame_encoder = GraphedFrameEncoder(self.model) if graphed else self.model.encode_frames
+
+    def _use_generation_config(self) -> None:
+        """Upstream loads the LLM with its generation_config.json, so generate() starts from it (the
+        request's own settings override); its EOS ids end captions. Without one: the tokenizer's EOS."""
+        config = self.files.generation_config() if self.settings.generation_config else None
+        if config is not None:
+            self.model.language_model.generation_config = config
+        eos = config.eos_token_id if config is not None and config.eos_token_id is not None else None
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        self.greedy_changes = greedy_changes(config)
 
     def _static_decoder(self) -> StaticKVDecoder:
         if self._decoder is None:
@@ -128,13 +160,21 @@ class AuroraCapCaptioner:
             "attn_implementation": self.settings.attn_implementation,
             "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
             "vision": self.settings.vision,
+            # semantics switches (upstream's behaviour unless set otherwise)
+            "stop_strings": self.settings.stop_strings, "sample_rule": self.settings.sample_rule,
+            "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,
+            "generation_config": self.settings.generation_config,
         }
 
     def _prepare(self, request: CaptionRequest) -> _Prepared:
-        visuals = [load_visual(v, self.settings.num_frm) for v in request.visuals]
-        frames_per_visual = [len(v.frames) for v in visuals]
-        prompt = build_prompt(request.context, frames_per_visual, self.settings.conv_template)
+        append_last = self.settings.frame_sampling == "upstream"
+        visuals = [load_visual(v, self.settings.num_frm, append_last) for v in request.visuals]
+        prompt = build_prompt(
+            request.context, [len(v.frames) for v in visuals], self.settings.conv_template, self.settings.image_placement
+        )
         input_ids = tokenize_with_sentinels(self.tokenizer, prompt)
+        visuals = _first_frames(visuals, input_ids.count(IMAGE_TOKEN_INDEX))
+        frames_per_visual = [len(v.frames) for v in visuals]
         pixel_values = (
             torch.cat([self.preprocess(v.frames) for v in visuals]) if visuals else torch.empty(0, 3, 1, 1)
         )
@@ -217,7 +257,7 @@ class AuroraCapCaptioner:
 
     def _finish(self, encoded: _Encoded, tokens: torch.Tensor, generation: GenerationSettings, timing: dict) -> None:
         """Text and stats of one request from its generated tokens (cut after the first EOS)."""
-        ends = torch.nonzero(tokens == self.tokenizer.eos_token_id).flatten()
+        ends = torch.nonzero(torch.isin(tokens, torch.tensor(self.eos_ids))).flatten()
         n_out = int(ends[0]) + 1 if len(ends) else len(tokens)
         text = self.tokenizer.decode(tokens[:n_out], skip_special_tokens=True)
         text, stopped = cut_at_stop_strings(text, generation.until)
@@ -232,12 +272,16 @@ class AuroraCapCaptioner:
             "frame_indices": [i for v in item.visuals for i in v.frame_indices],
             "total_frames": [v.total_frames for v in item.visuals],
             "frame_count_source": [v.frame_count_source for v in item.visuals],
+            # A truncated/corrupt file is captioned from the frames that decode, and flagged.
+            "frames_in_header": [v.frames_in_header for v in item.visuals],
+            "video_damaged": any(v.damaged for v in item.visuals),
             "visual_tokens_per_frame": per_frame,
             "visual_tokens": sum(per_frame),
             "prompt_tokens": encoded.prompt_tokens,
             "output_tokens": n_out,
             "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
             "token_kept_ratio": self.settings.token_kept_ratio,
+            "random_weights": self.random_weights,  # the checkpoint's own marker: flagged wherever shown
             "batch_size": timing["batch"],
             # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
             "dtype": str(self.dtype).removeprefix("torch."),
@@ -255,7 +299,7 @@ class AuroraCapCaptioner:
         """transformers ``generate`` on one left-padded batch; fills each request's result."""
         inputs_embeds, attention_mask = self.model.embed_inputs(
             [e.prepared.input_ids for e in batch], [e.frame_tokens for e in batch])
-        eos = self.tokenizer.eos_token_id
+        eos = self.eos_ids[0]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         clock = _FirstTokenClock(self.device)
         gen_kwargs = generation.generate_kwargs()
@@ -264,7 +308,8 @@ class AuroraCapCaptioner:
         started = time.perf_counter()
         generated = self.model.language_model.generate(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-            logits_processor=LogitsProcessorList([clock]), eos_token_id=eos, pad_token_id=pad, **gen_kwargs,
+            logits_processor=LogitsProcessorList([clock]), eos_token_id=self.eos_ids, pad_token_id=pad,
+            **gen_kwargs,
         )
         _sync(self.device)
         gen_s = time.perf_counter() - started
@@ -323,7 +368,7 @@ class AuroraCapCaptioner:
                 yield DecodeRequest(embeds[0], generation.max_new_tokens)
 
         decoder = self._static_decoder()
-        for k, decoded in decoder.stream(decode_requests(), batch_size, self.tokenizer.eos_token_id):
+        for k, decoded in decoder.stream(decode_requests(), batch_size, self.eos_ids[0]):
             yield from failed
             failed.clear()
             index, encoded = admitted[k]
@@ -334,15 +379,21 @@ class AuroraCapCaptioner:
             yield index, encoded.result
         yield from failed
 
+    def _static(self, generation: GenerationSettings) -> bool:
+        """The static decoder gives generate()'s greedy tokens only with one EOS id and no
+        generation_config field that alters greedy decoding (a repetition penalty, ...): else hf."""
+        return self.settings.static_decode(self.device, generation) and not self.greedy_changes and len(self.eos_ids) == 1
+
     @torch.inference_mode()
     def caption_stream(
         self, requests: Iterable[CaptionRequest], generation: GenerationSettings, batch_size: int
     ) -> Iterator[tuple[int, CaptionResult]]:
         """Caption ``requests`` (pulled lazily) with ``batch_size`` in flight; yields ``(index, result)`` as
-        each finishes, not in request order."""
+        each finishes, not in request order. The model's semantics switches apply to ``generation`` here."""
+        generation = self.settings.with_semantics(generation)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        if self.settings.static_decode(self.device, generation):
+        if self._static(generation):
             yield from self._stream_static(requests, generation, batch_size)
         else:
             yield from self._stream_hf(requests, generation, batch_size)

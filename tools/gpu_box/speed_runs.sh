@@ -14,7 +14,7 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'trans
 bench() {  # name, seconds, options...
     local name=$1 limit=$2
     shift 2
-    timeout "$limit" python3 -m vdc_bench.gpu_bench --out "$out/$name" "$@" >"$out/$name.log" 2>&1
+    timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep -v "^\[bench\] {" "$out/$name.log" | tail -40
 }

@@ -18,7 +18,7 @@ A fresh process per baseline: the dynamic baseline measured 24-72 ms/token in di
 one H100 (results/gpu_bench/README.md); nothing of ours is compiled or captured in its process.
 
 Run by ``python -m vdc_bench.gpu_bench`` (``--baseline``); alone:
-``python -m vdc_bench.gpu_bench.baseline --kind dynamic --frames 16 --ratio 0.4 --out b.json``.
+``python -m vdc_bench.gpu_bench.baseline --kind dynamic --frames 16 --ratio 0.4 --output b.json``.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="float16")
     p.add_argument("--size", default="7b-shape")
     p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--output", dest="out", metavar="FILE", type=Path, required=True, help="result JSON")
     args = p.parse_args(argv)
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     dtype = getattr(torch, args.dtype)

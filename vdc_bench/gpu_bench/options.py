@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
+
 BASELINE_KINDS = ("dynamic", "static-compiled")
 
 
@@ -16,7 +18,7 @@ def _baseline_kinds(text: str) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="folder for gpu_bench.json and gpu_bench.md")
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="folder for gpu_bench.json and gpu_bench.md")
     p.add_argument("--frames", default="16,8", help="comma-separated frame counts")
     p.add_argument("--ratios", default="0.1,0.2,0.4,1.0", help="comma-separated token_kept_ratio settings")
     p.add_argument("--new-tokens", type=int, default=300, help="generation is forced to exactly this length")
@@ -34,3 +36,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-requests", type=int, default=0,
                    help="requests with VDC-like caption lengths through static vs continuous batching (0: skip)")
     p.add_argument("--size", default="7b-shape", help="checkpoint shape; tiny-geometry for a CPU smoke run")
+    deprecated_alias(p, "--out", "--output")

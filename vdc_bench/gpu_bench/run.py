@@ -16,7 +16,7 @@ when generation is forced to a fixed length) and measures, per (frames, token_ke
   batching at the same batch size (same memory): captions/s of each;
 * the bandwidth/compute roofline of the card, from its measured copy rate and matmul rate.
 
-Needs torch + transformers only (not lmms-eval). Run: ``python -m vdc_bench.gpu_bench --out DIR``.
+Needs torch + transformers only (not lmms-eval). Run: ``python -m vdc_bench.gpu_bench --output DIR``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from vdc_bench.cli_options import Parser
 from vdc_bench.gpu_bench.inputs import Inputs, build_model, make_inputs
 from vdc_bench.gpu_bench.lengths import caption_lengths
 from vdc_bench.gpu_bench.options import add_arguments
@@ -192,7 +193,7 @@ def _generate_static(decoder: StaticKVDecoder, seqs, new_tokens: int, vocab: int
 
 def run_baselines(args, configs: list[tuple[int, float]]) -> dict[tuple[int, float], dict[str, dict]]:
     """Each baseline kind of each configuration in a fresh process; {(frames, ratio): {kind: result}}.
-    Each result is also kept as ``baseline_<kind>_<frames>f_<ratio>.json`` in ``--out``."""
+    Each result is also kept as ``baseline_<kind>_<frames>f_<ratio>.json`` in ``--output``."""
     out: dict[tuple[int, float], dict[str, dict]] = {}
     for frames, ratio in configs:
         for kind in args.baseline_kinds.split(","):
@@ -200,7 +201,7 @@ def run_baselines(args, configs: list[tuple[int, float]]) -> dict[tuple[int, flo
             cmd = [sys.executable, "-m", "vdc_bench.gpu_bench.baseline", "--kind", kind, "--frames", str(frames),
                    "--ratio", str(ratio), "--batch", ",".join(sorted({"1", str(args.baseline_batch)})), "--new-tokens",
                    str(args.new_tokens), "--text-tokens", str(args.text_tokens), "--dtype", args.dtype,
-                   "--size", args.size, "--repeats", str(args.baseline_repeats), "--out", str(path)]
+                   "--size", args.size, "--repeats", str(args.baseline_repeats), "--output", str(path)]
             subprocess.run(cmd, check=True)
             out.setdefault((frames, ratio), {})[kind] = json.loads(path.read_text())
     return out
@@ -447,7 +448,7 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
     add_arguments(p)
     return bench(p.parse_args(argv))
 

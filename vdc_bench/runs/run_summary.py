@@ -1,13 +1,14 @@
 """One evaluated setting, summarised from saved files alone.
 
 Inputs: an lmms-eval output folder (``*_results.json`` + ``*_samples_<task>.jsonl``) and the VDCscore
-scores JSON written next to it (``vdcscore_scores.json``, schema in EVAL.md section "VDCscore (issue 5)").
+scores JSON written next to it (``vdcscore_scores.json``, schema in EVAL.md section "Reference").
 Output: a plain JSON-able ``RunSummary`` that sweeps, reports and the leaderboard share.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.efficiency import Efficiency, efficiency_from_records
 from vdc_bench.runs.lmms_runner import LmmsRun, find_run
 from vdc_bench.scoring.caption_records import RECORD_KEY
-from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
+from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME, judging_failure
 
 RATIO_KEYS = ("token_kept_ratio", "token_merge_ratio")
 
@@ -43,6 +44,9 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed (runtime_from_records)
+    damaged_videos: list[str] = field(default_factory=list)  # sample keys captioned from a truncated/corrupt file
+    random_weights: bool = False  # a sample's checkpoint carries the random-weights marker: never a real result
+    judging_failure: str | None = None  # set: QAs the judge did not judge, the numbers are not a VDCscore
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -57,6 +61,8 @@ class RunSummary:
         values["config"] = values["config"] or {}
         values["versions"] = values["versions"] or {}
         values["runtime"] = values["runtime"] or {}
+        values["random_weights"] = bool(values["random_weights"])
+        values["damaged_videos"] = values["damaged_videos"] or []
         return cls(**values)
 
     # --- accessors used by plots and tables (None where not scored) ---
@@ -109,6 +115,10 @@ def locate_run(run_dir: Path) -> LmmsRun:
     run = find_run(run_dir)
     if run is None:
         raise VdcBenchError(f"{run_dir}: no lmms-eval *_results.json under this folder")
+    others = [p for p in run_dir.rglob("*_results.json") if p != run.results_path]
+    if others:  # never a silent choice: say which run the numbers come from
+        print(f"warning: {run_dir} holds {len(others) + 1} lmms-eval runs; using the newest, {run.results_path} "
+              "(give each run its own --output_path to avoid this)", file=sys.stderr)
     return run
 
 
@@ -156,13 +166,16 @@ def _judge_usage(scores_path: Path, scores_doc: dict[str, Any]) -> dict[str, Any
     docs = [scores_doc]
     if scores_doc.get("calls") is None:
         docs = [_read_json(p) for p in sorted(scores_path.parent.glob(f"*/{SCORES_NAME}"))]
-    totals: dict[str, Any] = {"calls": 0, "cache_hits": 0, "failed": 0, "retries": 0, "seconds": 0.0}
+    totals: dict[str, Any] = {"calls": 0, "cache_hits": 0, "failed": 0, "retries": 0, "seconds": 0.0,
+                              "prompt_tokens": 0, "completion_tokens": 0}
     for doc in docs:
         calls = doc.get("calls") or {}
         totals["calls"] += calls.get("http_attempts") or 0
         totals["cache_hits"] += calls.get("cache_hits") or 0
         totals["failed"] += calls.get("failed") or 0
         totals["retries"] += calls.get("retries") or 0
+        totals["prompt_tokens"] += calls.get("prompt_tokens") or 0  # as the judge server reported them
+        totals["completion_tokens"] += calls.get("completion_tokens") or 0
         totals["seconds"] += doc.get("elapsed_s") or 0.0
     return totals
 
@@ -214,4 +227,10 @@ def summarize_run(
                                            "random_seed", "numpy_seed", "torch_seed")},
         versions=versions or (scores_doc or {}).get("versions") or {},
         runtime=runtime_from_records(records),
+        damaged_videos=sorted(
+            str(r.get("sample_key") or f"{r.get('dimension')}/{r.get('video_id')}")
+            for r in records if (r.get("stats") or {}).get("video_damaged")
+        ),
+        random_weights=any((r.get("stats") or {}).get("random_weights") for r in records),
+        judging_failure=judging_failure(scores_doc) if scores_doc else None,
     )

@@ -63,10 +63,17 @@ def item_from_record(rec: Mapping[str, Any], where: str = "record") -> CaptionIt
     if qa is None:
         raise VdcBenchError(f"{where}: missing field 'qa'")
     prompt_index = rec.get("prompt_index")
+    caption = str(rec.get("caption") or "")
+    try:
+        caption.encode("utf-8")  # JSON can spell a lone surrogate (\ud800); no judge or file can take it
+    except UnicodeEncodeError as err:
+        raise VdcBenchError(
+            f"{where}: field 'caption' is not valid text (lone surrogate at character {err.start})"
+        ) from err
     return CaptionItem(
         dimension=str(rec["dimension"]),
         video_id=str(rec["video_id"]),
-        caption=str(rec.get("caption") or ""),
+        caption=caption,
         qa=_qa_pairs(qa, where),
         failed=bool(rec.get("failed", False)),
         error=rec.get("error") or None,
