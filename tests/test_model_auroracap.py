@@ -190,6 +190,19 @@ def test_unknown_model_arg_is_named():
         AuroraCapSettings.from_model_args({"pretrained": "x", "resolutoin": 378})
 
 
+def test_vision_path_is_its_own_setting():
+    """The CUDA-graph frame encoder follows ``vision``, not the decode backend."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    hf = AuroraCapSettings.from_model_args({"pretrained": "x", "decode": "hf"})
+    assert hf.graphed_vision(cuda) and not hf.graphed_vision(cpu)
+    eager = AuroraCapSettings.from_model_args({"pretrained": "x", "decode": "static", "vision": "eager"})
+    assert not eager.graphed_vision(cuda)
+    with pytest.raises(ModelArgError, match="vision=graphed needs a CUDA device"):
+        AuroraCapSettings.from_model_args({"pretrained": "x", "vision": "graphed"}).graphed_vision(cpu)
+    with pytest.raises(ModelArgError, match="vision must be one of"):
+        AuroraCapSettings.from_model_args({"pretrained": "x", "vision": "compiled"})
+
+
 def test_aliases_and_string_values():
     s = AuroraCapSettings.from_model_args(
         {"pretrained": "x", "token_merge_ratio": 0.2, "max_frames_num": 8, "slow_fast": "true", "batch_size": "2"}

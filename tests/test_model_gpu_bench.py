@@ -1,7 +1,9 @@
-"""The GPU benchmark's own logic on CPU (tiny geometry): it runs, and its fast path equals the baseline.
+"""The GPU benchmark's own logic on CPU (tiny geometry): it runs, and its fast path equals the baselines.
 
 On CPU in fp32 the static decoder must give transformers ``generate``'s greedy tokens exactly, at a ToMe
-ratio (our features, the language model's ``generate``) and at 1.0 (``LlavaForConditionalGeneration``).
+ratio (our features, the language model's ``generate``, dynamic and static cache) and at 1.0
+(``LlavaForConditionalGeneration``). The baselines run in subprocesses, hence the slow mark; each CPU run
+takes minutes, so every test here but the length model is slow.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import torch
 
 from vdc_bench.cli import main as cli_main
 from vdc_bench.gpu_bench import run
+from vdc_bench.gpu_bench.lengths import DIMENSIONS, caption_lengths
 from vdc_bench.gpu_bench.run import main
 
-pytestmark = pytest.mark.slow  # minutes of CPU model work each: left out of the fast tier
 
-
-def test_bench_runs_on_cpu_and_fast_path_matches_baseline(tmp_path):
+@pytest.mark.slow
+def test_bench_runs_on_cpu_and_fast_path_matches_baselines(tmp_path):
     new_tokens = 12
     assert main(["--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4,1.0",
-                 "--new-tokens", str(new_tokens), "--repeats", "1", "--max-batch", "2", "--dtype", "float32"]) == 0
+                 "--new-tokens", str(new_tokens), "--repeats", "1", "--max-batch", "2", "--dtype", "float32",
+                 "--baseline-batch", "2"]) == 0
     rows = {row["ratio"]: row for row in json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]}
     assert set(rows) == {0.4, 1.0}
     assert rows[0.4]["tokens_per_frame"] == 729 - 31 * 13 and rows[1.0]["tokens_per_frame"] == 729
@@ -29,11 +32,17 @@ def test_bench_runs_on_cpu_and_fast_path_matches_baseline(tmp_path):
         assert row["tokens_match_baseline"] == new_tokens
         assert row["divergence_logit_gap"] is None
         assert row["baseline_caption_s"] > 0 and row["decode_ms_per_token"] > 0 and row["batch"] >= 1
+        assert row["compiled_tokens_match"] == new_tokens and row["compiled_caption_s"] > 0
+        assert row["baseline_batch"] == 2 and row["captions_per_s_at_baseline_batch"] > 0
     assert rows[0.4]["merge_ms"] > 0 and rows[1.0]["merge_ms"] == 0
+    assert sorted(p.name for p in tmp_path.glob("baseline_*.json")) == [
+        f"baseline_{kind}_2f_{ratio}.json" for kind in ("dynamic", "static-compiled") for ratio in (0.4, 1.0)]
     table = (tmp_path / "gpu_bench.md").read_text()
     assert "| 2 | 0.4 | 326 |" in table and f"{new_tokens}/{new_tokens}" in table
+    assert "Against both baselines" in table
 
 
+@pytest.mark.slow
 def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
     real = run._generate_static
     failed = []
@@ -50,3 +59,24 @@ def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
                  "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--headroom-gb", "0", "--no-baseline"]) == 0
     (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]
     assert failed and row["notes"] == ["batch 2 out of memory"] and row["batch"] == 1 and row["captions_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_realistic_lengths_run_static_and_continuous_on_the_same_requests(tmp_path):
+    assert main(["--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
+                 "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--no-baseline",
+                 "--stream-requests", "3"]) == 0
+    (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]
+    assert row["stream_batch"] == row["batch"] and row["stream_requests"] % row["batch"] == 0
+    assert row["static_stream_captions_per_s"] > 0 and row["continuous_stream_captions_per_s"] > 0
+    assert "continuous ÷ static" in (tmp_path / "gpu_bench.md").read_text()
+
+
+def test_length_model_follows_the_reference_captions_per_dimension():
+    drawn = caption_lengths(500, seed=1)
+    assert [d for d, _ in drawn[:5]] == list(DIMENSIONS)
+    means = {dim: sum(n for d, n in drawn if d == dim) / 100 for dim in DIMENSIONS}
+    assert means["short"] < 50 < means["camera"] < means["detailed"]  # one sentence vs several hundred words
+    # the five captions of a video average VDC's published 500.91 words (at 1.3 tokens a word)
+    assert abs(sum(means.values()) / 1.3 - 500.91) < 25
+    assert drawn == caption_lengths(500, seed=1)

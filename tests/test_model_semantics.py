@@ -79,17 +79,19 @@ def test_sampling_follows_temperature_as_upstream():
     assert kwargs["do_sample"] is True and kwargs["temperature"] == 0.5
 
 
-def test_stop_strings_ignored_as_upstream(model_tiny_checkpoints, video_20):
+@pytest.mark.parametrize("decode", ["hf", "static"])  # generate(), and the static decoder's continuous batching
+def test_stop_strings_ignored_as_upstream(model_tiny_checkpoints, video_20, decode):
     request = [CaptionRequest("Describe.", [video_20])]
-    upstream = captioner(model_tiny_checkpoints["xtuner"], num_frm=3)
+    upstream = captioner(model_tiny_checkpoints["xtuner"], num_frm=3, decode=decode)
     full = upstream.caption_batch(request, GenerationSettings(max_new_tokens=12))[0]
     stop = full.text[3:5]
     assert stop and full.text.find(stop) > 0
     ignored = upstream.caption_batch(request, GenerationSettings(max_new_tokens=12, until=(stop,)))[0]
     assert ignored.text == full.text and ignored.output_tokens == full.output_tokens
-    strict = captioner(model_tiny_checkpoints["xtuner"], num_frm=3, stop_strings="apply")
+    strict = captioner(model_tiny_checkpoints["xtuner"], num_frm=3, stop_strings="apply", decode=decode)
     cut = strict.caption_batch(request, GenerationSettings(max_new_tokens=12, until=(stop,)))[0]
     assert cut.text == full.text[: full.text.find(stop)]
+    assert {full.stats["decode"], cut.stats["decode"]} == {decode}
 
 
 @pytest.mark.parametrize(("frame_sampling", "indices"), [("upstream", [0, 19]), ("exact", [0])])
@@ -152,6 +154,11 @@ def test_generation_config_is_honoured(model_tiny_checkpoints, video_20, tmp_pat
         "bos_token_id": 1, "eos_token_id": 2, "repetition_penalty": 5.0})
     cap = captioner(penalty, num_frm=2, decode="static")
     assert cap.greedy_changes == ["repetition_penalty"]
+    assert cap.caption_batch(request, greedy)[0].stats["decode"] == "hf"
+    # So must it for several EOS ids (it stops at one); otherwise it gives generate()'s tokens.
+    assert captioner(eos, num_frm=2, decode="static").caption_batch(request, greedy)[0].stats["decode"] == "hf"
+    static = captioner(vicuna, num_frm=2, decode="static").caption_batch(request, greedy)[0]
+    assert static.stats["decode"] == "static" and static.text == base.text
     assert greedy_changes(locate(str(vicuna)).generation_config()) == []
 
 

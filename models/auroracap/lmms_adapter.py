@@ -1,7 +1,7 @@
 """lmms-eval model ``auroracap`` (simple interface): batching, data parallelism, per-sample stats.
 
-Requests are grouped by gen_kwargs (lmms-eval's Collator), batched with left padding, and captioned by
-AuroraCapCaptioner. Under torchrun/accelerate each rank holds the model on its own device; lmms-eval
+Requests are grouped by gen_kwargs (lmms-eval's Collator) and each group streams through
+AuroraCapCaptioner with ``batch_size`` requests in flight (continuous batching on the static decoder). Under torchrun/accelerate each rank holds the model on its own device; lmms-eval
 shards the requests. A sample whose video/image cannot be used returns "" with its error recorded in
 ``vdc_bench.sample_stats`` (VDC tasks put it in the sample), and the failed count goes to ``log_metrics``.
 """
@@ -9,7 +9,6 @@ shards the requests. A sample whose video/image cannot be used returns "" with i
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from accelerate import Accelerator
@@ -66,17 +65,21 @@ class AuroraCap(lmms):
         finished: list[dict] = []
         started = time.perf_counter()
         pbar = tqdm(total=len(requests), disable=self.rank != 0, desc="AuroraCap responding")
-        # Video decoding of batch i+1 runs in a worker thread while batch i is on the device.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="auroracap-decode") as pool:
-            pending = None
-            for chunk in collator.get_batched(n=self.batch_size):
-                upcoming = self._requests(chunk)
-                upcoming = (*upcoming, pool.submit(self.captioner.prepare_batch, upcoming[2]))
-                if pending is not None:
-                    failed += self._caption(pending, results, finished, pbar)
-                pending = upcoming
-            if pending is not None:
-                failed += self._caption(pending, results, finished, pbar)
+        for group in collator.get_batched(n=0):  # n=0: one whole gen_kwargs group at a time
+            generation, docs, batch = self._requests(group)
+            outputs: list[GenerationResult | None] = [None] * len(batch)
+            for index, out in self.captioner.caption_stream(batch, generation, self.batch_size):
+                out.stats["processes"] = self.world_size  # data-parallel ranks: they decide each batch's mates
+                if out.error:
+                    failed += 1
+                    logger.error(f"auroracap: sample failed: {out.error}")
+                    sample_stats.record(docs[index], {**out.stats, "error": out.error})
+                else:
+                    sample_stats.record(docs[index], out.stats)
+                    finished.append(out.stats)
+                outputs[index] = GenerationResult(out.text, TokenCounts(out.input_tokens, out.output_tokens))
+                pbar.update(1)
+            results.extend(outputs)
         pbar.close()
         self._log_metrics(len(requests), failed, finished, time.perf_counter() - started)
         return collator.get_original(results)
@@ -90,23 +93,6 @@ class AuroraCap(lmms):
             for context, to_visual, doc in zip(contexts, doc_to_visuals, docs, strict=True)
         ]
         return generation, docs, batch
-
-    def _caption(self, pending, results: list[GenerationResult], finished: list[dict], pbar) -> int:
-        """Caption one prepared batch; returns how many of its samples failed."""
-        generation, docs, batch, prepared = pending
-        failed = 0
-        for doc, out in zip(docs, self.captioner.caption_batch(batch, generation, prepared.result()), strict=True):
-            out.stats["processes"] = self.world_size  # data-parallel ranks: they decide each batch's mates
-            if out.error:
-                failed += 1
-                logger.error(f"auroracap: sample failed: {out.error}")
-                sample_stats.record(doc, {**out.stats, "error": out.error})
-            else:
-                sample_stats.record(doc, out.stats)
-                finished.append(out.stats)
-            results.append(GenerationResult(out.text, TokenCounts(out.input_tokens, out.output_tokens)))
-            pbar.update(1)
-        return failed
 
     def _log_metrics(self, total: int, failed: int, finished: list[dict], elapsed: float) -> None:
         if failed:

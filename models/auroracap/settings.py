@@ -23,6 +23,7 @@ ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm",
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp32": torch.float32, "float32": torch.float32}
 DECODE_BACKENDS = ("auto", "static", "hf")
+VISION_BACKENDS = ("auto", "graphed", "eager")
 # Semantics switches: the first value is upstream's behaviour (the default).
 SEMANTICS = {
     "stop_strings": ("ignore", "apply"),
@@ -62,6 +63,9 @@ class AuroraCapSettings:
     # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
     # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
     decode: str = "auto"
+    # frame encoder: graphed = replayed from CUDA graphs (graphed_vision.py, bit-identical features),
+    # eager = plain module calls; auto = graphed on CUDA, eager elsewhere.
+    vision: str = "auto"
     # Upstream semantics by default (the lmms-eval AuroraCap wrapper); each switch names the stricter choice.
     stop_strings: str = "ignore"  # ignore: the task's `until` is dropped, as upstream; apply: cut at the first one
     sample_rule: str = "temperature"  # temperature: sample iff temperature > 0, as upstream; do_sample: honour it
@@ -108,6 +112,8 @@ class AuroraCapSettings:
             raise ModelArgError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
         if self.decode not in DECODE_BACKENDS:
             raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
+        if self.vision not in VISION_BACKENDS:
+            raise ModelArgError(f"vision must be one of {VISION_BACKENDS}, got {self.vision!r}")
         for name, allowed in SEMANTICS.items():
             if getattr(self, name) not in allowed:
                 raise ModelArgError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -127,6 +133,12 @@ class AuroraCapSettings:
         """Whether this request group takes the static-cache greedy decoder."""
         greedy = not generation.sampling and generation.num_beams == 1
         return greedy and (self.decode == "static" or (self.decode == "auto" and device.type == "cuda"))
+
+    def graphed_vision(self, device: torch.device) -> bool:
+        """Whether the frame encoder replays CUDA graphs (``vision=graphed`` off CUDA is an error)."""
+        if self.vision == "graphed" and device.type != "cuda":
+            raise ModelArgError(f"vision=graphed needs a CUDA device, got {device}")
+        return self.vision == "graphed" or (self.vision == "auto" and device.type == "cuda")
 
     def with_semantics(self, generation: GenerationSettings) -> GenerationSettings:
         """``generation`` read under this model's semantics switches.

@@ -1,23 +1,30 @@
-"""Greedy decoding for Llama with a preallocated KV cache and a CUDA-graph decode step.
+"""Greedy decoding for Llama with a preallocated KV cache, a CUDA-graph decode step and continuous batching.
 
 transformers' ``generate`` spends most of each step on the host (logits processors, stopping
 criteria, an EOS check that synchronises every token), which leaves an H100 at ~4x its bandwidth
 floor for AuroraCap's long captions. This decoder keeps the whole step on the device:
 
+* continuous batching: the batch has ``batch_size`` rows (slots); each request is prefilled into a free
+  slot, decodes until its EOS or its own ``max_new_tokens``, and the slot then takes the next waiting
+  request, so the batch stays full until the queue is empty (a static batch would idle its finished
+  rows until the longest one ends). Each row has its own cache column, position and step;
 * prefill runs one request at a time at its true length (``is_causal`` SDPA, no padded queries,
-  logits of the last position only) and writes its K/V right-aligned into row b of static buffers
-  ``(B, kv_heads, max_len, head_dim)``, so the batch is left-padded exactly like the plain path
-  without a (B, T, T) mask or full-sequence logits;
+  logits of the last position only) and writes its K/V into columns ``[0, T)`` of its row of static
+  buffers ``(B, kv_heads, max_len, head_dim)``; an additive mask hides the columns a row has not
+  written, so no (B, T, T) mask or full-sequence logits exist;
 * a decode step (embed -> layers -> argmax -> bookkeeping) reads and writes only static tensors and
-  device-side indices, so on CUDA it is captured once as a graph and replayed; the host checks for
-  EOS every ``sync_every`` steps instead of every token;
+  device-side indices, so on CUDA it is captured once as a graph and replayed; the host looks at the
+  finished rows every ``sync_every`` steps (and at the step a row reaches its length limit) instead of
+  every token;
 * on CUDA the work between two attentions (out-proj + norm + MLP of layer i, then norm + QKV + RoPE
   of layer i+1) is one function compiled once with inductor, so its element-wise work fuses (the
   residual add of one layer with the next layer's RMSNorm, RoPE with packing K and V into one tensor):
-  the function takes the layers' weights as arguments, so one compilation serves every layer. Cache
+  the function takes the layers' weights as arguments, so one compilation serves every layer. The
+  decoder keeps its own packed copies of the Q/K/V and gate/up weights (one GEMV streams them better
+  than three; the model's modules stay untouched, at the cost of those copies' memory). Cache
   writes and attention stay eager, so no compiled graph ever mutates (or copies) the cache;
 * K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor (one cache write per
-  layer), and padding is an additive float mask kept up to date in place (one write per step) rather
+  layer), and masking is an additive float mask kept up to date in place (one write per step) rather
   than a boolean mask that attention would convert again in every layer.
 
 Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
@@ -28,6 +35,7 @@ model's own rotary module, SiLU MLP), so tokens match ``generate`` (tested).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -85,51 +93,69 @@ def between_attentions(x, attn, post_weights: tuple, cos, sin, pre_weights: tupl
     return (x, *attention_inputs(x, cos, sin, *pre_weights, eps, *shape))
 
 
-def _fuse_rows(*linears: torch.nn.Linear) -> torch.Tensor:
-    """One weight matrix for several projections of the same input, the modules keeping views of it.
-
-    A decode step is bandwidth bound: one (Nq+Nk+Nv, hidden) GEMV streams the weights better than
-    three, and the views mean no second copy of the weights (``generate`` sees the same tensors).
-    """
-    fused = torch.cat([m.weight.detach() for m in linears]).contiguous()
-    start = 0
-    for m in linears:
-        rows = m.weight.shape[0]
-        m.weight = torch.nn.Parameter(fused[start : start + rows], requires_grad=False)
-        start += rows
-    return fused
+def _packed(*linears: torch.nn.Linear) -> torch.Tensor:
+    """A copy of several projections' weights of the same input as one matrix (one GEMV instead of many)."""
+    return torch.cat([m.weight.detach() for m in linears]).contiguous()
 
 
 @dataclass
-class DecodeOutput:
-    tokens: torch.Tensor  # (B, steps) on CPU; positions after a row's EOS hold pad_token_id
-    prefill_s: float  # wall time until the first token of every row exists
+class DecodeRequest:
+    embeds: torch.Tensor  # (T, hidden) input embeddings
+    max_new_tokens: int
+
+
+@dataclass
+class Decoded:
+    tokens: torch.Tensor  # (n,) on CPU: up to and including EOS, or max_new_tokens tokens
+    prefill_s: float  # this request's prefill (time to its first token once admitted)
+    decode_s: float  # from the end of its prefill until the host saw it finish
+    batch: int  # rows of the batch it decoded in
 
 
 class _Buffers:
-    """Static tensors of one (batch, max_len) shape; a CUDA graph captured over them stays valid."""
+    """Static tensors of one (batch, max_len, width) shape; a CUDA graph captured over them stays valid."""
 
-    def __init__(self, lm: LlamaForCausalLM, batch: int, max_len: int, max_new: int) -> None:
+    def __init__(self, lm: LlamaForCausalLM, batch: int, max_len: int, width: int) -> None:
         attn = lm.model.layers[0].self_attn
         param = lm.lm_head.weight
-        shape = (2, batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
+        self.kv_shape = (2, batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
         kw = {"device": param.device}
-        self.batch, self.max_len, self.max_new = batch, max_len, max_new
-        self.kv = [torch.zeros(shape, dtype=param.dtype, **kw) for _ in lm.model.layers]  # [0] keys, [1] values
+        self.batch, self.max_len, self.width = batch, max_len, width
+        self.kv = [torch.zeros(self.kv_shape, dtype=param.dtype, **kw) for _ in lm.model.layers]  # [0] K, [1] V
         # Additive attention mask (B, 1, 1, max_len): 0 where a cache slot holds a real token, else -inf.
         self.bias = torch.full((batch, 1, 1, max_len), -torch.inf, dtype=param.dtype, **kw)
         self.token = torch.zeros(batch, dtype=torch.long, **kw)
-        self.position = torch.zeros(batch, dtype=torch.long, **kw)
-        self.column = torch.zeros(1, dtype=torch.long, **kw)  # cache slot written this step
-        self.step = torch.zeros(1, dtype=torch.long, **kw)  # output slot written this step
-        self.finished = torch.zeros(batch, dtype=torch.bool, **kw)
-        self.out = torch.zeros((batch, max_new), dtype=torch.long, **kw)
+        self.position = torch.zeros(batch, dtype=torch.long, **kw)  # RoPE position of the token fed next
+        self.column = torch.zeros(batch, dtype=torch.long, **kw)  # cache slot each row writes next
+        self.step = torch.zeros(batch, dtype=torch.long, **kw)  # output slot each row writes next
+        self.limit = torch.ones(batch, dtype=torch.long, **kw)  # each row's max_new_tokens
+        self.finished = torch.ones(batch, dtype=torch.bool, **kw)  # empty rows count as finished
+        self.out = torch.zeros((batch, width), dtype=torch.long, **kw)
         self.graph: torch.cuda.CUDAGraph | None = None
-        self.graph_ids: tuple[int, int] | None = None  # (eos, pad) baked into the captured graph
+        self.graph_eos: int | None = None  # the EOS id baked into the captured graph
 
     def bookkeeping(self) -> tuple[torch.Tensor, ...]:
         """The tensors a decode step mutates besides the cache slots."""
         return (self.bias, self.token, self.position, self.column, self.step, self.finished, self.out)
+
+    def grow(self, max_len: int, width: int) -> None:
+        """Enlarge the cache and output in place of the old ones, keeping their contents (a longer
+        request joined mid-stream); one layer at a time, so the transient extra memory is one layer's."""
+        self.graph = None  # it points at the old tensors
+        if max_len > self.max_len:
+            for i, old in enumerate(self.kv):
+                new = old.new_zeros(self.kv_shape[:3] + (max_len,) + self.kv_shape[4:])
+                new[..., : self.max_len, :] = old
+                self.kv[i] = new
+                del old, new
+            self.kv_shape = self.kv_shape[:3] + (max_len,) + self.kv_shape[4:]
+            bias = self.bias.new_full(self.bias.shape[:3] + (max_len,), -torch.inf)
+            bias[..., : self.max_len] = self.bias
+            self.bias, self.max_len = bias, max_len
+        if width > self.width:
+            out = self.out.new_zeros((self.batch, width))
+            out[:, : self.width] = self.out
+            self.out, self.width = out, width
 
 
 class StaticKVDecoder:
@@ -161,11 +187,12 @@ class StaticKVDecoder:
         self.q_dim = cfg.num_attention_heads * self.head_dim
         self.kv_dim = cfg.num_key_value_heads * self.head_dim
         self.pre_weights, self.post_weights = [], []  # per layer: (ln1, w_qkv), (wo, ln2, w_gate_up, w_down)
-        for layer in lm.model.layers:
-            attn, mlp = layer.self_attn, layer.mlp
-            self.pre_weights.append((layer.input_layernorm.weight, _fuse_rows(attn.q_proj, attn.k_proj, attn.v_proj)))
-            self.post_weights.append((attn.o_proj.weight, layer.post_attention_layernorm.weight,
-                                      _fuse_rows(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight))
+        with torch.no_grad():
+            for layer in lm.model.layers:
+                attn, mlp = layer.self_attn, layer.mlp
+                self.pre_weights.append((layer.input_layernorm.weight, _packed(attn.q_proj, attn.k_proj, attn.v_proj)))
+                self.post_weights.append((attn.o_proj.weight, layer.post_attention_layernorm.weight,
+                                          _packed(mlp.gate_proj, mlp.up_proj), mlp.down_proj.weight))
         self._eager = (attention_inputs, between_attentions, attention_output_and_mlp)
         compiled = compile_layers and on_cuda
         if compiled:
@@ -204,23 +231,30 @@ class StaticKVDecoder:
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
     # -- buffers and graph ----------------------------------------------------------------------
-    def _ensure_buffers(self, batch: int, needed_len: int, max_new: int) -> _Buffers:
-        # Capturing runs _WARMUP_STEPS real steps first, which write that many cache and output slots.
-        needed_len, max_new = needed_len + _WARMUP_STEPS, max_new + _WARMUP_STEPS
+    @staticmethod
+    def _sizes(request: DecodeRequest) -> tuple[int, int]:
+        # Capturing runs _WARMUP_STEPS real steps first, which write that many more cache and output
+        # slots; a finished row keeps writing (padding) one slot past its last token.
+        new = request.max_new_tokens + _WARMUP_STEPS + 1
+        return request.embeds.shape[0] + new, new
+
+    def _ensure_buffers(self, batch: int, needed_len: int, width: int) -> _Buffers:
         buf = self._buffers
-        if buf is None or buf.batch != batch or buf.max_len < needed_len or buf.max_new < max_new:
+        if buf is None or buf.batch != batch or buf.max_len < needed_len or buf.width < width:
             max_len = -(-needed_len // _LEN_QUANTUM) * _LEN_QUANTUM
-            self._buffers = None  # free the old cache before allocating the new one
-            buf = self._buffers = _Buffers(self.lm, batch, max_len, max_new)
+            buf = self._buffers = None  # free the old cache (both references) before allocating the new one
+            buf = self._buffers = _Buffers(self.lm, batch, max_len, -(-width // _LEN_QUANTUM) * _LEN_QUANTUM)
         return buf
 
     def _decode_step(self) -> None:
         """One token for every row; touches only static tensors (graph-capturable)."""
         buf = self._buffers
-        buf.bias.index_fill_(3, buf.column, 0.0)
+        column = buf.column.view(-1, 1, 1, 1)
+        buf.bias.scatter_(3, column, 0.0)
+        slots = buf.column.view(1, -1, 1, 1, 1).expand(2, -1, buf.kv_shape[2], 1, buf.kv_shape[4])
 
         def write(i, kv):
-            buf.kv[i].index_copy_(3, buf.column, kv)
+            buf.kv[i].scatter_(3, slots, kv)
 
         def attend(i, q, kv):
             keys, values = buf.kv[i]
@@ -230,17 +264,20 @@ class StaticKVDecoder:
 
         x = self.lm.model.embed_tokens(buf.token[:, None])
         logits = self._forward(x, buf.position[:, None], write, attend, self._step_fns, pack_kv=True)
+        live = (~buf.finished).long()
+        buf.position.add_(live)
+        buf.column.add_(live)
         self._emit(logits.argmax(-1))
-        buf.position.add_(1)
-        buf.column.add_(1)
 
     def _emit(self, token: torch.Tensor) -> None:
+        """Write each live row's token at its step; finished rows write padding one past their end."""
         buf = self._buffers
-        token = torch.where(buf.finished, torch.full_like(token, self._pad), token)
-        buf.out.index_copy_(1, buf.step, token[:, None])
-        buf.finished |= token == self._eos
+        token = torch.where(buf.finished, torch.zeros_like(token), token)
+        buf.out.scatter_(1, buf.step[:, None], token[:, None])
+        live = (~buf.finished).long()
+        buf.step.add_(live)
+        buf.finished |= (token == self._eos) | (buf.step >= buf.limit)
         buf.token.copy_(token)
-        buf.step.add_(1)
 
     def _capture(self) -> None:
         buf = self._buffers
@@ -256,64 +293,103 @@ class StaticKVDecoder:
             self._decode_step()
         for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
             tensor.copy_(value)  # undo the warm-up side effects (cache slots get rewritten anyway)
-        buf.graph, buf.graph_ids = graph, (self._eos, self._pad)
+        buf.graph, buf.graph_eos = graph, self._eos
 
-    def _prefill(self, buf: _Buffers, sequences: list[torch.Tensor], longest: int) -> torch.Tensor:
-        """Each (T_i, hidden) sequence at its own length, K/V right-aligned at column ``longest``."""
-        first = torch.empty(len(sequences), dtype=torch.long, device=self.device)
-        for row, seq in enumerate(sequences):
-            n = seq.shape[0]
-            start = longest - n
+    def _admit(self, row: int, request: DecodeRequest) -> float:
+        """Prefill ``request`` into ``row`` (K/V at columns [0, T)) and emit its first token; returns seconds."""
+        buf = self._buffers
+        started = time.perf_counter()
+        seq = request.embeds
+        n = seq.shape[0]
 
-            def write(i, kv, row=row, start=start, n=n):
-                buf.kv[i][0, row, :, start : start + n] = kv[0][0]
-                buf.kv[i][1, row, :, start : start + n] = kv[1][0]
+        def write(i, kv):
+            buf.kv[i][0, row, :, :n] = kv[0][0]
+            buf.kv[i][1, row, :, :n] = kv[1][0]
 
-            def attend(i, q, kv):
-                return F.scaled_dot_product_attention(
-                    q, kv[0], kv[1], is_causal=True, scale=self.scaling, enable_gqa=self.gqa
-                )
+        def attend(i, q, kv):
+            return F.scaled_dot_product_attention(q, kv[0], kv[1], is_causal=True, scale=self.scaling, enable_gqa=self.gqa)
 
-            positions = torch.arange(n, device=self.device)[None]
-            x = seq[None].to(buf.kv[0].dtype)
-            first[row] = self._forward(x, positions, write, attend, self._prefill_fns, pack_kv=False)[0].argmax()
-            buf.bias[row, ..., start:longest] = 0.0
-            buf.position[row] = n
-        return first
+        positions = torch.arange(n, device=self.device)[None]
+        logits = self._forward(seq[None].to(buf.kv[0].dtype), positions, write, attend, self._prefill_fns, pack_kv=False)
+        first = logits[0].argmax()
+        buf.bias[row].fill_(-torch.inf)
+        buf.bias[row, ..., :n] = 0.0
+        buf.position[row] = n
+        buf.column[row] = n
+        buf.out[row, 0] = first
+        buf.token[row] = first
+        buf.step[row] = 1
+        buf.limit[row] = request.max_new_tokens
+        buf.finished[row] = (first == self._eos) | (request.max_new_tokens <= 1)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - started
 
     # -- public API ---------------------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(
-        self,
-        sequences: list[torch.Tensor],
-        max_new_tokens: int,
-        eos_token_id: int,
-        pad_token_id: int,
-    ) -> DecodeOutput:
-        """Greedy-decode each (T_i, hidden) input-embedding sequence; returns tokens (B, steps)."""
-        self._eos, self._pad = int(eos_token_id), int(pad_token_id)
-        longest = max(s.shape[0] for s in sequences)
-        buf = self._ensure_buffers(len(sequences), longest + max_new_tokens, max_new_tokens)
-        started = time.perf_counter()
-        buf.bias.fill_(-torch.inf)
-        buf.finished.zero_()
-        buf.step.zero_()
-        first = self._prefill(buf, sequences, longest)
-        buf.column.fill_(longest)
-        self._emit(first)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        prefill_s = time.perf_counter() - started
+    def stream(
+        self, requests: Iterable[DecodeRequest], batch_size: int, eos_token_id: int
+    ) -> Iterator[tuple[int, Decoded]]:
+        """Greedy-decode ``requests`` (pulled lazily, in order) with up to ``batch_size`` at a time.
 
-        if self.use_cuda_graph and buf.graph_ids != (self._eos, self._pad):
-            self._capture()
-        steps = 1
-        while steps < max_new_tokens:
+        Yields ``(index of the request, Decoded)`` as requests finish (not in request order). With as
+        many requests as ``batch_size`` this is static batching.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._eos = int(eos_token_id)
+        queue = enumerate(iter(requests))
+        first = [item for _, item in zip(range(batch_size), queue, strict=False)]
+        if not first:
+            return
+        sizes = [self._sizes(request) for _, request in first]
+        buf = self._ensure_buffers(len(first), max(s[0] for s in sizes), max(s[1] for s in sizes))
+        buf.finished.fill_(True)
+        occupant: list[tuple[int, float, float] | None] = [None] * buf.batch  # (request index, prefill s, admitted at)
+        deadline = [0] * buf.batch  # the step count by which a row must have finished (its length limit)
+        steps = 0
+
+        def admit(row: int, index: int, request: DecodeRequest) -> None:
+            need_len, need_width = self._sizes(request)
+            if need_len > buf.max_len or need_width > buf.width:
+                buf.grow(-(-need_len // _LEN_QUANTUM) * _LEN_QUANTUM, -(-need_width // _LEN_QUANTUM) * _LEN_QUANTUM)
+            prefill_s = self._admit(row, request)
+            occupant[row] = (index, prefill_s, time.perf_counter())
+            deadline[row] = steps + request.max_new_tokens - 1
+
+        for row, (index, request) in enumerate(first):
+            admit(row, index, request)
+        while any(o is not None for o in occupant):
+            if steps % self.sync_every == 0 or steps >= min(d for d, o in zip(deadline, occupant, strict=True) if o):
+                state = torch.stack((buf.finished.long(), buf.step)).cpu()
+                for row, held in enumerate(occupant):
+                    if held is None or not state[0, row]:
+                        continue
+                    index, prefill_s, admitted = held
+                    tokens = buf.out[row, : int(state[1, row])].to("cpu", copy=True)  # the row gets reused
+                    occupant[row] = None
+                    yield index, Decoded(tokens, prefill_s, time.perf_counter() - admitted, buf.batch)
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        admit(row, *nxt)
+                if all(o is None for o in occupant):
+                    break
+            if self.use_cuda_graph and (buf.graph is None or buf.graph_eos != self._eos):
+                self._capture()
             if buf.graph is not None:
                 buf.graph.replay()
             else:
                 self._decode_step()
             steps += 1
-            if steps % self.sync_every == 0 and bool(buf.finished.all()):
-                break
-        return DecodeOutput(tokens=buf.out[:, :steps].cpu(), prefill_s=prefill_s)
+
+    def generate(
+        self, sequences: list[torch.Tensor], max_new_tokens: int | list[int], eos_token_id: int,
+        batch_size: int | None = None,
+    ) -> list[Decoded]:
+        """``stream`` over (T_i, hidden) sequences, results in input order (default: one static batch)."""
+        limits = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(sequences)
+        requests = [DecodeRequest(s, n) for s, n in zip(sequences, limits, strict=True)]
+        out: list[Decoded | None] = [None] * len(requests)
+        for index, decoded in self.stream(requests, batch_size or len(requests), eos_token_id):
+            out[index] = decoded
+        return out  # type: ignore[return-value]

@@ -145,9 +145,9 @@ def token_agreement(ref: list[list[int]], other: list[list[int]]) -> dict:
             "agreeing_prefix_mean": round(sum(prefixes) / len(prefixes), 4)}
 
 
-def until_eos(rows: torch.Tensor, eos: int) -> list[list[int]]:
+def until_eos(rows: list[torch.Tensor], eos: int) -> list[list[int]]:
     out = []
-    for row in rows.tolist():
+    for row in (r.tolist() for r in rows):
         out.append(row[: row.index(eos) + 1] if eos in row else row)
     return out
 
@@ -165,15 +165,16 @@ def generate(model: AuroraCapModel, prompts: list[list[int]], pixels: list[torch
             embeds, mask = model.embed_inputs(prompts, frames)
             decoder = StaticKVDecoder(model.language_model)
             sequences = [embeds[row, mask[row].bool()] for row in range(len(prompts))]
-            tokens = decoder.generate(sequences, max_new, eos, pad).tokens
+            tokens = [decoded.tokens for decoded in decoder.generate(sequences, max_new, eos)]
             decoder.release()
         else:
             with merge_path(False):
                 frames = [list(model.encode_frames(p, ratio)) for p in pixels]
             embeds, mask = model.embed_inputs(prompts, frames)
-            tokens = model.language_model.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new,
-                                                   do_sample=False, num_beams=1, eos_token_id=eos, pad_token_id=pad)
-    return until_eos(tokens.cpu(), eos)
+            tokens = list(model.language_model.generate(
+                inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new, do_sample=False, num_beams=1,
+                eos_token_id=eos, pad_token_id=pad).cpu())
+    return until_eos(tokens, eos)
 
 
 def build(shape, states: dict, dtype: torch.dtype, device: torch.device) -> AuroraCapModel:

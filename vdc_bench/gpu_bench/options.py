@@ -7,6 +7,15 @@ from pathlib import Path
 
 from vdc_bench.cli_options import deprecated_alias
 
+BASELINE_KINDS = ("dynamic", "static-compiled")
+
+
+def _baseline_kinds(text: str) -> str:
+    unknown = [k for k in text.split(",") if k not in BASELINE_KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown baseline kind(s) {unknown}; known: {', '.join(BASELINE_KINDS)}")
+    return text
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="folder for gpu_bench.json and gpu_bench.md")
@@ -21,5 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-batch", type=int, default=64, help="upper bound of the batch search")
     p.add_argument("--headroom-gb", type=float, default=5.0, help="GPU memory the batch search leaves free")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip transformers generate")
+    p.add_argument("--baseline-kinds", default=",".join(BASELINE_KINDS), type=_baseline_kinds,
+                   help="transformers baselines, each run in a fresh process: dynamic, static-compiled")
+    p.add_argument("--baseline-batch", type=int, default=8, help="batch of the batched baseline runs (ours too)")
+    p.add_argument("--stream-requests", type=int, default=0,
+                   help="requests with VDC-like caption lengths through static vs continuous batching (0: skip)")
     p.add_argument("--size", default="7b-shape", help="checkpoint shape; tiny-geometry for a CPU smoke run")
     deprecated_alias(p, "--out", "--output")

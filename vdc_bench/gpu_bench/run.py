@@ -7,14 +7,16 @@ when generation is forced to a fixed length) and measures, per (frames, token_ke
 * vision encoder (ViT+ToMe+projector) ms, and the share of it spent in the ToMe merge steps;
 * our path: prefill ms (time to first token after the vision encoder), decode ms/token, seconds per
   caption at batch 1, and captions/s at the largest batch that fits; peak memory;
-* the baseline on the same weights and inputs: transformers ``generate`` with the default dynamic
-  cache at batch 1 (``LlavaForConditionalGeneration.generate`` itself at ratio 1.0, where it can
-  run AuroraCap unchanged; the language model's ``generate`` on the ToMe features below 1.0, which is
-  what the upstream wrapper does);
-* whether the fast path's greedy tokens equal the baseline's;
+* the baselines on the same weights and inputs, each in a fresh process (``baseline.py``) before this
+  one builds anything on the GPU: transformers ``generate`` with the default dynamic cache and with a
+  static cache under ``torch.compile``, at batch 1 and at ``--baseline-batch``; ours at that batch too;
+* whether the fast path's greedy tokens equal the baselines';
+* realistic lengths (``lengths.py``): the same ``--stream-requests`` requests, each with a caption length
+  drawn from VDC's reference lengths per dimension, through static batches and through continuous
+  batching at the same batch size (same memory): captions/s of each;
 * the bandwidth/compute roofline of the card, from its measured copy rate and matmul rate.
 
-Needs torch + transformers only (not lmms-eval). Run: ``python -m vdc_bench.gpu_bench --out DIR``.
+Needs torch + transformers only (not lmms-eval). Run: ``python -m vdc_bench.gpu_bench --output DIR``.
 """
 
 from __future__ import annotations
@@ -24,27 +26,22 @@ import gc
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from transformers import (
-    CLIPVisionConfig,
-    LlamaConfig,
-    LlavaConfig,
-    LlavaForConditionalGeneration,
-    LogitsProcessor,
-)
 
 from vdc_bench.cli_options import Parser
+from vdc_bench.gpu_bench.inputs import Inputs, build_model, make_inputs
+from vdc_bench.gpu_bench.lengths import caption_lengths
 from vdc_bench.gpu_bench.options import add_arguments
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
-from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX
-from vdc_bench.models.auroracap.random_checkpoint import SIZES, random_state_dicts
-from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
+from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
 from vdc_bench.models.auroracap.tome import fused_merge, match, merge_matrix, merge_step
 
 
@@ -68,6 +65,17 @@ class Row:
     baseline_decode_ms_per_token: float | None = None
     baseline_caption_s: float | None = None
     baseline_peak_mem_gb: float | None = None
+    baseline_batch: int | None = None  # the batched baselines' batch (ours measured at it too)
+    baseline_batch_captions_per_s: float | None = None
+    compiled_caption_s: float | None = None  # static cache + torch.compile, batch 1
+    compiled_batch_captions_per_s: float | None = None
+    compiled_tokens_match: int | None = None
+    captions_per_s_at_baseline_batch: float | None = None  # ours, forced length, at baseline_batch
+    stream_requests: int | None = None  # realistic lengths: requests, their mean length, the batch
+    stream_mean_tokens: float | None = None
+    stream_batch: int | None = None
+    static_stream_captions_per_s: float | None = None
+    continuous_stream_captions_per_s: float | None = None
     tokens_match_baseline: int | None = None
     divergence_logit_gap: float | None = None  # baseline logit of its token minus that of ours, where they part
     divergence_top_logit: float | None = None  # the baseline's top logit there, for scale
@@ -114,64 +122,6 @@ def measure_card(device: torch.device) -> Card:
     a = torch.randn(8192, 8192, dtype=torch.bfloat16, device=device)
     mm_ms = _median_ms(lambda: a @ a, 10, 3)
     return Card(torch.cuda.get_device_name(device), 2 * 2**30 / (copy_ms / 1e3), 2 * 8192**3 / (mm_ms / 1e3))
-
-
-def build_model(device: torch.device, dtype: torch.dtype, size: str = "7b-shape", seed: int = 0) -> AuroraCapModel:
-    shape = SIZES[size]
-    states = random_state_dicts(shape, seed, device)
-    return AuroraCapModel.from_state_dicts(
-        CLIPVisionConfig(**shape.vision), LlamaConfig(**shape.text), states, dtype, device, source="random 7b-shape"
-    )
-
-
-def build_llava(model: AuroraCapModel, image_token_id: int) -> LlavaForConditionalGeneration:
-    """transformers' LLaVA sharing our tensors (no copy): the stock runtime, without ToMe."""
-    config = LlavaConfig(
-        vision_config=model.vision_tower.config, text_config=model.language_model.config,
-        image_token_index=image_token_id, projector_hidden_act="gelu", vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-    )
-    with torch.device("meta"):
-        llava = LlavaForConditionalGeneration(config)
-    expected = set(llava.state_dict())
-    state = {f"model.language_model.{k[len('model.'):]}": v for k, v in model.language_model.state_dict().items()
-             if k.startswith("model.")}
-    state["lm_head.weight"] = model.language_model.lm_head.weight
-    for key, value in model.vision_tower.state_dict().items():
-        # transformers >= 5.2x nests CLIPVisionTransformer directly (no ``vision_model.`` level)
-        target = f"model.vision_tower.{key}"
-        state[target if target in expected else f"model.vision_tower.{key.removeprefix('vision_model.')}"] = value
-    names = {"model.0.": "model.multi_modal_projector.linear_1.", "model.2.": "model.multi_modal_projector.linear_2."}
-    state.update({names[k[:8]] + k[8:]: v for k, v in model.projector.state_dict().items()})
-    llava.load_state_dict(state, assign=True)
-    llava.model.language_model.rotary_emb = type(llava.model.language_model.rotary_emb)(
-        config=model.language_model.config).to(model.device)
-    tower = llava.model.vision_tower
-    emb = getattr(tower, "vision_model", tower).embeddings
-    emb.position_ids = torch.arange(emb.num_positions, device=model.device).expand((1, -1))
-    return llava.eval()
-
-
-class _Clock(LogitsProcessor):
-    def __init__(self) -> None:
-        self.first: float | None = None
-
-    def __call__(self, input_ids, scores):
-        if self.first is None:
-            _sync()
-            self.first = time.perf_counter()
-        return scores
-
-
-def _prompt_ids(frames: int, text_tokens: int, vocab: int, generator: torch.Generator) -> list[int]:
-    """BOS + text + one sentinel per frame (space-separated) + text, like the vicuna_v1 prompt."""
-    def words(n: int) -> list[int]:
-        return torch.randint(100, vocab - 2, (n,), generator=generator).tolist()
-
-    ids = [1] + words(text_tokens)
-    for i in range(frames):
-        ids += [IMAGE_TOKEN_INDEX] + (words(1) if i < frames - 1 else [])
-    return ids + words(text_tokens)
 
 
 def _graph_ms(fn, repeats: int) -> float:
@@ -236,85 +186,70 @@ def check_fused_merge(r: int, inputs: list[tuple[torch.Tensor, ...]]) -> tuple[b
 def _generate_static(decoder: StaticKVDecoder, seqs, new_tokens: int, vocab: int):
     _sync()
     t0 = time.perf_counter()
-    out = decoder.generate(seqs, new_tokens, eos_token_id=vocab, pad_token_id=0)  # eos never sampled
+    out = decoder.generate(seqs, new_tokens, eos_token_id=vocab)  # eos never sampled: forced length
     _sync()
     return out, time.perf_counter() - t0
 
 
-@dataclass
-class Inputs:
-    frames: int
-    ratio: float
-    pixels: torch.Tensor  # (frames, 3, H, W) on the device
-    ids: list[int]  # prompt token ids with IMAGE_TOKEN_INDEX sentinels
+def run_baselines(args, configs: list[tuple[int, float]]) -> dict[tuple[int, float], dict[str, dict]]:
+    """Each baseline kind of each configuration in a fresh process; {(frames, ratio): {kind: result}}.
+    Each result is also kept as ``baseline_<kind>_<frames>f_<ratio>.json`` in ``--output``."""
+    out: dict[tuple[int, float], dict[str, dict]] = {}
+    for frames, ratio in configs:
+        for kind in args.baseline_kinds.split(","):
+            path = args.out / f"baseline_{kind}_{frames}f_{ratio}.json"
+            cmd = [sys.executable, "-m", "vdc_bench.gpu_bench.baseline", "--kind", kind, "--frames", str(frames),
+                   "--ratio", str(ratio), "--batch", ",".join(sorted({"1", str(args.baseline_batch)})), "--new-tokens",
+                   str(args.new_tokens), "--text-tokens", str(args.text_tokens), "--dtype", args.dtype,
+                   "--size", args.size, "--repeats", str(args.baseline_repeats), "--output", str(path)]
+            subprocess.run(cmd, check=True)
+            out.setdefault((frames, ratio), {})[kind] = json.loads(path.read_text())
+    return out
 
 
-@dataclass
-class Baseline:
-    ttft_s: float
-    caption_s: float
-    peak_gb: float
-    tokens: torch.Tensor  # (new_tokens,) greedy tokens
-    scores: list[torch.Tensor]  # per step, the processed logits (fp32, CPU): margins where outputs part
+def _identical_prefix(ours: torch.Tensor, theirs: dict) -> tuple[int, float | None, float | None]:
+    """Length of the identical token prefix; where they part, the baseline's logit of its token minus that
+    of ours (None if ours is outside its top-k) and its top logit, for scale (fp16 near-ties flip)."""
+    base = torch.tensor(theirs["tokens"])
+    same = (base == ours[: len(base)]).long()
+    first = int(same.cumprod(0).sum())
+    if first >= len(base):
+        return first, None, None
+    ids, logits = theirs["top_ids"][first], theirs["top_logits"][first]
+    mine = int(ours[first])
+    gap = logits[0] - logits[ids.index(mine)] if mine in ids else None
+    return first, gap, logits[0]
 
 
-def make_inputs(model: AuroraCapModel, frames: int, ratio: float, args, generator: torch.Generator) -> Inputs:
-    side = model.vision_tower.config.image_size
-    pixels = torch.randn(frames, 3, side, side, generator=generator).to(model.device, model.dtype)
-    return Inputs(frames, ratio, pixels, _prompt_ids(frames, args.text_tokens, model.language_model.config.vocab_size,
-                                                     generator))
+def _stream_captions_per_s(model, encoder, decoder: StaticKVDecoder, inp: Inputs, limits: list[int],
+                           batch: int, continuous: bool) -> float:
+    """Requests with these caption lengths (each vision-encoded when pulled, as the adapter does) through
+    continuous batching, or through static batches of ``batch`` that each wait for their longest."""
+    vocab = model.language_model.config.vocab_size
+
+    def requests(lengths):
+        for n in lengths:
+            embeds, _ = model.embed_inputs([inp.ids], [list(encoder(inp.pixels, inp.ratio))])
+            yield DecodeRequest(embeds[0], n)
+
+    groups = [limits] if continuous else [limits[i : i + batch] for i in range(0, len(limits), batch)]
+    _sync()
+    started = time.perf_counter()
+    for group in groups:
+        for _ in decoder.stream(requests(group), batch, eos_token_id=vocab):  # eos never sampled
+            pass
+    _sync()
+    return len(limits) / (time.perf_counter() - started)
 
 
-def measure_baseline(model: AuroraCapModel, llava, inp: Inputs, args) -> Baseline:
-    """transformers ``generate`` (default dynamic cache, greedy, batch 1) on the same weights and inputs.
-
-    The bench runs every baseline before the fast path compiles or captures anything, so no state of
-    ours can slow it. It is host-bound all the same: on one H100 it measured 24-72 ms/token across
-    processes and runs with nothing changed (results/gpu_bench/README.md); compare against its best.
-    """
-    device, vocab, ratio, pixels, ids = model.device, model.language_model.config.vocab_size, inp.ratio, inp.pixels, inp.ids
-    _reset_peak(device)
-    scores = {"output_scores": True, "return_dict_in_generate": True}
-    features = model.encode_frames(pixels, ratio)
-    if ratio == 1.0:
-        image_id = vocab - 1  # an existing row stands in for <image>: only timing and argmax matter
-        expanded = []
-        for t in ids:
-            expanded += [image_id] * int(features.shape[1]) if t == IMAGE_TOKEN_INDEX else [t]
-        llava_ids = torch.tensor([expanded], device=device)
-
-        def run_baseline(clock, new_tokens):
-            return llava.generate(input_ids=llava_ids, pixel_values=pixels, max_new_tokens=new_tokens,
-                                  min_new_tokens=new_tokens, do_sample=False, num_beams=1,
-                                  logits_processor=[clock], pad_token_id=0, **scores)
-    else:
-        ctx = model.embed_inputs([ids], [list(features)])[0].shape[1]
-        mask = torch.ones(1, ctx, dtype=torch.long, device=device)
-
-        def run_baseline(clock, new_tokens):
-            emb, _ = model.embed_inputs([ids], [list(model.encode_frames(pixels, ratio))])
-            return model.language_model.generate(
-                inputs_embeds=emb, attention_mask=mask, max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens, do_sample=False, num_beams=1, logits_processor=[clock],
-                pad_token_id=0, **scores)
-
-    run_baseline(_Clock(), 8)  # warm-up
-    times = []
-    for _ in range(args.baseline_repeats):
-        clock = _Clock()
-        _sync()
-        t0 = time.perf_counter()
-        out = run_baseline(clock, args.new_tokens)
-        _sync()
-        times.append((clock.first - t0, time.perf_counter() - t0))
-    return Baseline(
-        ttft_s=statistics.median(t[0] for t in times), caption_s=statistics.median(t[1] for t in times),
-        peak_gb=_peak_gb(device), tokens=out.sequences[0, -args.new_tokens:].cpu(),
-        scores=[step[0].float().cpu() for step in out.scores],
-    )
+def _free(decoder: StaticKVDecoder) -> None:
+    decoder.release()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
-def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None, args, card) -> Row:
+def bench_config(model, encoder, decoder, inp: Inputs, baselines: dict[str, dict], args, card) -> Row:
     device, frames, ratio, pixels, ids = model.device, inp.frames, inp.ratio, inp.pixels, inp.ids
     vocab = model.language_model.config.vocab_size
     vision_ms = _median_ms(lambda: encoder(pixels, ratio), args.repeats, 2)
@@ -327,9 +262,9 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
     _reset_peak(device)
     _generate_static(decoder, [seq], args.new_tokens, vocab)  # warm-up and graph capture
     runs = [_generate_static(decoder, [seq], args.new_tokens, vocab) for _ in range(args.repeats)]
-    fast_tokens = runs[0][0].tokens[0]
+    fast_tokens = runs[0][0][0].tokens
     total = statistics.median(r[1] for r in runs)
-    prefill = statistics.median(r[0].prefill_s for r in runs)
+    prefill = statistics.median(r[0][0].prefill_s for r in runs)
     decode_tok = (total - prefill) / (args.new_tokens - 1)
     peak_b1 = _peak_gb(device)
 
@@ -342,30 +277,27 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
         roofline_caption_s_b1=caption_seconds(ctx, args.new_tokens, card),
     )
     row.fused_merge_identical, row.fused_merge_max_abs_diff = check_fused_merge(*merge_inputs)
-    del merge_inputs  # ~1 GB of random activations at 16 frames: free them before the batch search
+    del merge_inputs, tokens, embeds  # ~1 GB of random activations at 16 frames: free them before the batch search
     sheet = Card.datasheet(card.name)
     if sheet is not None:
         row.datasheet_roofline_caption_s_b1 = caption_seconds(ctx, args.new_tokens, sheet)
 
-    # Largest batch whose KV cache fits next to the weights (0.5 MiB/token, cache rounded to 256).
-    decoder.release()
-    gc.collect()
-    torch.cuda.empty_cache()
+    # Largest batch whose KV cache fits next to the weights (0.5 MiB/token, cache rounded to 256). Each
+    # request's frames go through the encoder on their own, as in the adapter's continuous batching.
+    _free(decoder)
     free = (torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 4e9) - args.headroom_gb * 1e9
     per_seq = LlmShape(bytes_per_param=model.dtype.itemsize).kv_bytes_per_token * (-(-(ctx + args.new_tokens) // 256) * 256)
     batch = max(1, min(args.max_batch, int(max(free, 0) // per_seq)))
     while batch >= 1:
         try:
             _reset_peak(device)
-            video_pixels = torch.cat([pixels] * batch)
-            batch_vision_ms = _median_ms(lambda video_pixels=video_pixels: encoder(video_pixels, ratio), 1, 1)
             seqs = [seq] * batch
             # Compile the step for this batch shape first (a one-off per process); the timed run still
             # includes capturing its CUDA graph (conservative by a fraction of a second).
             _generate_static(decoder, seqs, 2, vocab)
             _, batch_total = _generate_static(decoder, seqs, args.new_tokens, vocab)
             row.batch = batch
-            row.batch_caption_s = batch_vision_ms / 1e3 + batch_total
+            row.batch_caption_s = batch * vision_ms / 1e3 + batch_total
             row.captions_per_s = batch / row.batch_caption_s
             row.peak_mem_gb = max(peak_b1, _peak_gb(device))
             row.roofline_captions_per_s = batch / caption_seconds(ctx, args.new_tokens, card, batch=batch)
@@ -375,28 +307,63 @@ def bench_config(model, encoder, decoder, inp: Inputs, baseline: Baseline | None
             break
         # Free outside the except clause: the exception's traceback holds the failed call's frames and
         # their tensors, so memory released inside it stays allocated (the next try got less room).
-        video_pixels = None
-        decoder.release()
-        gc.collect()
-        torch.cuda.empty_cache()
+        _free(decoder)
         batch = batch * 4 // 5  # the estimate was a little optimistic: shrink gently, not by half
-    decoder.release()  # free the batch cache before the baseline runs
-    torch.cuda.empty_cache()
 
-    if baseline is not None:
-        row.baseline_ttft_ms = baseline.ttft_s * 1e3
-        row.baseline_caption_s = baseline.caption_s
-        row.baseline_decode_ms_per_token = (baseline.caption_s - baseline.ttft_s) / (args.new_tokens - 1) * 1e3
-        row.baseline_peak_mem_gb = baseline.peak_gb
-        base_tokens = baseline.tokens
-        same = (base_tokens == fast_tokens[: len(base_tokens)]).long()
-        row.tokens_match_baseline = first = int(same.cumprod(0).sum())  # length of the identical prefix
-        if first < len(base_tokens):
-            # How close the baseline itself was to choosing our token there: fp16 near-ties flip.
-            logits = baseline.scores[first].float()
-            row.divergence_logit_gap = float(logits[base_tokens[first]] - logits[fast_tokens[first]])
-            row.divergence_top_logit = float(logits.max())
+    if args.stream_requests:
+        _stream(model, encoder, decoder, inp, row, args)
+    if baselines:
+        _compare(row, baselines, fast_tokens, model, encoder, decoder, inp, args)
+    _free(decoder)
     return row
+
+
+def _stream(model, encoder, decoder, inp: Inputs, row: Row, args) -> None:
+    """Realistic lengths at the searched batch: static batches vs continuous batching, same requests."""
+    # A whole number of batches, so the static run's last batch has the same shape (no recompilation).
+    drawn = caption_lengths(-(-args.stream_requests // row.batch) * row.batch, seed=0)
+    limits = [n for _, n in drawn]
+    row.stream_requests, row.stream_batch = len(limits), row.batch
+    row.stream_mean_tokens = statistics.mean(limits)
+    vocab = model.language_model.config.vocab_size
+    seq = model.embed_inputs([inp.ids], [list(encoder(inp.pixels, inp.ratio))])[0][0]
+    try:
+        # Size the cache for the longest caption and capture its graph once, outside the timing.
+        decoder.generate([seq] * row.batch, max(limits), eos_token_id=vocab)
+        row.static_stream_captions_per_s = _stream_captions_per_s(
+            model, encoder, decoder, inp, limits, row.batch, continuous=False)
+        row.continuous_stream_captions_per_s = _stream_captions_per_s(
+            model, encoder, decoder, inp, limits, row.batch, continuous=True)
+    except torch.OutOfMemoryError:
+        row.notes.append(f"realistic lengths at batch {row.batch}: out of memory")
+    _free(decoder)
+
+
+def _compare(row: Row, baselines: dict[str, dict], fast_tokens, model, encoder, decoder, inp: Inputs, args) -> None:
+    """The baselines' numbers into the row, and ours at their batch size (forced length)."""
+    vocab = model.language_model.config.vocab_size
+    dynamic, compiled = baselines.get("dynamic"), baselines.get("static-compiled")
+    if dynamic is not None:
+        b1, batched = dynamic["rows"][0], dynamic["rows"][-1]
+        row.baseline_ttft_ms = b1["ttft_s"] * 1e3
+        row.baseline_caption_s = b1["run_s"]
+        row.baseline_decode_ms_per_token = (b1["run_s"] - b1["ttft_s"]) / (args.new_tokens - 1) * 1e3
+        row.baseline_peak_mem_gb = b1["peak_gb"]
+        row.baseline_batch, row.baseline_batch_captions_per_s = batched["batch"], batched["captions_per_s"]
+        row.tokens_match_baseline, row.divergence_logit_gap, row.divergence_top_logit = _identical_prefix(
+            fast_tokens, dynamic)
+    if compiled is not None:
+        row.compiled_caption_s = compiled["rows"][0]["run_s"]
+        row.baseline_batch = compiled["rows"][-1]["batch"]
+        row.compiled_batch_captions_per_s = compiled["rows"][-1]["captions_per_s"]
+        row.compiled_tokens_match = _identical_prefix(fast_tokens, compiled)[0]
+    if row.baseline_batch:
+        _free(decoder)
+        seq = model.embed_inputs([inp.ids], [list(encoder(inp.pixels, inp.ratio))])[0][0]
+        seqs = [seq] * row.baseline_batch
+        _generate_static(decoder, seqs, 2, vocab)
+        _, total = _generate_static(decoder, seqs, args.new_tokens, vocab)
+        row.captions_per_s_at_baseline_batch = row.baseline_batch / (row.baseline_batch * row.vision_ms / 1e3 + total)
 
 
 def markdown(rows: list[Row], card: Card, meta: dict) -> str:
@@ -441,6 +408,42 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
             same_tokens(r, meta["new_tokens"]),
             f"{r.peak_mem_gb:.1f} |",
         ]))
+    compared = [r for r in rows if r.compiled_caption_s or r.baseline_batch]
+    if compared:
+        lines += [
+            "", "Against both baselines (each in a fresh process; forced length; ours includes the vision encoder "
+            "per request, as do the baselines):", "",
+            "| frames | ρ | ours s/caption b1 | dynamic b1 | ours × | compiled static b1 | ours × | batch "
+            "| ours captions/s | dynamic | ours × | compiled static | ours × | compiled same tokens |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in compared:
+            ours_b = r.captions_per_s_at_baseline_batch
+            lines.append(" | ".join([
+                f"| {r.frames}", str(r.ratio), f"{r.caption_s_b1:.2f}", fmt(r.baseline_caption_s, ".2f"),
+                fmt(r.baseline_caption_s and r.baseline_caption_s / r.caption_s_b1, ".2f", "×"),
+                fmt(r.compiled_caption_s, ".2f"),
+                fmt(r.compiled_caption_s and r.compiled_caption_s / r.caption_s_b1, ".2f", "×"),
+                str(r.baseline_batch), fmt(ours_b, ".2f"), fmt(r.baseline_batch_captions_per_s, ".3f"),
+                fmt(r.baseline_batch_captions_per_s and ours_b and ours_b / r.baseline_batch_captions_per_s, ".2f", "×"),
+                fmt(r.compiled_batch_captions_per_s, ".3f"),
+                fmt(r.compiled_batch_captions_per_s and ours_b and ours_b / r.compiled_batch_captions_per_s, ".2f", "×"),
+                fmt(r.compiled_tokens_match, "d", f"/{meta['new_tokens']}") + " |",
+            ]))
+    streamed = [r for r in rows if r.continuous_stream_captions_per_s]
+    if streamed:
+        lines += [
+            "", "Realistic lengths (VDC reference lengths per dimension, see lengths.py): the same requests through "
+            "static batches and continuous batching at the same batch size (same KV memory):", "",
+            "| frames | ρ | requests | mean new tokens | batch | static captions/s | continuous captions/s "
+            "| continuous ÷ static |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in streamed:
+            lines.append(
+                f"| {r.frames} | {r.ratio} | {r.stream_requests} | {r.stream_mean_tokens:.0f} | {r.stream_batch} "
+                f"| {r.static_stream_captions_per_s:.2f} | {r.continuous_stream_captions_per_s:.2f} "
+                f"| {r.continuous_stream_captions_per_s / r.static_stream_captions_per_s:.2f}× |")
     return "\n".join(lines) + "\n"
 
 
@@ -460,32 +463,25 @@ def bench(args: argparse.Namespace) -> int:
     # fp32 runs check token identity, so their matmuls and convolutions must be true fp32.
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype != torch.float32
     args.out.mkdir(parents=True, exist_ok=True)
+    pairs = [(int(f), float(r)) for f in args.frames.split(",") for r in args.ratios.split(",")]
+    # The baselines first, each in its own process, while this one holds nothing on the GPU.
+    baselines = run_baselines(args, pairs) if args.baseline else {}
     card = measure_card(device) if device.type == "cuda" else Card("cpu (smoke run, no roofline)", 1e10, 1e11)
     meta = {"device": card.name, "dtype": args.dtype, "new_tokens": args.new_tokens,
             "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-            "card": asdict(card)}
+            "card": asdict(card), "baseline_kinds": args.baseline_kinds if args.baseline else None}
     torch.cuda.empty_cache() if device.type == "cuda" else None
     print(f"[bench] {meta}", flush=True)
     t0 = time.perf_counter()
     model = build_model(device, dtype, args.size)
     print(f"[bench] model built in {time.perf_counter() - t0:.1f}s", flush=True)
-    generator = torch.Generator().manual_seed(0)
-    configs = [make_inputs(model, int(f), float(r), args, generator)
-               for f in args.frames.split(",") for r in args.ratios.split(",")]
-    baselines: dict[int, Baseline] = {}
-    if args.baseline:  # all of them before the fast path compiles or captures anything
-        llava = build_llava(model, model.language_model.config.vocab_size - 1)
-        for i, inp in enumerate(configs):
-            baselines[i] = measure_baseline(model, llava, inp, args)
-            print(f"[bench] baseline {inp.frames} frames, ratio {inp.ratio}: {baselines[i].caption_s:.2f} s", flush=True)
-        llava = None
-        gc.collect()
     decoder = StaticKVDecoder(model.language_model)
     encoder = GraphedFrameEncoder(model) if device.type == "cuda" else model.encode_frames
     rows = []
-    for i, inp in enumerate(configs):
+    for frames, ratio in pairs:
         t0 = time.perf_counter()
-        row = bench_config(model, encoder, decoder, inp, baselines.get(i), args, card)
+        inp = make_inputs(model, frames, ratio, args.text_tokens)
+        row = bench_config(model, encoder, decoder, inp, baselines.get((frames, ratio), {}), args, card)
         rows.append(row)
         print(f"[bench] {json.dumps(asdict(row))} ({time.perf_counter() - t0:.0f}s)", flush=True)
         (args.out / "gpu_bench.json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))

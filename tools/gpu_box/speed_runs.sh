@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# GPU speed runs on one card of a bare GPU box (torch + transformers installed; run from the checkout root).
+#   bash tools/gpu_box/speed_runs.sh main OUT    16 frames, rho 0.4, fp16: both baselines (fresh processes),
+#                                               realistic lengths static vs continuous
+#   bash tools/gpu_box/speed_runs.sh rest OUT    a tiny-geometry smoke run, 16 frames x rho 0.2/1.0/0.1 fp16
+#                                               without baselines, then fp32 token identity (16 frames, rho 0.4,
+#                                               dynamic baseline)
+set -uo pipefail
+mode=$1 out=$2
+[ -e vdc_bench/models ] || ln -sfn "$PWD/models" vdc_bench/models  # what installing the package would map
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+bench() {  # name, seconds, options...
+    local name=$1 limit=$2
+    shift 2
+    timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1
+    echo "[$name] exit $?"
+    grep -v "^\[bench\] {" "$out/$name.log" | tail -40
+}
+case $mode in
+main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
+again)  # after the cache-reallocation fix: ours again (the baselines are unchanged), fp32 identity, rho 0.2
+    bench ours 200 --frames 16 --ratios 0.4 --stream-requests 64 --no-baseline
+    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1
+    bench rho02 150 --frames 16 --ratios 0.2 --stream-requests 64 --no-baseline ;;
+rest)
+    bench smoke 100 --size tiny-geometry --frames 2 --ratios 0.4 --new-tokens 8 --repeats 1 --max-batch 2 \
+        --no-baseline --stream-requests 3 || exit 1
+    grep -q "continuous" "$out/smoke/gpu_bench.md" || exit 1
+    rm -rf "$out/smoke" "$out/smoke.log"  # the box returns at most 8 files
+    bench rest 270 --frames 16 --ratios 0.2,1.0,0.1 --stream-requests 48 --no-baseline
+    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1 ;;
+esac
