@@ -30,7 +30,7 @@ def _records(run) -> dict[str, dict]:
 def _score(run_dir, out, stub) -> dict:
     from vdc_bench.cli import main
 
-    out_args = ["--out", str(out)] if out else []  # default: <run_dir>/vdcscore
+    out_args = ["--output", str(out)] if out else []  # default: <run_dir>/vdcscore
     assert main(["score", str(run_dir), "--judge-base-url", stub.url, "--judge-model", "stub-judge",
                  "--quiet", *out_args]) == 0
     return json.loads(((out or run_dir / "vdcscore") / "vdcscore_scores.json").read_text())

@@ -76,7 +76,7 @@ def test_shard_needs_predict_only(tmp_path, capsys):
 
 def _score(inputs, stub, tmp_path, out, *extra):
     assert main(["score", *map(str, inputs), "--judge-base-url", stub.url, "--judge-model", "stub-judge", "--cache",
-                 str(tmp_path / "v.sqlite"), "--quiet", "--out", str(out), *extra]) == 0
+                 str(tmp_path / "v.sqlite"), "--quiet", "--output", str(out), *extra]) == 0
     return json.loads((out / "vdcscore_scores.json").read_text())
 
 

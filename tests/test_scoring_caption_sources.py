@@ -96,7 +96,7 @@ def _xlsx(folder):
 
 
 def _score(inputs, root, out, capsys) -> dict:
-    assert main(["score", *map(str, inputs), "--root", str(root), "--no-cache", "--quiet", "--out", str(out)]) == 0
+    assert main(["score", *map(str, inputs), "--root", str(root), "--no-cache", "--quiet", "--output", str(out)]) == 0
     return json.loads((out / "vdcscore_scores.json").read_text())
 
 
@@ -144,7 +144,7 @@ def test_failure_placeholders_and_empty_cells_are_failed_generations(root, judge
 ])
 def test_bad_caption_files_name_file_and_line(name, rows, message, root, judge, tmp_path, capsys):
     path = _jsonl(tmp_path / name, rows)
-    assert main(["score", str(path), "--root", str(root), "--quiet", "--out", str(tmp_path / "out")]) == 2
+    assert main(["score", str(path), "--root", str(root), "--quiet", "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
@@ -154,8 +154,8 @@ def test_sheet_without_prediction_column_and_missing_data_root(judge, root, tmp_
 
     sheet = tmp_path / "Model_VDC.tsv"
     pd.DataFrame([{"video": "vidA.mp4", "caption_type": "short"}]).to_csv(sheet, sep="\t", index=False)
-    assert main(["score", str(sheet), "--root", str(root), "--quiet", "--out", str(tmp_path / "o1")]) == 2
+    assert main(["score", str(sheet), "--root", str(root), "--quiet", "--output", str(tmp_path / "o1")]) == 2
     assert "no column(s) prediction" in capsys.readouterr().err
     plain = _plain(tmp_path / "plain")
-    assert main(["score", *map(str, plain), "--quiet", "--out", str(tmp_path / "o2")]) == 2
+    assert main(["score", *map(str, plain), "--quiet", "--output", str(tmp_path / "o2")]) == 2
     assert "pass --root DIR, set VDC_ROOT, or pass --demo" in capsys.readouterr().err
