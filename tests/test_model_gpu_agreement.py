@@ -8,7 +8,7 @@ from vdc_bench.gpu_bench.agreement import main, merge_agreement
 
 
 def test_agreement_report_on_cpu(tmp_path):
-    assert main(["--out", str(tmp_path), "--size", "tiny-tome", "--tower-frames", "2", "--tower-ratios", "0.1,1.0",
+    assert main(["--output", str(tmp_path), "--size", "tiny-tome", "--tower-frames", "2", "--tower-ratios", "0.1,1.0",
                  "--model-ratios", "0.4", "--requests", "2", "--frames", "2", "--max-new-tokens", "3"]) == 0
     results = json.loads((tmp_path / "agreement.json").read_text())
     merged, unmerged = results["tower"]["0.1"], results["tower"]["1.0"]

@@ -14,7 +14,7 @@ Paths: ``fp32`` (reference: fp32 weights and math, TF32 off, the torch merge, tr
 ``generate``), ``eager16`` (fp16, the torch merge, ``generate``: the ``decode=hf`` path) and, on CUDA,
 ``cuda16`` (fp16, Triton merge in the CUDA-graphed encoder, the static decoder: the default CUDA
 path). Random weights use the informative ``realistic`` init. Run: ``python -m
-vdc_bench.gpu_bench.agreement --out DIR``; writes ``agreement.json`` and ``agreement.md``.
+vdc_bench.gpu_bench.agreement --output DIR``; writes ``agreement.json`` and ``agreement.md``.
 """
 
 from __future__ import annotations
@@ -183,13 +183,14 @@ def build(shape, states: dict, dtype: torch.dtype, device: torch.device) -> Auro
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="fp16 vs fp32 agreement of AuroraCap paths (random weights)")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--size", default="7b-shape", choices=sorted(SIZES))
-    parser.add_argument("--tower-ratios", default="0.05,0.1,0.2,0.4,0.7,1.0")
-    parser.add_argument("--model-ratios", default="0.1,0.4,1.0")
-    parser.add_argument("--tower-frames", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=6)
+    parser = argparse.ArgumentParser(description="fp16 vs fp32 agreement of AuroraCap paths (random weights)",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--output", dest="out", type=Path, required=True, help="folder for agreement.json/.md")
+    parser.add_argument("--size", default="7b-shape", choices=sorted(SIZES), help="model geometry")
+    parser.add_argument("--tower-ratios", default="0.05,0.1,0.2,0.4,0.7,1.0", help="ratios for the tower-only check")
+    parser.add_argument("--model-ratios", default="0.1,0.4,1.0", help="ratios for the whole-model token check")
+    parser.add_argument("--tower-frames", type=int, default=16, help="frames through the tower")
+    parser.add_argument("--requests", type=int, default=6, help="requests in the whole-model check")
     parser.add_argument("--frames", type=int, default=4, help="frames per request (whole-model check)")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
