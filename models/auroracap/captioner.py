@@ -148,7 +148,9 @@ class AuroraCapCaptioner:
     def prepare_batch(self, requests: Sequence[CaptionRequest]) -> tuple[list[CaptionResult], list[_Prepared]]:
         """The CPU half (video decode, CLIP preprocessing, tokenising): safe to run in a worker thread
         for the next batch while the GPU captions this one. Requests that fail carry their error."""
-        results = [CaptionResult(text="") for _ in requests]
+        # The ratio is a setting, not a measurement: recorded for failed requests too, so a run's
+        # summary reads it back from the samples.
+        results = [CaptionResult(text="", stats={"token_kept_ratio": self.settings.token_kept_ratio}) for _ in requests]
         prepared: list[_Prepared] = []
         for index, request in enumerate(requests):
             started = time.perf_counter()
@@ -246,7 +248,6 @@ class AuroraCapCaptioner:
                 "prompt_tokens": prompt_tokens,
                 "output_tokens": n_out,
                 "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
-                "token_kept_ratio": self.settings.token_kept_ratio,
                 "batch_size": len(runnable),
                 # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
                 "dtype": str(self.dtype).removeprefix("torch."),

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from vdc_bench.models.auroracap.arg_names import DEFAULT_TOKEN_KEPT_RATIO
+
 
 def register(sub) -> None:
     p = sub.add_parser("caption", help="caption one video or image with AuroraCap and print efficiency stats")
@@ -17,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--pretrained", required=True, help="checkpoint directory (xtuner or LLaVA layout) or hub id")
     p.add_argument("--prompt", default="Describe the video in detail.")
     p.add_argument("--num_frm", type=int, default=8)
-    p.add_argument("--token_kept_ratio", type=float, default=0.2)
+    p.add_argument("--token_kept_ratio", type=float, default=DEFAULT_TOKEN_KEPT_RATIO)
     p.add_argument("--slowfast", action="store_true")
     p.add_argument("--conv_template", default="vicuna_v1", help="vicuna_v1 (lmms-eval) or plain (inference.py)")
     p.add_argument("--dtype", default="auto")

@@ -75,8 +75,9 @@ def load_items(cfg: CalibrationConfig) -> list[CaptionItem]:
             )
         for doc in usable[: max(2, cfg.videos_per_dimension)]:
             item = item_from_record(
-                {**doc, "caption": doc["reference_caption"], "qa": doc["qa_list"]},
-                where=doc.get("sample_key", dim),
+                {"video_id": doc["video_id"], "dimension": doc["dimension"], "caption": doc["reference_caption"],
+                 "qa": doc["qa_list"]},
+                where=doc["sample_key"],
             )
             if cfg.qas_per_video:
                 item = CaptionItem(item.dimension, item.video_id, item.caption, item.qa[: cfg.qas_per_video])

@@ -8,17 +8,24 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.board import load_board, save_board, upsert
 from vdc_bench.leaderboard.published import PUBLISHED_JUDGE
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
-from vdc_bench.runs.run_summary import RunSummary, summarize_run
+from vdc_bench.records import DimensionScores, OverallScores, RunSummary
+from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 from vdc_bench.scoring.score_files import SCORES_NAME
 
 DEMO_NOTE = "demo, tiny random model"
 
 
-def _score(block: dict | None) -> Score:
-    block = block or {}
-    return Score(acc=block.get("acc"), score=block.get("score"), acc_ci=block.get("acc_ci95"),
-                 score_ci=block.get("score_ci95"), n=block.get("n_videos"))
+def _score(block: DimensionScores | None) -> Score:
+    if block is None:
+        return Score(acc=None, score=None)
+    return Score(acc=block.acc, score=block.score, acc_ci=block.acc_ci95, score_ci=block.score_ci95, n=block.n_videos)
+
+
+def _average(block: OverallScores | None) -> Score:
+    if block is None:
+        return Score(acc=None, score=None)
+    return Score(acc=block.acc, score=block.score, acc_ci=block.acc_ci95, score_ci=block.score_ci95)
 
 
 def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
@@ -26,24 +33,24 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         raise VdcBenchError(f"{summary.results_path}: this run has no VDCscore scores; score it first "
                             "(vdc-bench score) or run it without --predict_only")
     dims = {d: _score(summary.dimension(d)) for d in DIMENSIONS}
-    overall = summary.overall() or {}
-    proto = summary.protocol or {}
+    overall = summary.overall()
+    proto = summary.protocol
     flags = []
     judge = summary.judge_model
     if judge != PUBLISHED_JUDGE:
         flags.append(f"judged by {judge}, not {PUBLISHED_JUDGE}: not comparable with published rows")
-    if proto and not proto.get("comparable_with_published", True):
-        flags.append(f"protocol {proto.get('name')} uses constrained JSON: not comparable with published VDCscore")
+    if proto and proto.comparable_with_published is False:
+        flags.append(f"protocol {proto.name} uses constrained JSON: not comparable with published VDCscore")
     missing = [d for d in DIMENSIONS if dims[d].acc is None]
     if missing:
         flags.append(f"dimensions not evaluated: {', '.join(missing)}; the average covers the others only")
     eff = summary.efficiency
     if eff.failed:
         flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
-    judged_failures = {k: v for k, v in (overall.get("failures") or {}).items() if v}
+    judged_failures = {k: v for k, v in overall.failures.items() if v} if overall else {}
     if judged_failures:
         detail = ", ".join(f"{v} {k}" for k, v in judged_failures.items())
-        flags.append(f"{detail} of {overall.get('n_qas')} QAs, counted as no/0")
+        flags.append(f"{detail} of {overall.n_qas} QAs, counted as no/0")
     if summary.config.get("limit") is not None:
         flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
     ratio = summary.token_kept_ratio
@@ -57,10 +64,9 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         tokens_per_frame=eff.visual_tokens_per_frame,
         tokens_per_frame_kind="measured",
         judge_model=judge,
-        protocol=f"{proto.get('name', 'unknown')} (prompts sha256 {str(proto.get('prompt_sha256', ''))[:12]})",
+        protocol=f"{proto.name} (prompts sha256 {(proto.prompt_sha256 or '')[:12]})" if proto else "unknown",
         dimensions=dims,
-        average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
-                      score_ci=overall.get("score_ci95")),
+        average=_average(overall),
         computed_average=mean_of_dimensions(dims),
         source=summary.scores_path or summary.results_path,
         date=summary.date,
@@ -70,7 +76,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "token_kept_ratio": ratio,
             "tasks": summary.tasks,
             "limit": summary.config.get("limit"),
-            "judge": summary.judge,
+            "judge": summary.judge.to_dict() if summary.judge else None,
             "versions": summary.versions,
             "runtime": summary.runtime,
         },

@@ -31,14 +31,15 @@ from tqdm import tqdm
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
+from vdc_bench.models.auroracap.arg_names import canonical_name
+from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import format_model_args, run_lmms_eval
-from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
+from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
 from vdc_bench.scoring.score_files import read_audit
 
-SWEEP_SCHEMA = "vdc-bench.sweep/1"
 SWEEP_FILE = "sweep.json"
 DONE_FILE = "DONE.json"
 SUMMARY_FILE = "summary.json"
@@ -70,9 +71,9 @@ class SweepConfig:
                 raise VdcBenchError(f"sweep: token_kept_ratio {r} is outside (0, 1]")
         if len(set(self.ratios)) != len(self.ratios):
             raise VdcBenchError(f"sweep: ratios repeat: {self.ratios}")
-        clash = set(parse_model_args(self.model_args)) & set(RATIO_KEYS)
+        clash = sorted(k for k in model_arg_names(self.model_args) if canonical_name(k) == "token_kept_ratio")
         if clash:
-            raise VdcBenchError(f"sweep: remove {sorted(clash)[0]} from --model_args; the sweep sets it per ratio")
+            raise VdcBenchError(f"sweep: remove {clash[0]} from --model_args; the sweep sets it per ratio")
         if self.kind not in ("run", "demo"):
             raise VdcBenchError(f"sweep: kind must be 'run' or 'demo', got {self.kind!r}")
 
@@ -103,6 +104,17 @@ class SweepConfig:
         return {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
 
 
+def model_arg_names(model_args: str) -> list[str]:
+    """The names in ``"k=v,k2=v2"``."""
+    names = []
+    for part in filter(None, (p.strip() for p in model_args.split(","))):
+        key, sep, _ = part.partition("=")
+        if not sep:
+            raise VdcBenchError(f"model_args: {part!r} is not key=value")
+        names.append(key.strip())
+    return names
+
+
 def ratio_dir(output: Path, ratio: float) -> Path:
     return output / f"ratio_{ratio:g}"
 
@@ -121,14 +133,14 @@ def completed_summary(config: SweepConfig, ratio: float) -> RunSummary | None:
     marker = folder / DONE_FILE
     if not marker.is_file():
         return None
-    done = json.loads(marker.read_text())
+    done = read_json_file(marker)
     expected = config.fingerprint(ratio)
     if done.get("fingerprint_id") != _fingerprint_id(expected):
         raise VdcBenchError(
             f"{marker}: this ratio was evaluated with a different configuration "
             f"({json.dumps(done.get('fingerprint'))}); use a new --output folder or delete {folder}"
         )
-    return RunSummary.from_dict(json.loads((folder / SUMMARY_FILE).read_text()))
+    return RunSummary.load(folder / SUMMARY_FILE)
 
 
 def _set_aside(folder: Path) -> None:
@@ -156,6 +168,11 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         gen_kwargs=config.gen_kwargs,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
+    if summary.token_kept_ratio != ratio:
+        raise VdcBenchError(
+            f"{folder}: the model recorded token_kept_ratio {summary.token_kept_ratio} in its samples, not {ratio:g}; "
+            f"a sweep needs a model that takes and records token_kept_ratio (--model {config.model})"
+        )
     if summary.scores is None:
         raise VdcBenchError(
             f"{folder}: lmms-eval wrote results but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
@@ -175,28 +192,28 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
     return summary
 
 
-def paired_differences(points: list[RunSummary]) -> list[dict[str, Any]]:
+def paired_differences(points: list[RunSummary]) -> list[PairedDifference]:
     """VDCscore(higher ratio) - VDCscore(next lower ratio) on the videos both scored, with CIs."""
     ordered = sorted((p for p in points if p.audit_path and p.token_kept_ratio is not None),
                      key=lambda p: p.token_kept_ratio)
     out = []
     for low, high in zip(ordered, ordered[1:], strict=False):
         comparison = compare_paired(read_audit(Path(high.audit_path)), read_audit(Path(low.audit_path)))
-        out.append({"a": high.token_kept_ratio, "b": low.token_kept_ratio, "comparison": comparison})
+        out.append(PairedDifference(a=high.token_kept_ratio, b=low.token_kept_ratio, comparison=comparison))
     return out
 
 
-def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, Any]:
+def sweep_document(config: SweepConfig, points: list[RunSummary]) -> SweepDocument:
     cfg = asdict(config)
     cfg["output"] = str(config.output)
-    return {
-        "schema": SWEEP_SCHEMA,
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": cfg,
-        "versions": environment_versions(),
-        "points": [p.to_dict() for p in sorted(points, key=lambda p: p.token_kept_ratio or 0.0)],
-        "paired": paired_differences(points),
-    }
+    return SweepDocument(
+        schema=SWEEP_SCHEMA,
+        created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        config=cfg,
+        versions=environment_versions(),
+        points=sorted(points, key=lambda p: p.token_kept_ratio or 0.0),
+        paired=paired_differences(points),
+    )
 
 
 def run_sweep(config: SweepConfig) -> Path:
@@ -216,17 +233,11 @@ def run_sweep(config: SweepConfig) -> Path:
         points.append(summary)
     bar.close()
     path = config.output / SWEEP_FILE
-    _write_json(path, sweep_document(config, points))
+    _write_json(path, sweep_document(config, points).to_dict())
     return path
 
 
-def load_sweep(path: Path) -> tuple[dict[str, Any], list[RunSummary]]:
-    """(sweep document, its points) from a saved ``sweep.json``."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise VdcBenchError(f"{path}: cannot read the sweep file ({err})") from err
-    if doc.get("schema") != SWEEP_SCHEMA:
-        raise VdcBenchError(f"{path}: field 'schema' must be {SWEEP_SCHEMA!r}, got {doc.get('schema')!r}")
-    return doc, [RunSummary.from_dict(p) for p in doc.get("points") or []]
-
+def load_sweep(path: Path) -> tuple[SweepDocument, list[RunSummary]]:
+    """(sweep document, its points) from a saved ``sweep.json``, checked field by field."""
+    doc = SweepDocument.load(path)
+    return doc, doc.points

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, summarize
 from vdc_bench.scoring.caption_records import CaptionItem
 from vdc_bench.scoring.judge_client import CallStats, check_reachable
@@ -57,7 +58,7 @@ def build_document(
     calls: CallStats | None,
     inputs: Sequence[str],
     elapsed_s: float | None,
-) -> dict[str, Any]:
+) -> ScoresDocument:
     summary = summarize(judgements, config.bootstrap_iters, config.bootstrap_seed)
     return scores_document(summary, settings, config.protocol, calls, inputs, caption_counts(items), elapsed_s)
 
@@ -69,7 +70,8 @@ def score_captions(
     out_dir: Path | None,
     inputs: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[QAJudgement]]:
-    """Judge ``items`` and return (scores document, judgements); also write the outputs to ``out_dir``."""
+    """Judge ``items`` and return (scores document in its JSON form, judgements); also write the outputs
+    to ``out_dir``."""
     check_reachable(settings)
     cache = VerdictCache(config.cache_path)
     try:
@@ -79,4 +81,4 @@ def score_captions(
     doc = build_document(outcome.judgements, items, settings, config, outcome.calls, inputs, outcome.elapsed_s)
     if out_dir is not None:
         write_outputs(out_dir, doc, outcome.judgements)
-    return doc, outcome.judgements
+    return doc.to_dict(), outcome.judgements

@@ -1,8 +1,8 @@
 """The three outputs of a scoring run: scores JSON, Markdown table, per-QA audit JSONL.
 
 All written atomically (temp file in the same folder + rename): a crash never leaves a half file.
-Schema of the scores JSON: EVAL.md, section "VDCscore (issue 5)". Never contains an API key or a
-full base URL (only its host).
+The scores JSON is a ``ScoresDocument`` (vdc_bench/records.py). Never contains an API key or a full
+base URL (only its host).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any
 from vdc_bench import __version__
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import SCORES_SCHEMA, ScoresDocument
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.judge_client import CallStats
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
 from vdc_bench.scoring.scorer import QAJudgement
 
-SCHEMA = "vdc-bench.scores/1"
 SCORES_NAME = "vdcscore_scores.json"
 TABLE_NAME = "vdcscore_table.md"
 AUDIT_NAME = "vdcscore_audit.jsonl"
@@ -44,9 +44,10 @@ def scores_document(
     inputs: Sequence[str],
     counts: dict[str, Any],
     elapsed_s: float | None = None,
-) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA,
+) -> ScoresDocument:
+    """The scores document; ``summary`` is ``aggregate.summarize``'s block (checked field by field here)."""
+    return ScoresDocument.from_dict({
+        "schema": SCORES_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "protocol": protocol.describe(),
         "judge": settings.public(),
@@ -56,7 +57,7 @@ def scores_document(
         "calls": calls.as_dict() if calls is not None else None,
         "elapsed_s": elapsed_s,
         **summary,
-    }
+    }, "scores document")
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -68,44 +69,44 @@ def format_ci(ci: list[float] | None, digits: int, signed: bool = False) -> str:
     return "–" if not ci else f"[{ci[0]:{sign}.{digits}f}, {ci[1]:{sign}.{digits}f}]"
 
 
-def markdown_report(doc: dict[str, Any]) -> str:
+def markdown_report(doc: ScoresDocument) -> str:
     headers = ["dimension", "videos", "QAs", "acc", "acc 95% CI", "score", "score 95% CI", "micro acc", "failed QAs"]
     rows = []
-    for dim, b in doc["dimensions"].items():
+    for dim, b in doc.dimensions.items():
         rows.append([
-            dim, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
-            format_ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
+            dim, b.n_videos, b.n_qas, _fmt(b.acc, 2), format_ci(b.acc_ci95, 2), _fmt(b.score, 3),
+            format_ci(b.score_ci95, 3), _fmt(b.micro_acc, 2), sum(b.failures.values()),
         ])
-    overall = doc.get("vdcscore")
+    overall = doc.vdcscore
     if overall:
-        n = overall["n_dimensions"]
-        label = "**VDCscore**" if overall["complete"] else f"mean of {n} dimension{'s' if n > 1 else ''}"
+        n = overall.n_dimensions
+        label = "**VDCscore**" if overall.complete else f"mean of {n} dimension{'s' if n > 1 else ''}"
         rows.append([
-            label, "", overall["n_qas"], _fmt(overall["acc"], 2), format_ci(overall["acc_ci95"], 2),
-            _fmt(overall["score"], 3), format_ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
-            sum(overall["failures"].values()),
+            label, "", overall.n_qas, _fmt(overall.acc, 2), format_ci(overall.acc_ci95, 2),
+            _fmt(overall.score, 3), format_ci(overall.score_ci95, 3), _fmt(overall.micro_acc, 2),
+            sum(overall.failures.values()),
         ])
-    judge, proto = doc["judge"], doc["protocol"]
+    judge, proto = doc.judge, doc.protocol
     notes = [
-        f"Judge `{judge['model']}` at `{judge['base_url_host']}` ({judge['source']}), temperature "
-        f"{judge['temperature']}, seed {judge['seed']}; protocol `{proto['name']}` "
-        f"(prompts sha256 `{proto['prompt_sha256'][:12]}`)"
-        + ("" if proto["comparable_with_published"] else " — constrained JSON, NOT comparable with published VDCscore")
+        f"Judge `{judge.model}` at `{judge.base_url_host}` ({judge.source}), temperature "
+        f"{judge.temperature}, seed {judge.seed}; protocol `{proto.name}` "
+        f"(prompts sha256 `{(proto.prompt_sha256 or '')[:12]}`)"
+        + ("" if proto.comparable_with_published else " — constrained JSON, NOT comparable with published VDCscore")
         + ".",
         "acc ×100 (share of 'yes'), score 0–5; macro over videos, failed QAs count as no/0; "
-        f"95% CIs: bootstrap over videos ({doc['bootstrap']['iters']} draws).",
+        f"95% CIs: bootstrap over videos ({doc.bootstrap['iters']} draws).",
     ]
-    if judge.get("description"):
-        notes.append(f"Judge: {judge['description']}.")
+    if judge.description:
+        notes.append(f"Judge: {judge.description}.")
     return markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
 
 
-def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJudgement]) -> dict[str, Path]:
+def write_outputs(out_dir: Path, doc: ScoresDocument, judgements: Iterable[QAJudgement]) -> dict[str, Path]:
     """Write scores JSON, Markdown table and audit JSONL into ``out_dir``; returns their paths."""
     paths = {"scores": out_dir / SCORES_NAME, "table": out_dir / TABLE_NAME, "audit": out_dir / AUDIT_NAME}
     atomic_write_text(paths["audit"], (json.dumps(j.as_dict(), ensure_ascii=False) + "\n" for j in judgements))
     atomic_write_text(paths["table"], markdown_report(doc))
-    atomic_write_text(paths["scores"], json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["scores"], json.dumps(doc.to_dict(), indent=1, ensure_ascii=False) + "\n")
     return paths
 
 
