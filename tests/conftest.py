@@ -30,7 +30,7 @@ def _isolated_caches(tmp_path_factory):
             os.environ[key] = value
 
 
-# --- scoring (issue 5) ------------------------------------------------------------------------
+# --- scoring ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def scoring_stub():
         server.stop()
 
 
-# --- model (issue 3) --------------------------------------------------------------------------
+# --- model -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +99,7 @@ def model_asset_videos(tmp_path_factory):
         pytest.skip(f"asset videos unavailable: {err}")
 
 
-# --- sweeps, reports, leaderboard (issue 7) ---------------------------------------------------
+# --- sweeps, reports, leaderboard ------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")

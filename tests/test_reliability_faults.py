@@ -1,4 +1,4 @@
-"""Issue 9: a judge that misbehaves 20% of the time changes no score.
+"""A judge that misbehaves 20% of the time changes no score.
 
 The real embedded judge (llama-cpp-python serving SmolLM2-135M, protocol ``vdcscore-v1-json``) sits
 behind ``tests/fault_proxy.py``, which injects timeouts, connection resets, 429 + Retry-After, 500,

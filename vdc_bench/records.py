@@ -94,7 +94,9 @@ def _convert(value: Any, hint: Any, where: str, label: str) -> Any:
 def _from_dict(cls: type[R], raw: Any, where: str, prefix: str = "") -> R:
     """An instance of the dataclass ``cls`` from a JSON object: fields without a default are required."""
     if not isinstance(raw, Mapping):
-        raise VdcBenchError(f"{where}: {prefix.rstrip('.') or cls.__name__} must be a JSON object, got {_shown(raw)}")
+        if prefix:
+            raise _bad(where, prefix.rstrip("."), "a JSON object", raw)
+        raise VdcBenchError(f"{where}: the record must be a JSON object, got {_shown(raw)}")
     hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
     names = set()

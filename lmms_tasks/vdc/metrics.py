@@ -1,7 +1,7 @@
 """lmms-eval aggregation functions for the ``vdc_*`` tasks (metrics ``vdc_acc`` and ``vdc_score``).
 
-lmms-eval calls each aggregation with the per-doc records of one task (INTERFACES.md §3) and, because
-the signature has ``args``, its CLI namespace. The judge runs here, once per task and with full
+lmms-eval calls each aggregation with the per-doc ``SampleRecord``s (vdc_bench/records.py) of one task
+and, because the signature has ``args``, its CLI namespace. The judge runs here, once per task and with full
 concurrency, instead of one blocking doc at a time inside ``process_results``. ``vdc_acc`` and
 ``vdc_score`` receive the same records, so the judged result is memoised by the records' content:
 the second metric makes no judge call (and any repeat goes through the verdict cache anyway).

@@ -32,7 +32,7 @@ from vdc_bench.scoring.verdict_cache import VerdictCache
 
 CAPTIONS_FILE = Path(__file__).resolve().parent / "calibration_captions.json"
 CONDITIONS = ("oracle", "mismatched", "generic", "blind")
-EXPECTED_ORDER = ("oracle", "mismatched", "blind")  # the Done-when check of issue 6
+EXPECTED_ORDER = ("oracle", "mismatched", "blind")  # a usable judge ranks the conditions in this order
 MARGINS = (("oracle", "mismatched"), ("mismatched", "blind"), ("oracle", "blind"), ("oracle", "generic"))
 
 
