@@ -245,7 +245,8 @@ def test_mistyped_sample_records_are_one_line_errors_naming_line_and_field(tmp_p
 def _score(url: str, path: Path, out: Path, **kw) -> tuple[dict, list]:
     settings = JudgeSettings(base_url=url, model="stub-judge", concurrency=4, **kw)
     config = ScoringConfig(load_protocol(), out / "cache.sqlite", bootstrap_iters=100, progress=False)
-    return score_captions(load_samples([path]), settings, config, out)
+    doc, judgements = score_captions(load_samples([path]), settings, config, out)
+    return doc.to_dict(), judgements
 
 
 def test_odd_captions_are_scored_and_flagged_the_rest_is_untouched(scoring_stub, tmp_path):

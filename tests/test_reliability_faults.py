@@ -56,7 +56,7 @@ def run_scoring(url: str, model: str, out, cache) -> tuple[dict, list[dict]]:
                              backoff_max_s=0.5, max_attempts=8)
     config = ScoringConfig(load_protocol("vdcscore-v1-json"), cache, bootstrap_iters=200, progress=False)
     doc, judgements = score_captions(demo_items(), settings, config, out)
-    return doc, [j.as_dict() for j in judgements]
+    return doc.to_dict(), [j.as_dict() for j in judgements]
 
 
 def test_faulty_judge_gives_the_fault_free_scores(smoke_judge, tmp_path):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -39,7 +40,8 @@ ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
-_SCORED: dict[str, dict[str, Any]] = {}  # content key -> scores document (acc and score share it)
+# content key -> scores document (acc and score share it); None: the judge was unusable
+_SCORED: dict[str, ScoresDocument | None] = {}
 
 
 @dataclass
@@ -82,7 +84,7 @@ def _run_for(output_path: str, dims: set[str]) -> _Run:
     return run
 
 
-def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
+def _score(records: Sequence[Mapping[str, Any]], args: Any) -> ScoresDocument | None:
     items = check_unique(item_from_record(r, f"lmms-eval record {i}") for i, r in enumerate(records))
     key = _content_key(items)
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
@@ -105,8 +107,8 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
             print(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are kept in "
                   "the samples file (--log_samples): score them with `vdc-bench score <output_path>`.",
                   file=sys.stderr, flush=True)
-            _SCORED[key] = {"vdcscore": None, "judge_error": str(err)}
-            return _SCORED[key]
+            _SCORED[key] = None
+            return None
         _SCORED[key] = doc
         if run is not None:
             for dim in dims:
@@ -125,8 +127,9 @@ def _write_combined(run: _Run, settings: JudgeSettings, config: ScoringConfig) -
 
 
 def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
-    overall = _score(items, args)["vdcscore"]
-    return float("nan") if overall is None else float(overall[name])  # None: no record had any QA
+    doc = _score(items, args)
+    overall = doc.vdcscore if doc is not None else None  # None: no record had any QA
+    return float("nan") if overall is None else float(getattr(overall, name))
 
 
 def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:

@@ -97,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     settings = judge_from_args(args)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
-    calls = doc["calls"]
-    print(f"judge calls: {calls['succeeded']} made, {calls['cache_hits']} from cache, {calls['retries']} retries, "
-          f"{calls['failed']} failed; outputs in {out_dir}")
+    calls = doc.calls
+    print(f"judge calls: {calls.succeeded} made, {calls.cache_hits} from cache, {calls.retries} retries, "
+          f"{calls.failed} failed; outputs in {out_dir}")
     if args.compare_to:
         paired = compare_paired(judgements, read_audit(args.compare_to), args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)

@@ -69,9 +69,8 @@ def score_captions(
     config: ScoringConfig,
     out_dir: Path | None,
     inputs: Sequence[str] = (),
-) -> tuple[dict[str, Any], list[QAJudgement]]:
-    """Judge ``items`` and return (scores document in its JSON form, judgements); also write the outputs
-    to ``out_dir``."""
+) -> tuple[ScoresDocument, list[QAJudgement]]:
+    """Judge ``items`` and return (scores document, judgements); also write the outputs to ``out_dir``."""
     check_reachable(settings)
     cache = VerdictCache(config.cache_path)
     try:
@@ -81,4 +80,4 @@ def score_captions(
     doc = build_document(outcome.judgements, items, settings, config, outcome.calls, inputs, outcome.elapsed_s)
     if out_dir is not None:
         write_outputs(out_dir, doc, outcome.judgements)
-    return doc.to_dict(), outcome.judgements
+    return doc, outcome.judgements
