@@ -188,3 +188,6 @@ def test_sweep_refuses_a_ratio_the_model_did_not_record(tmp_path, monkeypatch):
     with pytest.raises(VdcBenchError, match=r"recorded token_kept_ratio 0.1 in its samples, not 0.4"):
         sweep.evaluate_ratio(config, 0.4, "x")
     assert sweep.evaluate_ratio(config, 0.1, "x") is summary
+    summary.token_kept_ratio = None
+    with pytest.raises(VdcBenchError, match=r"recorded no token_kept_ratio in its samples, not 0.1"):
+        sweep.evaluate_ratio(config, 0.1, "x")

@@ -4,7 +4,7 @@
 ``token_kept_ratio`` here; settings.py builds the adapter's settings on the same values.
 """
 
-# Spellings used by the upstream wrapper and its docs (spec §7, §9 #14).
+# Spellings used by the upstream AuroraCap lmms-eval wrapper and its docs.
 ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}
 DEFAULT_TOKEN_KEPT_RATIO = 0.4
 

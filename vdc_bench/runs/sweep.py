@@ -168,10 +168,12 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         gen_kwargs=config.gen_kwargs,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
-    if summary.token_kept_ratio != ratio:
+    recorded = summary.token_kept_ratio
+    if recorded is None or f"{recorded:g}" != f"{ratio:g}":  # compared as passed in model_args
+        got = "no token_kept_ratio" if recorded is None else f"token_kept_ratio {recorded:g}"
         raise VdcBenchError(
-            f"{folder}: the model recorded token_kept_ratio {summary.token_kept_ratio} in its samples, not {ratio:g}; "
-            f"a sweep needs a model that takes and records token_kept_ratio (--model {config.model})"
+            f"{folder}: the model recorded {got} in its samples, not {ratio:g}; a sweep needs a model that "
+            f"takes and records token_kept_ratio (--model {config.model})"
         )
     if summary.scores is None:
         raise VdcBenchError(
