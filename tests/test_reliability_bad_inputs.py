@@ -210,6 +210,8 @@ DIMENSION_LIST = "camera, short, background, main_object, detailed"
 RECORD_TYPE_CASES = {
     "failed_as_string": (record("v2", failed="false"), "field 'failed' must be true or false, got the string 'false'"),
     "caption_as_list": (record("v2", caption=["a", "b"]), "field 'caption' must be a string, got a list"),
+    "caption_null": (record("v2", caption=None), "field 'caption' must be a string, got null"),
+    "failed_null": (record("v2", failed=None), "field 'failed' must be true or false, got null"),
     "dimension_unknown": (record("v2", dimension="../../evil"),
                           f"field 'dimension' is '../../evil', not a VDC dimension ({DIMENSION_LIST})"),
     "video_id_as_number": (record(7), "field 'video_id' must be a string, got the number 7"),

@@ -18,6 +18,7 @@ fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -40,8 +41,7 @@ R = TypeVar("R")
 
 # --- typed reading of JSON values ----------------------------------------------------------------------------
 
-_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list",
-          tuple: "a list", dict: "an object"}
+_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 def _shown(value: Any) -> str:
@@ -81,7 +81,7 @@ def _convert(value: Any, hint: Any, where: str, label: str) -> Any:
         if not isinstance(value, Mapping):
             raise _bad(where, label, "an object", value)
         value_hint = args[1] if args else Any
-        return {str(k): _convert(v, value_hint, where, f"{label}.{k}") for k, v in value.items()}
+        return {k: _convert(v, value_hint, where, f"{label}.{k}") for k, v in value.items()}
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _bad(where, label, "a number", value)
@@ -91,28 +91,32 @@ def _convert(value: Any, hint: Any, where: str, label: str) -> Any:
     return value
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _from_dict(cls: type[R], raw: Any, where: str, prefix: str = "") -> R:
     """An instance of the dataclass ``cls`` from a JSON object: fields without a default are required."""
     if not isinstance(raw, Mapping):
         if prefix:
             raise _bad(where, prefix.rstrip("."), "a JSON object", raw)
         raise VdcBenchError(f"{where}: the record must be a JSON object, got {_shown(raw)}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     values: dict[str, Any] = {}
     names = set()
     for f in dataclasses.fields(cls):
         names.add(f.name)
         if f.name == "extra":
             continue
-        label = f"{prefix}{f.name}"
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if raw.get(f.name) is None:
-            if required and type(None) not in typing.get_args(hints[f.name]):
-                raise VdcBenchError(f"{where}: missing field {label!r}")
-            if f.name in raw or required:
-                values[f.name] = None
+        if f.name not in raw:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            if type(None) not in typing.get_args(hints[f.name]):
+                raise VdcBenchError(f"{where}: missing field {prefix + f.name!r}")
+            values[f.name] = None  # a required field that may be null: absent means null
             continue
-        values[f.name] = _convert(raw[f.name], hints[f.name], where, label)
+        values[f.name] = _convert(raw[f.name], hints[f.name], where, f"{prefix}{f.name}")
     if "extra" in names:
         values["extra"] = {k: v for k, v in raw.items() if k not in names}
     return cls(**values)
@@ -163,21 +167,24 @@ def read_json_file(path: Path) -> Any:
         raise VdcBenchError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from err
 
 
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, nested records included."""
+        return _to_dict(self)
+
+
 # --- the per-sample record -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class QAPair:
+class QAPair(_Record):
     question: str
     answer: str
     category: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class SampleStats:
+class SampleStats(_Record):
     """What the model adapter measured for one request (``vdc_bench.sample_stats``); every field optional.
 
     Times are of this request: ``decode_s`` video decode, ``preprocess_s`` CLIP preprocessing and
@@ -217,7 +224,7 @@ class SampleStats:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SampleRecord:
+class SampleRecord(_Record):
     """One caption with everything scoring and reports need (the samples file never holds the doc)."""
 
     schema: str = SAMPLE_SCHEMA
@@ -239,9 +246,6 @@ class SampleRecord:
     @property
     def key(self) -> str:
         return self.sample_key or f"{self.dimension}/{self.video_id}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> SampleRecord:
@@ -270,7 +274,7 @@ def sample_record_of_line(line: Mapping[str, Any], where: str) -> SampleRecord |
 
 
 @dataclass(frozen=True, kw_only=True)
-class ProtocolInfo:
+class ProtocolInfo(_Record):
     name: str
     prompt_sha256: str | None = None
     constrained_json: bool | None = None
@@ -278,12 +282,9 @@ class ProtocolInfo:
     prompts_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class JudgeInfo:
+class JudgeInfo(_Record):
     """The judge as a result may record it: never an API key, only the host of its URL."""
 
     model: str
@@ -299,15 +300,11 @@ class JudgeInfo:
     reasks: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class DimensionScores:
-    """One dimension: acc x100 and score 0-5, macro over videos; failed QAs count as no/0."""
+class _ScoreBlock(_Record):
+    """acc x100 and score 0-5, macro over videos; failed QAs count as no/0."""
 
-    n_videos: int
     acc: float | None
     score: float | None
     acc_ci95: list[float] | None = None
@@ -316,38 +313,27 @@ class DimensionScores:
     micro_acc: float | None = None
     micro_score: float | None = None
     failures: dict[str, int] = field(default_factory=dict)  # status -> QAs
-    videos_with_failures: int | None = None
-    reasks: int | None = None
     excluded_policy: dict[str, Any] | None = None  # the same numbers with failed QAs left out
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
+
+@dataclass(frozen=True, kw_only=True)
+class DimensionScores(_ScoreBlock):
+    n_videos: int
+    videos_with_failures: int | None = None
+    reasks: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class OverallScores:
+class OverallScores(_ScoreBlock):
     """VDCscore: the unweighted mean of the dimensions (``complete`` when all five were scored)."""
 
     n_dimensions: int
-    acc: float | None
-    score: float | None
-    acc_ci95: list[float] | None = None
-    score_ci95: list[float] | None = None
     complete: bool | None = None
-    n_qas: int | None = None
-    micro_acc: float | None = None
-    micro_score: float | None = None
-    failures: dict[str, int] = field(default_factory=dict)
-    excluded_policy: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
 
 
 @dataclass(frozen=True, kw_only=True)
-class JudgeCalls:
+class JudgeCalls(_Record):
     """Judge requests of one scoring run (``scoring.judge_client.CallStats``)."""
 
     cache_hits: int = 0
@@ -358,9 +344,6 @@ class JudgeCalls:
     retry_reasons: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 def _check_dimension_keys(dims: Mapping[str, Any], where: str) -> None:
     for name in dims:
@@ -368,7 +351,7 @@ def _check_dimension_keys(dims: Mapping[str, Any], where: str) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScoresDocument:
+class ScoresDocument(_Record):
     schema: str = SCORES_SCHEMA
     created_utc: str
     protocol: ProtocolInfo
@@ -383,9 +366,6 @@ class ScoresDocument:
     dimensions: dict[str, DimensionScores]
     vdcscore: OverallScores | None  # None: no QA was scored
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> ScoresDocument:
@@ -404,7 +384,7 @@ class ScoresDocument:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Efficiency:
+class Efficiency(_Record):
     """One run's efficiency, aggregated from the samples' stats (runs/efficiency.py); None: not measured."""
 
     captions: int  # requests with stats (failed ones included)
@@ -424,44 +404,32 @@ class Efficiency:
     decode_tok_per_s: float | None = None
     peak_mem_mb: float | None = None  # max over requests
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class RunScores:
+class RunScores(_Record):
     """The score part of a ScoresDocument that a run summary keeps."""
 
     dimensions: dict[str, DimensionScores] = field(default_factory=dict)
     vdcscore: OverallScores | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class JudgeUsage:
+class JudgeUsage(_Record):
     calls: int = 0
     cache_hits: int = 0
     failed: int = 0
     retries: int = 0
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class CaptionFailure:
+class CaptionFailure(_Record):
     sample_key: str
     error: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(kw_only=True)
-class RunSummary:
+class RunSummary(_Record):
     """One evaluated setting, from its saved files alone (runs/run_summary.py builds it)."""
 
     schema: str = RUN_SUMMARY_SCHEMA
@@ -484,9 +452,6 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed
-
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> RunSummary:
@@ -513,19 +478,16 @@ class RunSummary:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PairedDifference:
+class PairedDifference(_Record):
     """VDCscore(ratio a) - VDCscore(ratio b) on the videos both scored (scoring.aggregate.compare_paired)."""
 
     a: float
     b: float
     comparison: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
 
 @dataclass(frozen=True, kw_only=True)
-class SweepDocument:
+class SweepDocument(_Record):
     schema: str = SWEEP_SCHEMA
     created_utc: str
     config: dict[str, Any]  # the sweep's settings (runs.sweep.SweepConfig)
@@ -533,15 +495,14 @@ class SweepDocument:
     points: list[RunSummary]  # one per ratio, by ratio
     paired: list[PairedDifference] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
-
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> SweepDocument:
         if isinstance(raw, Mapping):
             _check_schema(raw, SWEEP_SCHEMA, where, required=True)
         doc = _from_dict(cls, raw, where)
-        for point in doc.points:
+        for i, point in enumerate(doc.points):
+            if point.schema != RUN_SUMMARY_SCHEMA:
+                raise _bad(where, f"points[{i}].schema", repr(RUN_SUMMARY_SCHEMA), point.schema)
             if point.scores is not None:
                 _check_dimension_keys(point.scores.dimensions, where)
         return doc
