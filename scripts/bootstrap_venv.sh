@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create or refresh the project's virtual environment (.venv) idempotently.
 #
-# Why these steps (see EVAL.md "Installation"): on CPU machines the registry's default torch is a
+# Why these steps (see EVAL.md "Install"): on CPU machines the registry's default torch is a
 # multi-GB CUDA build, torchvision wheels are CUDA-only and break `import transformers`, filelock>=4.3
 # breaks lmms-eval 0.7.3, and installing our package with dependency resolution would pull CUDA
 # torch back. So: torch first (CPU build where no CUDA is present), lmms-eval under constraints,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,44 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# --- fast tier (`make test-fast` sets VDC_BENCH_FAST_TIER=1 and runs -m "not slow") ------------------
+# Tests that build or start the llama.cpp judge, drive Chromium or start lmms-eval belong under
+# @pytest.mark.slow. In the fast tier such a test fails at once, naming what it started, instead of
+# quietly making the tier slow. Judge: no judge venv is found. Chromium, lmms-eval and the commands that
+# run it: refused when started from the test process (grandchildren are not seen).
+FAST_TIER = os.environ.get("VDC_BENCH_FAST_TIER") == "1"
+SLOW_COMMANDS = {"run", "sweep", "demo"}  # vdc-bench commands that start lmms-eval
+
+
+def _slow_process(argv: list[str]) -> str | None:
+    """What a fast-tier test must not start: returns a short name, or None."""
+    if argv and Path(argv[0]).name.startswith("chromium"):
+        return "Chromium"
+    if len(argv) > 1 and Path(argv[0]).name == "vdc-bench" and argv[1] in SLOW_COMMANDS:
+        return f"vdc-bench {argv[1]}"
+    for i, arg in enumerate(argv[:-1]):
+        module, nxt = argv[i + 1], argv[i + 2] if i + 2 < len(argv) else ""
+        if arg == "-m" and (module == "lmms_eval" or module.startswith(("accelerate", "torch.distributed"))):
+            return "lmms-eval"
+        if arg == "-m" and module == "vdc_bench" and nxt in SLOW_COMMANDS:
+            return f"vdc-bench {nxt}"
+    return None
+
+
+if FAST_TIER:
+    os.environ["VDC_JUDGE_PYTHON"] = "/nonexistent/fast-tier-has-no-judge-venv/python"
+
+    class _FastTierPopen(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            argv = [str(a) for a in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+            slow = _slow_process(argv)
+            if slow:
+                raise RuntimeError(f"fast tier: this test starts {slow} ({' '.join(argv)[:160]}); mark it slow")
+            super().__init__(args, *rest, **kwargs)
+
+    subprocess.Popen = _FastTierPopen
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -30,7 +70,17 @@ def _isolated_caches(tmp_path_factory):
             os.environ[key] = value
 
 
-# --- scoring ---------------------------------------------------------------------------------
+@pytest.fixture
+def caplog(caplog):
+    """pytest's caplog, also fed by the library's logger (loguru, which bypasses ``logging``)."""
+    from vdc_bench.logs import logger
+
+    handler = logger.add(caplog.handler, format="{message}", level=0)
+    yield caplog
+    logger.remove(handler)
+
+
+# --- scoring ------------------------------------------------------------------------------
 
 
 @pytest.fixture

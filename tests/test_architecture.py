@@ -18,7 +18,7 @@ ROOTS = {"vdc_bench": REPO / "vdc_bench", "vdc_bench.models": REPO / "models",
          "vdc_bench.lmms_tasks": REPO / "lmms_tasks"}
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("vdc_bench", "vdc_bench.errors", "vdc_bench.atomic_write", "vdc_bench.cache_root",
-              "vdc_bench.sample_stats", "vdc_bench.records", "vdc_bench.logs")),
+              "vdc_bench.sample_stats", "vdc_bench.records", "vdc_bench.logs", "vdc_bench.cli_options")),
     ("render", ("vdc_bench.render",)),
     ("dataset", ("vdc_bench.dataset",)),
     ("models", ("vdc_bench.models",)),

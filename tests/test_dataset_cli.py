@@ -11,7 +11,7 @@ from vdc_bench.cli import main
 
 def test_make_synthetic_then_check(tmp_path, capsys):
     out = tmp_path / "syn"
-    assert main(["data", "make-synthetic", "--n", "3", "--out", str(out), "--width", "32", "--height", "32",
+    assert main(["data", "make-synthetic", "--n", "3", "--output", str(out), "--width", "32", "--height", "32",
                  "--seconds", "0.5"]) == 0
     assert main(["data", "check", "--root", str(out)]) == 0
     text = capsys.readouterr().out

@@ -80,3 +80,12 @@ def test_shim_rewrites_openai_json_schema_for_llama_cpp():
     plain = json.dumps({"model": "m", "response_format": {"type": "json_object"}}).encode()
     assert translate(plain) == plain
     assert translate(b"not json") == b"not json"
+
+
+def test_data_parallel_replicas_use_each_engines_flag():
+    vllm = " ".join(engines.engine_command(engines.EngineOptions("vllm", dp=8, python="/py")))
+    sglang = " ".join(engines.engine_command(engines.EngineOptions("sglang", tp=2, dp=4, python="/py")))
+    assert "--tensor-parallel-size 1 --data-parallel-size 8" in vllm
+    assert "--tp 2 --dp-size 4" in sglang
+    with pytest.raises(engines.VdcBenchError, match="--dp"):
+        engines.engine_command(engines.EngineOptions("vllm", dp=0, python="/py"))

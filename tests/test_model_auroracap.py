@@ -217,11 +217,12 @@ def test_vicuna_v1_prompt_string():
     prompt = build_prompt("Describe the video.", [3], "vicuna_v1")
     assert prompt == (VICUNA_V1_SYSTEM + " USER: <image> <image> <image>\nDescribe the video. ASSISTANT:")
     assert build_prompt("Q?", [2], "plain") == "USER: <image> <image>\nQ? ASSISTANT:"
-    # a context that already holds one <image> per visual is expanded in place, not prefixed
-    assert build_prompt("Look: <image> then <image>", [1, 2], "plain") == "USER: Look: <image> then <image> <image> ASSISTANT:"
+    # per_visual: a context that holds one <image> per visual is expanded in place, not prefixed
+    assert (build_prompt("Look: <image> then <image>", [1, 2], "plain", "per_visual")
+            == "USER: Look: <image> then <image> <image> ASSISTANT:")
     assert build_prompt("text only", [], "plain") == "USER: text only ASSISTANT:"
     with pytest.raises(PromptError):
-        build_prompt("<image> <image>", [4], "plain")
+        build_prompt("<image> <image>", [4], "plain", "per_visual")
 
 
 def test_sentinel_tokenisation(model_tiny_checkpoints):
@@ -263,7 +264,7 @@ def test_slowfast_first_frame_unmerged(model_tiny_checkpoints, tiny_video):
 
 
 def test_stats_and_stop_strings(model_tiny_checkpoints, tiny_video):
-    cap = captioner(model_tiny_checkpoints["xtuner"], num_frm=5)
+    cap = captioner(model_tiny_checkpoints["xtuner"], num_frm=5, stop_strings="apply")
     out = cap.caption_batch([CaptionRequest("Describe.", [tiny_video])], GenerationSettings(max_new_tokens=6))[0]
     s = out.stats
     assert s["frames"] == 5 and s["frame_indices"] == [0, 4, 9, 14, 19] and s["frame_count_source"] == ["container"]

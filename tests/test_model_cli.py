@@ -9,14 +9,14 @@ from vdc_bench.cli import main
 
 def test_make_checkpoint_then_caption(tmp_path, model_make_video, capsys):
     out = tmp_path / "ck"
-    assert main(["make-checkpoint", "--layout", "hf", "--size", "tiny", "--out", str(out), "--seed", "3"]) == 0
+    assert main(["make-checkpoint", "--layout", "hf", "--size", "tiny", "--output", str(out), "--seed", "3"]) == 0
     assert (out / "RANDOM_WEIGHTS.json").is_file() and (out / "model.safetensors").is_file()
     assert json.loads((out / "config.json").read_text())["model_type"] == "llava"
     capsys.readouterr()
 
     video = model_make_video("clip.MP4", frames=12)
-    rc = main(["caption", str(video), "--pretrained", str(out), "--prompt", "What happens?", "--num_frm", "3",
-               "--token_kept_ratio", "0.5", "--max_new_tokens", "5"])
+    rc = main(["caption", str(video), "--pretrained", str(out), "--prompt", "What happens?", "--num-frm", "3",
+               "--token-kept-ratio", "0.5", "--max-new-tokens", "5"])
     captured = capsys.readouterr()
     assert rc == 0
     report = json.loads(captured.err[captured.err.index("{"):])
@@ -36,5 +36,5 @@ def test_caption_errors_are_one_line(tmp_path, model_tiny_checkpoints, capsys):
 
 def test_make_checkpoint_refuses_non_empty_dir(tmp_path, capsys):
     (tmp_path / "x").write_text("keep me")
-    assert main(["make-checkpoint", "--out", str(tmp_path)]) == 2
+    assert main(["make-checkpoint", "--output", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from vdc_bench.cli import main as cli_main
 from vdc_bench.gpu_bench import run
 from vdc_bench.gpu_bench.run import main
 
+pytestmark = pytest.mark.slow  # minutes of CPU model work each: left out of the fast tier
+
 
 def test_bench_runs_on_cpu_and_fast_path_matches_baseline(tmp_path):
     new_tokens = 12
-    assert main(["--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4,1.0",
+    assert main(["--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4,1.0",
                  "--new-tokens", str(new_tokens), "--repeats", "1", "--max-batch", "2", "--dtype", "float32"]) == 0
     rows = {row["ratio"]: row for row in json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]}
     assert set(rows) == {0.4, 1.0}
@@ -43,7 +46,7 @@ def test_batch_search_shrinks_after_out_of_memory(tmp_path, monkeypatch):
 
     monkeypatch.setattr(run, "_generate_static", out_of_memory_at_batch_2)
     # Through ``vdc-bench bench``, which shares the options of ``python -m vdc_bench.gpu_bench``.
-    assert cli_main(["bench", "--out", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
+    assert cli_main(["bench", "--output", str(tmp_path), "--size", "tiny-geometry", "--frames", "2", "--ratios", "0.4",
                  "--new-tokens", "4", "--repeats", "1", "--max-batch", "2", "--headroom-gb", "0", "--no-baseline"]) == 0
     (row,) = json.loads((tmp_path / "gpu_bench.json").read_text())["rows"]
     assert failed and row["notes"] == ["batch 2 out of memory"] and row["batch"] == 1 and row["captions_per_s"] > 0

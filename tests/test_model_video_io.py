@@ -48,10 +48,11 @@ def test_duration_estimate_and_counting_pass_fallbacks(model_make_video, monkeyp
     monkeypatch.setattr(video_io, "_count_packets", lambda _: 0)
     visual = load_visual(path, 4)
     assert visual.frame_count_source == "duration_x_rate" and len(visual.frames) == 4
-    # an estimate beyond the real end: indices are clamped to the last decoded frame
+    # an estimate beyond the real end: sampled again over the frames that decode (an estimate is not damage)
     monkeypatch.setattr(video_io, "_estimated_frame_count", lambda _: 40)
     visual = load_visual(path, 4)
-    assert visual.frame_indices == [0, 13, 19, 19] and visual.total_frames == 20
+    assert visual.frame_indices == [0, 6, 12, 19] and visual.total_frames == 20 and visual.frames_in_header == 40
+    assert not visual.damaged
     monkeypatch.setattr(video_io, "_estimated_frame_count", lambda _: 0)
     visual = load_visual(path, 4)
     assert visual.frame_count_source == "counting_pass" and visual.frame_indices == [0, 6, 12, 19]

@@ -12,6 +12,7 @@ import pytest
 from vdc_bench.cli import build_parser
 from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.models.auroracap.arg_names import DEFAULT_TOKEN_KEPT_RATIO
 from vdc_bench.records import (
     SAMPLE_SCHEMA,
     RunSummary,
@@ -55,12 +56,21 @@ def test_committed_sample_records_round_trip():
         assert {k: v for k, v in again.items() if k != "schema"} == raw
 
 
+def _without_later_fields(out: dict) -> dict:
+    """A written scores document less the fields added after the committed file was written (null there)."""
+    for block in [out["vdcscore"], *out["dimensions"].values()]:
+        assert block.pop("acc_stderr") is None and block.pop("score_stderr") is None
+    assert out.pop("judging") is None and out["protocol"].pop("same_prompts_as_published") is None
+    return out
+
+
 def test_committed_scores_document_round_trips_exactly():
     path = _scores_file()
     raw = json.loads(path.read_text())
     doc = ScoresDocument.load(path)
     assert doc.vdcscore.n_dimensions == 5 and doc.judge.model.startswith("qwen2.5")
-    assert doc.to_dict() == raw
+    assert ScoresDocument.from_dict(doc.to_dict(), "again") == doc
+    assert _without_later_fields(doc.to_dict()) == raw
 
 
 def test_fields_a_newer_writer_adds_are_kept(tmp_path):
@@ -69,7 +79,7 @@ def test_fields_a_newer_writer_adds_are_kept(tmp_path):
     raw["dimensions"]["camera"]["flag"] = "x"
     doc = ScoresDocument.from_dict(raw, "scores.json")
     assert doc.extra == {"judge_unusable": False} and doc.dimensions["camera"].extra == {"flag": "x"}
-    assert doc.to_dict() == raw
+    assert _without_later_fields(doc.to_dict()) == raw
 
 
 def test_committed_sweep_and_summaries_load_and_round_trip():
@@ -78,10 +88,16 @@ def test_committed_sweep_and_summaries_load_and_round_trip():
     assert [p.token_kept_ratio for p in doc.points] == [0.1, 0.4, 1.0]
     assert [(d.a, d.b) for d in doc.paired] == [(0.4, 0.1), (1.0, 0.4)]
     assert SweepDocument.from_dict(doc.to_dict(), "again") == doc
-    # Written before RunSummary had a schema and runtime field: those are the only additions.
+    # Written before RunSummary had these fields: they are the only additions, with their defaults.
     again = doc.to_dict()
     for point in again["points"]:
         assert point.pop("schema") == "vdc-bench.run-summary/1" and point.pop("runtime") == {}
+        assert point.pop("damaged_videos") == [] and point.pop("random_weights") is False
+        assert point.pop("judging_failure") is None
+        assert point["judge_usage"].pop("prompt_tokens") == point["judge_usage"].pop("completion_tokens") == 0
+        for block in [point["scores"]["vdcscore"], *point["scores"]["dimensions"].values()]:
+            assert block.pop("acc_stderr") is None and block.pop("score_stderr") is None
+        assert point["protocol"].pop("same_prompts_as_published") is None
     assert again == raw
     for folder in sorted(DEMO.glob("ratio_*")):
         summary = RunSummary.load(folder / "summary.json")
@@ -175,7 +191,8 @@ def test_caption_command_defaults_to_the_adapters_ratio():
     from vdc_bench.models.auroracap.settings import AuroraCapSettings
 
     args = build_parser().parse_args(["caption", "video.mp4", "--pretrained", "ckpt"])
-    assert args.token_kept_ratio == AuroraCapSettings.token_kept_ratio == 0.4
+    assert args.token_kept_ratio == AuroraCapSettings.token_kept_ratio == DEFAULT_TOKEN_KEPT_RATIO == 0.4
+    assert args.num_frm == AuroraCapSettings.num_frm == 16
 
 
 def test_sweep_refuses_a_ratio_the_model_did_not_record(tmp_path, monkeypatch):

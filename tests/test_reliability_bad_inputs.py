@@ -237,7 +237,7 @@ def test_mistyped_sample_records_are_one_line_errors_naming_line_and_field(tmp_p
 
     bad, message = RECORD_TYPE_CASES[case]
     samples = write_samples(tmp_path / "samples.jsonl", [record("v1"), bad])
-    code = main(["score", str(samples), "--out", str(tmp_path / "out"), "--judge-base-url", "http://127.0.0.1:9/v1",
+    code = main(["score", str(samples), "--output", str(tmp_path / "out"), "--judge-base-url", "http://127.0.0.1:9/v1",
                  "--judge-model", "m"])
     assert code == 2
     assert capsys.readouterr().err == f"vdc-bench score: error: {samples}:2: {message}\n"
@@ -363,6 +363,6 @@ def test_judge_down_at_aggregation_keeps_the_lmms_eval_run(scoring_stub, tmp_pat
 
     stub = scoring_stub()
     assert main(["score", str(tmp_path / "out"), "--judge-base-url", stub.url, "--judge-model", "stub-judge",
-                 "--cache", str(tmp_path / "v.sqlite"), "--quiet", "--out", str(tmp_path / "scored")]) == 0
+                 "--cache", str(tmp_path / "v.sqlite"), "--quiet", "--output", str(tmp_path / "scored")]) == 0
     scores = json.loads((tmp_path / "scored" / "vdcscore_scores.json").read_text())
     assert scores["counts"]["captions"] == 2 and scores["dimensions"]["short"]["n_qas"] > 0

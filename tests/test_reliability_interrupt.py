@@ -75,7 +75,7 @@ def test_scoring_killed_at_seeded_points_resumes_to_identical_results(scoring_st
     def cmd(url: str, cache_path: Path, out_dir: Path) -> list[str]:
         return [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", url, "--judge-model",
                 "stub", "--concurrency", "2", "--cache", str(cache_path), "--quiet", "--bootstrap-iters", "200",
-                "--out", str(out_dir)]
+                "--output", str(out_dir)]
 
     rng = random.Random(SEED)
     points = sorted(rng.sample(range(5, total_calls - 5), 10))

@@ -52,7 +52,7 @@ def test_200_videos_at_concurrency_64_lose_no_verdict(scoring_stub, tmp_path):
     cache, out = tmp_path / "verdicts.sqlite", tmp_path / "out"
     cmd = [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", stub.url, "--judge-model",
            "stub-judge", "--concurrency", "64", "--cache", str(cache), "--quiet", "--bootstrap-iters", "200",
-           "--out", str(out)]
+           "--output", str(out)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_mb = peak_rss_mb(proc)

@@ -52,7 +52,7 @@ def test_planted_key_appears_in_no_written_file(scoring_stub, tmp_path):
     run_lmms_eval("vdc_oracle", "", ["vdc_demo"], tmp_path / "lmms", env=env, limit=1, log_samples=True,
                   log_path=tmp_path / "logs" / "lmms_eval.log", extra_args=["--verbosity", "DEBUG"])
     scored = subprocess.run(
-        [sys.executable, "-m", "vdc_bench", "score", str(tmp_path / "lmms"), "--out", str(tmp_path / "scored"),
+        [sys.executable, "-m", "vdc_bench", "score", str(tmp_path / "lmms"), "--output", str(tmp_path / "scored"),
          "--judge-api-key", SECRET, "--bootstrap-iters", "100"],
         env={**os.environ, **env}, capture_output=True, timeout=300,
     )

@@ -14,7 +14,8 @@ from vdc_bench.leaderboard.published import published_entries
 from vdc_bench.leaderboard.render import write_rendered
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/bootstrap_browser.sh")
+pytestmark = [pytest.mark.slow,  # a real browser
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/bootstrap_browser.sh")]
 
 
 def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
@@ -41,7 +42,6 @@ def _blue_pixels(png: Path) -> int:
     return int((np.abs(rgb - np.array([9, 105, 218])) < 30).all(axis=-1).sum())
 
 
-@pytest.mark.slow
 def test_sweep_report_renders_with_table_and_plots(report_sweep_run, tmp_path):
     page = report_sweep_run["output"] / "report.html"
     dom = chromium(page, tmp_path, "--dump-dom")

@@ -109,7 +109,7 @@ def test_killed_run_resumes_without_repeating_calls(scoring_stub, tmp_path):
     def cmd(url: str, cache: Path, out: str) -> list[str]:
         return [sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", url, "--judge-model",
                 "stub", "--concurrency", "4", "--cache", str(cache), "--quiet", "--bootstrap-iters", "200",
-                "--out", str(tmp_path / out)]
+                "--output", str(tmp_path / out)]
 
     proc = subprocess.Popen(cmd(server.url, cache_path, "killed"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -163,7 +163,7 @@ def test_two_processes_share_one_cache(scoring_stub, tmp_path):
     procs = [
         subprocess.Popen([sys.executable, "-m", "vdc_bench", "score", str(samples), "--judge-base-url", server.url,
                           "--judge-model", "stub", "--cache", str(cache), "--quiet", "--bootstrap-iters", "50",
-                          "--out", str(tmp_path / f"out{k}")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          "--output", str(tmp_path / f"out{k}")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for k in range(2)
     ]
     for p in procs:

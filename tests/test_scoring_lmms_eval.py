@@ -33,7 +33,7 @@ def test_lmms_eval_metric_and_score_command_agree(scoring_stub, tmp_path, monkey
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    assert main(["score", str(tmp_path / "out"), "--quiet", "--out", str(tmp_path / "scored")]) == 0
+    assert main(["score", str(tmp_path / "out"), "--quiet", "--output", str(tmp_path / "scored")]) == 0
     assert server.total_attempts == calls_in_run  # every verdict came from the cache
     scored = json.loads((tmp_path / "scored" / "vdcscore_scores.json").read_text())
     assert scored["dimensions"] == combined["dimensions"] and scored["vdcscore"] == combined["vdcscore"]

@@ -46,8 +46,8 @@ def test_json_protocol_same_prompts_different_hash():
     assert plain.prompt_sha256 != constrained.prompt_sha256
     rf = constrained.response_format("call2")
     assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["required"] == ["pred", "score"]
-    assert constrained.describe()["comparable_with_published"] is False
-    assert plain.describe()["comparable_with_published"] is True
+    assert constrained.describe()["same_prompts_as_published"] is False
+    assert plain.describe()["same_prompts_as_published"] is True
 
 
 def test_unknown_protocol_is_a_user_error():

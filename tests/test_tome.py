@@ -117,6 +117,7 @@ def test_r_schedule_and_formula(ratio):
     assert tokens_per_frame(729, 31, r) == n_f == 729 - 31 * r
 
 
+@pytest.mark.slow  # minutes of CPU work at the full 378 px / 32-block geometry
 def test_vision_tower_token_counts_real_geometry():
     """378 px, patch 14, 32 blocks (tiny width): measured tokens per frame = 729 - 31 r for every ratio."""
     torch.manual_seed(0)
@@ -182,6 +183,7 @@ print("identical")
 """
 
 
+@pytest.mark.slow  # minutes in Triton's CPU interpreter
 def test_triton_merge_matches_torch():
     """The CUDA kernels' logic, run by Triton's CPU interpreter: the torch merge's sizes and rows (ties included)."""
     pytest.importorskip("triton")

@@ -2,6 +2,7 @@
 
 Each subcommand lives in ``vdc_bench/commands/<name>.py`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (called with the parsed namespace, returns an exit code).
+Option spelling and shown defaults follow ``vdc_bench.cli_options``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import importlib
 import sys
 
 from vdc_bench import __version__
+from vdc_bench.cli_options import Parser, add_verbosity
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.logs import configure, logger
 
 # Subcommand modules, in help order.
 COMMAND_MODULES = [
@@ -31,28 +34,42 @@ COMMAND_MODULES = [
 ]
 
 
+def subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` (subcommands and their subcommands), depth first."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found += [child, *subparsers(child)]
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vdc-bench", description=__doc__.splitlines()[0])
+    parser = Parser(prog="vdc-bench", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vdc-bench {__version__}")
+    add_verbosity(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for child in subparsers(parser):  # also accepted after the subcommand; SUPPRESS keeps the global value
+        add_verbosity(child, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure(args.verbosity)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except VdcBenchError as err:
-        print(f"vdc-bench {args.command}: error: {err}", file=sys.stderr)
+        logger.error(f"vdc-bench {args.command}: error: {err}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        logger.error("interrupted")
         return 130
 
 

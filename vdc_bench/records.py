@@ -190,19 +190,23 @@ class SampleStats(_Record):
     Times are of this request: ``decode_s`` video decode, ``preprocess_s`` CLIP preprocessing and
     tokenising, ``vit_ms`` vision encoder, ``ttft_ms`` ViT + prefill, ``gen_s`` the LLM's generate call.
     ``dtype``, ``device``, ``decode``, ``processes`` and ``batch_size`` say how the caption was computed
-    (fp16 greedy tokens can depend on them). Other adapters' keys stay in ``extra``.
+    (fp16 greedy tokens can depend on them). ``token_kept_ratio`` and ``random_weights`` are settings,
+    recorded for failed requests too. Other adapters' keys stay in ``extra``.
     """
 
     frames: int | None = None
     frame_indices: list[int] | None = None
     total_frames: list[int | None] | None = None
     frame_count_source: list[str] | None = None
+    frames_in_header: list[int | None] | None = None  # per visual: the count its header gave (> decoded: cut short)
+    video_damaged: bool | None = None  # captioned from the frames of a truncated/corrupt file that decode
     visual_tokens_per_frame: list[int] | None = None
     visual_tokens: int | None = None
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     truncated: bool | None = None  # output hit max_new_tokens
     token_kept_ratio: float | None = None  # the ratio the adapter ran with
+    random_weights: bool | None = None  # the checkpoint carries the random-weights marker: never a real result
     batch_size: int | None = None
     processes: int | None = None
     dtype: str | None = None
@@ -238,7 +242,7 @@ class SampleRecord(_Record):
     qa: tuple[QAPair, ...]
     caption: str
     reference_caption: str | None = None
-    failed: bool = False  # caption generation failed (the caption is "")
+    failed: bool = False  # caption generation failed (the caption is "" or the backend's failure placeholder)
     error: str | None = None
     stats: SampleStats = field(default_factory=SampleStats)
     data: dict[str, Any] | None = None  # the data root's summary (layout, counts of defects)
@@ -260,6 +264,12 @@ class SampleRecord(_Record):
         record = _from_dict(cls, raw, where)
         if not record.video_id:
             raise VdcBenchError(f"{where}: missing field 'video_id'")
+        try:
+            record.caption.encode("utf-8")  # JSON can spell a lone surrogate (\ud800); no judge or file can take it
+        except UnicodeEncodeError as err:
+            raise VdcBenchError(
+                f"{where}: field 'caption' is not valid text (lone surrogate at character {err.start})"
+            ) from err
         _check_dimension(record.dimension, where, "dimension")
         return record
 
@@ -278,7 +288,8 @@ class ProtocolInfo(_Record):
     name: str
     prompt_sha256: str | None = None
     constrained_json: bool | None = None
-    comparable_with_published: bool | None = None
+    same_prompts_as_published: bool | None = None
+    comparable_with_published: bool | None = None  # the published prompts AND the published judge
     prompts_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -288,7 +299,7 @@ class JudgeInfo(_Record):
     """The judge as a result may record it: never an API key, only the host of its URL."""
 
     model: str
-    base_url_host: str | None = None
+    base_url_host: str | None = None  # comma-separated where the judge had several endpoints
     source: str | None = None
     description: str | None = None
     temperature: float | None = None
@@ -312,6 +323,8 @@ class _ScoreBlock(_Record):
     n_qas: int | None = None
     micro_acc: float | None = None
     micro_score: float | None = None
+    acc_stderr: float | None = None  # bootstrap standard error (what lmms-eval reports as ``*_stderr``)
+    score_stderr: float | None = None
     failures: dict[str, int] = field(default_factory=dict)  # status -> QAs
     excluded_policy: dict[str, Any] | None = None  # the same numbers with failed QAs left out
     extra: dict[str, Any] = field(default_factory=dict)
@@ -342,7 +355,33 @@ class JudgeCalls(_Record):
     succeeded: int = 0
     failed: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    shared_in_flight: int = 0  # identical requests answered by one already in flight
+    prompt_tokens: int = 0  # as the judge server reported them
+    completion_tokens: int = 0
+    endpoint_attempts: dict[str, int] = field(default_factory=dict)  # endpoint host -> HTTP attempts
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# QA statuses that mean the judge gave no usable verdict (a failed caption is the model's failure, not this).
+JUDGING_FAILED = ("judge_failed", "parse_failed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Judging(_Record):
+    """QAs without a verdict: while ``failed`` > 0 the document's numbers are not a VDCscore."""
+
+    qas: int
+    failed: int
+    judge_failed: int = 0
+    parse_failed: int = 0
+
+    def failure(self) -> str | None:
+        """One line saying why the numbers are not a VDCscore, else None."""
+        if not self.failed:
+            return None
+        kinds = ", ".join(f"{getattr(self, s)} {s}" for s in JUDGING_FAILED if getattr(self, s))
+        return (f"judging failed for {self.failed} of {self.qas} QAs ({kinds}): not a VDCscore; "
+                "fix the judge and score again (verdicts already judged come from the cache)")
 
 
 def _check_dimension_keys(dims: Mapping[str, Any], where: str) -> None:
@@ -361,6 +400,7 @@ class ScoresDocument(_Record):
     counts: dict[str, Any] = field(default_factory=dict)  # captions, videos, QAs, defects by dimension
     calls: JudgeCalls | None = None  # None in the combined file written at lmms-eval aggregation
     elapsed_s: float | None = None
+    judging: Judging | None = None  # None only in files written before it existed
     failure_policy: str = "as_zero"
     bootstrap: dict[str, Any] = field(default_factory=dict)
     dimensions: dict[str, DimensionScores]
@@ -378,6 +418,10 @@ class ScoresDocument(_Record):
     @classmethod
     def load(cls, path: Path) -> ScoresDocument:
         return cls.from_dict(read_json_file(path), str(path))
+
+    def judging_failure(self) -> str | None:
+        """Why these numbers are not a VDCscore (QAs the judge did not judge), else None."""
+        return self.judging.failure() if self.judging else None
 
 
 # --- run summaries and the sweep document --------------------------------------------------------------------
@@ -420,6 +464,8 @@ class JudgeUsage(_Record):
     failed: int = 0
     retries: int = 0
     seconds: float = 0.0
+    prompt_tokens: int = 0  # as the judge server reported them
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -452,6 +498,9 @@ class RunSummary(_Record):
     config: dict[str, Any] = field(default_factory=dict)  # lmms-eval config subset
     versions: dict[str, str] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)  # how the captions were computed
+    damaged_videos: list[str] = field(default_factory=list)  # sample keys captioned from a truncated/corrupt file
+    random_weights: bool = False  # a sample's checkpoint carries the random-weights marker: never a real result
+    judging_failure: str | None = None  # set: QAs the judge did not judge, the numbers are not a VDCscore
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> RunSummary:

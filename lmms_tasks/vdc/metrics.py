@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.dataset.settings import ENV as DATA_ENV
 from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.logs import logger
 from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
@@ -37,10 +38,11 @@ from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
 ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
+SHARD_ENV = DATA_ENV["shard"]
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
-# content key -> scores document (acc and score share it); None: the judge was unusable
+# content key -> scores document (acc and score share it); None: a shard, or the judge was unusable
 _SCORED: dict[str, ScoresDocument | None] = {}
 
 
@@ -90,6 +92,13 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> ScoresDocument | 
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
         if key in _SCORED:
             return _SCORED[key]
+        shard = os.environ.get(SHARD_ENV, "").strip()
+        if shard:
+            # A shard holds every N-th video: its VDCscore would pass for the benchmark's. NaN, not that number.
+            logger.error(f"VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
+                         "run shards with --predict_only and score all shard folders together with `vdc-bench score`.")
+            _SCORED[key] = None
+            return None
         settings = _settings()
         config = ScoringConfig(
             protocol=load_protocol(os.environ.get(ENV_PROTOCOL, "").strip() or DEFAULT_PROTOCOL),
@@ -104,11 +113,15 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> ScoresDocument | 
         except JudgeUnusableError as err:
             # Raising here would end lmms-eval before it writes results and samples: hours of captions lost.
             # The metrics become NaN instead; the samples can be scored later with `vdc-bench score`.
-            print(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are kept in "
-                  "the samples file (--log_samples): score them with `vdc-bench score <output_path>`.",
-                  file=sys.stderr, flush=True)
+            logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are "
+                         "kept in the samples file (--log_samples): score them with `vdc-bench score <output_path>`.")
             _SCORED[key] = None
             return None
+        failure = doc.judging_failure()
+        if failure:
+            # lmms-eval can only show a bare number: NaN, not the no/0 count of the unjudged QAs.
+            logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {failure}. The files in "
+                         f"{out_dir or 'no output folder'} say which QAs; `vdc-bench score <output_path>` re-judges them.")
         _SCORED[key] = doc
         if run is not None:
             for dim in dims:
@@ -128,8 +141,20 @@ def _write_combined(run: _Run, settings: JudgeSettings, config: ScoringConfig) -
 
 def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
     doc = _score(items, args)
-    overall = doc.vdcscore if doc is not None else None  # None: no record had any QA
-    return float("nan") if overall is None else float(getattr(overall, name))
+    # None: a shard, or the judge was unusable; no vdcscore: no record had any QA
+    if doc is None or doc.vdcscore is None or doc.judging_failure():
+        return float("nan")
+    return float(getattr(doc.vdcscore, name))
+
+
+def _stderr(name: str):
+    def stderr(items: Sequence[Mapping[str, Any]]) -> float | str:
+        # Called right after the aggregation with the same records: a memo hit, no judge call.
+        doc = _score(items, None)
+        value = None if doc is None or doc.vdcscore is None else getattr(doc.vdcscore, f"{name}_stderr")
+        return "N/A" if value is None else float(value)
+
+    return stderr
 
 
 def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
@@ -140,3 +165,26 @@ def aggregate_acc(items: Sequence[Mapping[str, Any]], args: Any = None) -> float
 def aggregate_score(items: Sequence[Mapping[str, Any]], args: Any = None) -> float:
     """VDCscore score (0..5) of these records: macro over videos, failures as 0."""
     return _metric(items, args, "score")
+
+
+# lmms-eval computes ``<metric>_stderr`` only for aggregations it knows (bootstrap of a plain function), so
+# VDCscore's would be "N/A". Its lookup is wrapped to answer with the bootstrap standard error VDCscore
+# already computed (clustered by video), which then reaches results.json, the console table, W&B and the
+# Hub push like any other stderr. ``--bootstrap_iters 0`` still turns it off.
+_STDERRS = {aggregate_acc: _stderr("acc"), aggregate_score: _stderr("score")}
+
+
+def _report_stderrs() -> None:
+    from lmms_eval import evaluator_utils
+
+    lookup = evaluator_utils.stderr_for_metric
+
+    def stderr_for_metric(metric: Any, bootstrap_iters: int) -> Any:
+        if metric in _STDERRS and bootstrap_iters > 0:
+            return _STDERRS[metric]
+        return lookup(metric, bootstrap_iters)
+
+    evaluator_utils.stderr_for_metric = stderr_for_metric
+
+
+_report_stderrs()

@@ -13,18 +13,31 @@ from typing import Any
 
 import datasets
 from lmms_eval.api.metrics import bypass, bypass_agg
-from lmms_eval.api.task import ConfigurableTask
+from lmms_eval.api.task import ConfigurableMessagesTask, ConfigurableTask
 
 from vdc_bench import sample_stats
 from vdc_bench.dataset.errors import DataNotFoundError
 from vdc_bench.dataset.task_docs import build_task_docs
+from vdc_bench.lmms_tasks.request_shape import LOADING_FOR
 from vdc_bench.records import SampleRecord
 
 METRICS = ("vdc_acc", "vdc_score")
+# What lmms-eval's chat backends put in place of a caption when a request failed: they log the
+# error and go on, so without this check the placeholder would be judged as if it were a caption.
+FAILURE_MARKERS = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]")
 
 
 class VdcTask(ConfigurableTask):
-    """A ConfigurableTask that loads VDC docs itself and keeps its records under ``--predict_only``."""
+    """A ConfigurableTask that loads VDC docs itself and keeps its records under ``--predict_only``.
+
+    Constructed while lmms-eval loads tasks for a chat model, it becomes a ``VdcMessagesTask``:
+    same docs, prompts and records, requests in the chat shape (video + prompt as one user turn).
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> VdcTask:
+        if cls is VdcTask and LOADING_FOR.get() == "chat":
+            cls = VdcMessagesTask
+        return super().__new__(cls)
 
     def __init__(self, config: dict | None = None, **kwargs: Any) -> None:
         super().__init__(config={k: v for k, v in (config or {}).items() if k != "class"}, **kwargs)
@@ -55,6 +68,10 @@ class VdcTask(ConfigurableTask):
             self._metric_fn_kwargs = {m: {} for m in METRICS}
 
 
+class VdcMessagesTask(VdcTask, ConfigurableMessagesTask):
+    """The VDC task for chat models: ``doc_to_messages`` is built from ``doc_to_visual`` + ``doc_to_text``."""
+
+
 def doc_to_visual(doc: dict[str, Any]) -> list[str]:
     return [doc["video_path"]]
 
@@ -69,7 +86,8 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
     file has no doc. Built through ``from_dict``, so a record that later stages could misread is an error
     here. Both metrics get the same record."""
     stats = sample_stats.pop(doc)
-    error = stats.get("error")
+    caption = (results[0] if results else "").strip()
+    error = stats.get("error") or _caption_error(caption)
     rec = SampleRecord.from_dict({
         "video_id": doc["video_id"],
         "dimension": doc["dimension"],
@@ -78,7 +96,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
         "prompt_index": doc["prompt_index"],
         "prompt_seed": doc["prompt_seed"],
         "prompt_mode": doc["prompt_mode"],
-        "caption": (results[0] if results else "").strip(),
+        "caption": caption,
         "reference_caption": doc["reference_caption"],
         "qa": doc["qa_list"],
         "failed": error is not None,
@@ -87,3 +105,11 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
         "data": json.loads(doc["data_summary"]),
     }, f"VDC sample {doc['sample_key']}").to_dict()
     return {"vdc_acc": rec, "vdc_score": rec}
+
+
+def _caption_error(caption: str) -> str | None:
+    """A failure placeholder of lmms-eval's API backends is a failed generation, never a caption.
+    (Empty captions, which its local backends return after an error, are flagged by scoring.)"""
+    if caption.startswith(FAILURE_MARKERS):
+        return f"the model backend reported a failed request: {caption[:200]}"
+    return None

@@ -7,6 +7,7 @@
 # Spellings used by the upstream AuroraCap lmms-eval wrapper and its docs.
 ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}
 DEFAULT_TOKEN_KEPT_RATIO = 0.4
+DEFAULT_NUM_FRM = 16
 
 
 def canonical_name(name: str) -> str:

@@ -8,6 +8,7 @@ own request (``CaptionResult.error`` names the file); the rest of the batch stil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -22,9 +23,14 @@ from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
-from vdc_bench.models.auroracap.prompting import build_prompt, tokenize_with_sentinels
+from vdc_bench.models.auroracap.prompting import IMAGE_TOKEN_INDEX, build_prompt, tokenize_with_sentinels
 from vdc_bench.models.auroracap.random_checkpoint import MARKER
-from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings, cut_at_stop_strings
+from vdc_bench.models.auroracap.settings import (
+    AuroraCapSettings,
+    GenerationSettings,
+    cut_at_stop_strings,
+    greedy_changes,
+)
 from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
 
@@ -69,6 +75,19 @@ class _FirstTokenClock(LogitsProcessor):
         return scores
 
 
+def _first_frames(visuals: list[DecodedVisual], used: int) -> list[DecodedVisual]:
+    """The visuals cut down to their first ``used`` frames in order (fewer ``<image>`` than frames, as upstream)."""
+    out = []
+    for visual in visuals:
+        keep = min(used, len(visual.frames))
+        used -= keep
+        if keep == len(visual.frames):
+            out.append(visual)
+        elif keep > 0:
+            out.append(dataclasses.replace(visual, frames=visual.frames[:keep], frame_indices=visual.frame_indices[:keep]))
+    return out
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -84,6 +103,7 @@ class AuroraCapCaptioner:
             self.files, self.dtype, device, settings.attn_implementation, settings.proportional_attention
         )
         self.tokenizer = AutoTokenizer.from_pretrained(self.files.root)
+        self._use_generation_config()
         vision_config = self.model.vision_tower.config
         self.preprocess = FramePreprocessor(
             PreprocessConfig.from_json(self.files.vision_dir / "preprocessor_config.json", vision_config.image_size)
@@ -95,6 +115,18 @@ class AuroraCapCaptioner:
         # The fast path (decode != hf) replays the frame encoder from CUDA graphs; hf keeps it eager.
         fast = device.type == "cuda" and settings.decode != "hf"
         self._frame_encoder = GraphedFrameEncoder(self.model) if fast else self.model.encode_frames
+
+    def _use_generation_config(self) -> None:
+        """Upstream loads the LLM with its generation_config.json, so generate() starts from it (the
+        request's own settings override); its EOS ids end captions. Without one: the tokenizer's EOS."""
+        config = self.files.generation_config() if self.settings.generation_config else None
+        if config is not None:
+            self.model.language_model.generation_config = config
+        eos = config.eos_token_id if config is not None and config.eos_token_id is not None else None
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids = [eos] if isinstance(eos, int) else list(eos)
+        self.greedy_changes = greedy_changes(config)
 
     def _static_decoder(self) -> StaticKVDecoder:
         if self._decoder is None:
@@ -110,13 +142,21 @@ class AuroraCapCaptioner:
             "slowfast": self.settings.slowfast, "conv_template": self.settings.conv_template,
             "attn_implementation": self.settings.attn_implementation,
             "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
+            # semantics switches (upstream's behaviour unless set otherwise)
+            "stop_strings": self.settings.stop_strings, "sample_rule": self.settings.sample_rule,
+            "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,
+            "generation_config": self.settings.generation_config,
         }
 
     def _prepare(self, index: int, request: CaptionRequest) -> _Prepared:
-        visuals = [load_visual(v, self.settings.num_frm) for v in request.visuals]
-        frames_per_visual = [len(v.frames) for v in visuals]
-        prompt = build_prompt(request.context, frames_per_visual, self.settings.conv_template)
+        append_last = self.settings.frame_sampling == "upstream"
+        visuals = [load_visual(v, self.settings.num_frm, append_last) for v in request.visuals]
+        prompt = build_prompt(
+            request.context, [len(v.frames) for v in visuals], self.settings.conv_template, self.settings.image_placement
+        )
         input_ids = tokenize_with_sentinels(self.tokenizer, prompt)
+        visuals = _first_frames(visuals, input_ids.count(IMAGE_TOKEN_INDEX))
+        frames_per_visual = [len(v.frames) for v in visuals]
         pixel_values = (
             torch.cat([self.preprocess(v.frames) for v in visuals]) if visuals else torch.empty(0, 3, 1, 1)
         )
@@ -148,9 +188,10 @@ class AuroraCapCaptioner:
     def prepare_batch(self, requests: Sequence[CaptionRequest]) -> tuple[list[CaptionResult], list[_Prepared]]:
         """The CPU half (video decode, CLIP preprocessing, tokenising): safe to run in a worker thread
         for the next batch while the GPU captions this one. Requests that fail carry their error."""
-        # The ratio is a setting, not a measurement: recorded for failed requests too, so a run's
-        # summary reads it back from the samples.
-        results = [CaptionResult(text="", stats={"token_kept_ratio": self.settings.token_kept_ratio}) for _ in requests]
+        # The ratio and the checkpoint's random-weights marker are settings, not measurements: recorded
+        # for failed requests too, so a run's summary reads them back from the samples (and flags them).
+        setting = {"token_kept_ratio": self.settings.token_kept_ratio, "random_weights": self.random_weights}
+        results = [CaptionResult(text="", stats=dict(setting)) for _ in requests]
         prepared: list[_Prepared] = []
         for index, request in enumerate(requests):
             started = time.perf_counter()
@@ -175,6 +216,7 @@ class AuroraCapCaptioner:
     ) -> list[CaptionResult]:
         """Caption ``requests``; ``prepared_batch`` is ``prepare_batch(requests)`` if already done."""
         results, prepared = prepared_batch or self.prepare_batch(requests)
+        generation = self.settings.with_semantics(generation)
         if not prepared:
             return results
 
@@ -202,10 +244,10 @@ class AuroraCapCaptioner:
             return results
 
         inputs_embeds, attention_mask = self.model.embed_inputs([p.input_ids for p in runnable], rows)
-        eos = self.tokenizer.eos_token_id
+        eos = self.eos_ids[0]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
         t1 = time.perf_counter()
-        static = self.settings.static_decode(self.device, generation)
+        static = self.settings.static_decode(self.device, generation) and not self.greedy_changes and len(self.eos_ids) == 1
         if static:
             # Stop strings are applied to the text below; greedy tokens before them are the same.
             sequences = [inputs_embeds[row, attention_mask[row].bool()] for row in range(len(runnable))]
@@ -219,7 +261,7 @@ class AuroraCapCaptioner:
                 gen_kwargs.update(stop_strings=list(generation.until), tokenizer=self.tokenizer)
             generated = self.model.language_model.generate(
                 inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                logits_processor=LogitsProcessorList([clock]), eos_token_id=eos, pad_token_id=pad, **gen_kwargs,
+                logits_processor=LogitsProcessorList([clock]), eos_token_id=self.eos_ids, pad_token_id=pad, **gen_kwargs,
             )
             _sync(self.device)
             t2 = time.perf_counter()
@@ -228,7 +270,7 @@ class AuroraCapCaptioner:
         steps = generated.shape[1]
         decode_rate = (steps - 1) / (t2 - t1 - prefill_s) if steps > 1 and t2 - t1 > prefill_s else None
         peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20 if device_stats else None
-        is_eos = generated == eos
+        is_eos = torch.isin(generated, torch.tensor(self.eos_ids))
         for row, (item, tokens) in enumerate(zip(runnable, rows, strict=True)):
             ends = torch.nonzero(is_eos[row]).flatten()
             n_out = int(ends[0]) + 1 if len(ends) else steps
@@ -243,6 +285,9 @@ class AuroraCapCaptioner:
                 "frame_indices": [i for v in item.visuals for i in v.frame_indices],
                 "total_frames": [v.total_frames for v in item.visuals],
                 "frame_count_source": [v.frame_count_source for v in item.visuals],
+                # A truncated/corrupt file is captioned from the frames that decode, and flagged.
+                "frames_in_header": [v.frames_in_header for v in item.visuals],
+                "video_damaged": any(v.damaged for v in item.visuals),
                 "visual_tokens_per_frame": per_frame,
                 "visual_tokens": sum(per_frame),
                 "prompt_tokens": prompt_tokens,

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from transformers import AutoConfig, CLIPVisionConfig, LlamaConfig
+from safetensors import SafetensorError, safe_open
+from transformers import AutoConfig, CLIPVisionConfig, GenerationConfig, LlamaConfig
 
 from vdc_bench.errors import VdcBenchError
 
@@ -55,6 +55,16 @@ class CheckpointFiles:
             return AutoConfig.from_pretrained(self.root).vision_config
         return CLIPVisionConfig.from_pretrained(self.vision_dir)
 
+    def generation_config(self) -> GenerationConfig | None:
+        """The LLM's ``generation_config.json`` (upstream loads the LLM with it), or None without one."""
+        path = self.llm_dir / "generation_config.json"
+        if not path.is_file():
+            return None
+        try:
+            return GenerationConfig.from_pretrained(self.llm_dir)
+        except (OSError, ValueError) as err:  # invalid JSON or values
+            raise CheckpointError(f"{path}: unusable generation config ({err})") from err
+
     def feature_layer(self) -> int:
         if self.layout == "hf":
             return int(AutoConfig.from_pretrained(self.root).vision_feature_layer)
@@ -66,7 +76,8 @@ def resolve_pretrained(pretrained: str) -> Path:
     path = Path(pretrained).expanduser()
     if path.is_dir():
         return path
-    looks_like_repo = re.fullmatch(r"[\w.-]+/[\w.-]+", pretrained) is not None
+    # ./x, ../x, ~/x and /x are local paths (a Hub id never starts with '.', '~' or '/'): never downloaded.
+    looks_like_repo = re.fullmatch(r"[\w-][\w.-]*/[\w.-]+", pretrained) is not None
     if not looks_like_repo or path.exists():
         raise CheckpointError(f"{pretrained}: checkpoint directory not found")
     if os.environ.get("HF_HUB_OFFLINE", "").strip() not in ("", "0"):
@@ -104,6 +115,27 @@ def _require_tokenizer(directory: Path) -> None:
         raise CheckpointError(f"{directory / TOKENIZER_FILES[0]}: missing (tokenizer; tokenizer.model also absent)")
 
 
+# The one projector AuroraProjector builds (Linear-GELU-Linear with bias); a config asking for another
+# would otherwise be ignored silently. Keys as the xtuner projector config and the LLaVA config spell them.
+_PROJECTOR = {"xtuner": {"depth": 2, "hidden_act": "gelu", "bias": True}, "hf": {"projector_hidden_act": "gelu"}}
+
+
+def _check_projector_config(files: CheckpointFiles) -> None:
+    path = files.projector_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from err
+    for key, supported in _PROJECTOR[files.layout].items():
+        if key in config and config[key] != supported:
+            raise CheckpointError(
+                f"{path}: projector {key}={config[key]!r} is not supported "
+                f"(AuroraCap's projector has {key}={supported!r})"
+            )
+
+
 def locate(pretrained: str) -> CheckpointFiles:
     """Detect the layout and check that every file it needs is present."""
     root = resolve_pretrained(pretrained)
@@ -115,7 +147,9 @@ def locate(pretrained: str) -> CheckpointFiles:
     _require_tokenizer(root)
     if model_type == "llava":
         weight_files(root)
-        return CheckpointFiles("hf", root, root, root, root)
+        files = CheckpointFiles("hf", root, root, root, root)
+        _check_projector_config(files)
+        return files
     if model_type != "llama":
         raise CheckpointError(f"{config_path}: model_type {model_type!r} is neither an xtuner Llama root nor 'llava'")
     files = CheckpointFiles("xtuner", root, root, root / "visual_encoder", root / "projector")
@@ -123,15 +157,19 @@ def locate(pretrained: str) -> CheckpointFiles:
     for directory in (files.llm_dir, files.vision_dir):
         weight_files(directory)
     _require(files.projector_dir / WEIGHTS_NAME, "xtuner projector weights")
+    _check_projector_config(files)
     return files
 
 
 def read_tensors(files: list[Path], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for path in files:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            for key in f.keys():
-                out[key] = f.get_tensor(key)
+        try:
+            with safe_open(str(path), framework="pt", device=str(device)) as f:
+                for key in f.keys():
+                    out[key] = f.get_tensor(key)
+        except (SafetensorError, OSError) as err:  # truncated or damaged file: name it, no traceback
+            raise CheckpointError(f"{path}: unreadable safetensors file ({err})") from err
     return out
 
 
@@ -167,14 +205,42 @@ def split_hf_state_dict(state: dict[str, torch.Tensor], source: Path) -> dict[st
     return parts
 
 
+POSITION_EMBEDDING = "vision_model.embeddings.position_embedding.weight"
+
+
+def fold_pos_emb(vision: dict[str, torch.Tensor], source: Path) -> dict[str, torch.Tensor]:
+    """Accept upstream's second name for the position embedding.
+
+    AuroraCap's encoder keeps ``pos_emb``, an alias of the position embedding registered as a parameter
+    of its own, so its saved weights may hold that key too (or only that one). It must equal the
+    position embedding; it then stands for it.
+    """
+    alias = vision.pop("vision_model.pos_emb", None)
+    if alias is None:
+        return vision
+    if POSITION_EMBEDDING not in vision:
+        vision[POSITION_EMBEDDING] = alias
+    elif alias.shape != vision[POSITION_EMBEDDING].shape or not torch.equal(alias, vision[POSITION_EMBEDDING]):
+        raise CheckpointError(
+            f"{source}: tensor 'pos_emb' differs from the position embedding "
+            f"'{POSITION_EMBEDDING.removeprefix('vision_model.')}' (upstream keeps them identical)"
+        )
+    return vision
+
+
 def read_state_dicts(files: CheckpointFiles, device: torch.device | str = "cpu") -> dict[str, dict[str, torch.Tensor]]:
     """All weights, keyed by component, with our module names."""
     if files.layout == "hf":
-        return split_hf_state_dict(read_tensors(weight_files(files.root), device), files.root)
+        parts = split_hf_state_dict(read_tensors(weight_files(files.root), device), files.root)
+        parts["vision"] = fold_pos_emb(parts["vision"], files.root)
+        return parts
     vision = read_tensors(weight_files(files.vision_dir), device)
     return {
         "llm": read_tensors(weight_files(files.llm_dir), device),
         # transformers >= 5 saves CLIPVisionModel without the ``vision_model.`` prefix
-        "vision": {k if k.startswith("vision_model.") else "vision_model." + k: v for k, v in vision.items()},
+        "vision": fold_pos_emb(
+            {k if k.startswith("vision_model.") else "vision_model." + k: v for k, v in vision.items()},
+            files.vision_dir,
+        ),
         "projector": read_tensors([files.projector_dir / WEIGHTS_NAME], device),
     }

@@ -17,10 +17,10 @@ from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.api.model import lmms
 from lmms_eval.models.model_utils.gen_metrics import log_metrics
 from lmms_eval.utils import Collator
-from loguru import logger
 from tqdm import tqdm
 
 from vdc_bench import sample_stats
+from vdc_bench.logs import logger
 from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
 

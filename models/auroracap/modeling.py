@@ -74,6 +74,13 @@ class AuroraCapModel(nn.Module):
                     f"{source} {part} weights do not match the config "
                     f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
                 )
+            shapes = module.state_dict()
+            for name, tensor in state.items():  # load_state_dict would list every mismatch in a traceback
+                if tensor.shape != shapes[name].shape:
+                    raise CheckpointError(
+                        f"{source} {part} tensor {name} has shape {list(tensor.shape)} but the config makes it "
+                        f"{list(shapes[name].shape)}: config and weights do not belong together"
+                    )
             module.load_state_dict(state, assign=True)
         model._rebuild_buffers(text_config, device)
         return model.eval()

@@ -34,11 +34,17 @@ def frame_placeholders(num_frames: int) -> str:
     return " ".join([IMAGE_PLACEHOLDER] * num_frames)
 
 
-def build_prompt(context: str, frames_per_visual: Sequence[int], conv_template: str) -> str:
+def build_prompt(
+    context: str, frames_per_visual: Sequence[int], conv_template: str, image_placement: str = "upstream"
+) -> str:
     """The chat string for one request.
 
-    Text-only requests keep ``context`` as is. Without ``<image>`` in ``context`` the block of all frames' placeholders plus a newline is prepended
-    (as upstream). With one ``<image>`` per visual, each is expanded to that visual's frame placeholders.
+    Text-only requests keep ``context`` as is. Without ``<image>`` in ``context`` the block of all frames'
+    placeholders plus a newline is prepended (as upstream). A context that already holds ``<image>``:
+
+    * ``upstream``: kept as is; the i-th ``<image>`` receives frame i (across visuals, in order), later
+      frames are not used, as in the lmms-eval wrapper; more placeholders than frames is an error;
+    * ``per_visual``: one ``<image>`` per visual, each widened to that visual's frame placeholders.
     """
     if conv_template not in CONV_TEMPLATES:
         raise VdcBenchError(f"conv_template must be one of {sorted(CONV_TEMPLATES)}, got {conv_template!r}")
@@ -47,6 +53,12 @@ def build_prompt(context: str, frames_per_visual: Sequence[int], conv_template: 
         message = context
     elif found == 0:
         message = frame_placeholders(sum(frames_per_visual)) + "\n" + context
+    elif image_placement == "upstream":
+        if found > sum(frames_per_visual):
+            raise PromptError(
+                f"the prompt has {found} {IMAGE_PLACEHOLDER} placeholders for {sum(frames_per_visual)} frames"
+            )
+        message = context
     elif found == len(frames_per_visual):
         parts = context.split(IMAGE_PLACEHOLDER)
         message = parts[0] + "".join(

@@ -29,6 +29,7 @@ from vdc_bench.models.auroracap.modeling import AuroraCapModel
 MARKER = "RANDOM_WEIGHTS.json"
 SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")
 MAX_SHARD_BYTES = 5 * 1024**3
+INITS = ("llama", "realistic")
 
 
 @dataclass
@@ -63,6 +64,10 @@ SIZES = {
     "tiny-geometry": CheckpointShape(
         vision=dict(_TINY_VISION, image_size=378, num_hidden_layers=32), text=_TINY_TEXT
     ),
+    # 84 px: 36 patches, so ToMe merges 5-8 tokens per block at ratios 0.4-0.1 (equivalence tests)
+    "tiny-tome": CheckpointShape(
+        vision=dict(_TINY_VISION, hidden_size=48, intermediate_size=96, image_size=84), text=_TINY_TEXT
+    ),
     "7b-shape": CheckpointShape(vision=_VIT_H_378, text=_VICUNA_7B_16K, llm_dtype="float16"),
 }
 
@@ -94,13 +99,19 @@ def _corpus_files() -> list[Path]:
 
 
 def random_state_dicts(
-    shape: CheckpointShape, seed: int, device: torch.device | str = "cpu"
+    shape: CheckpointShape, seed: int, device: torch.device | str = "cpu", init: str = "llama"
 ) -> dict[str, dict[str, torch.Tensor]]:
     """Per component (llm, vision, projector): tensors with the real names and shapes.
 
-    Norm weights are 1, biases 0, everything else N(0, 0.02^2) (Llama's init scale), drawn from one
-    seeded generator in a fixed key order, so (seed, device) determines the weights.
+    ``init="llama"``: norm weights 1, biases 0, everything else N(0, 0.02^2) (Llama's init scale).
+    ``init="realistic"`` (for equivalence tests): every tensor is informative, so a dropped bias, a
+    swapped norm or a wrong attention scale changes the output. Matrices are N(0, 1/fan_in) (activations
+    stay O(1) and attention is far from uniform even at tiny widths), embeddings N(0, 1), biases
+    N(0, 0.2^2), norm weights 1 + N(0, 0.2^2). Both draw from one seeded generator in a fixed key
+    order, so (seed, device, init) determines the weights.
     """
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     with torch.device("meta"):
         model = AuroraCapModel(CLIPVisionConfig(**shape.vision), LlamaConfig(**shape.text))
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -109,15 +120,27 @@ def random_state_dicts(
     for part, module in (("llm", model.language_model), ("vision", model.vision_tower), ("projector", model.projector)):
         state = {}
         for name, meta in module.state_dict().items():
-            if "norm" in name and name.endswith("weight"):
-                tensor = torch.ones(meta.shape, device=device)
-            elif name.endswith("bias"):
-                tensor = torch.zeros(meta.shape, device=device)
-            else:
-                tensor = torch.randn(meta.shape, generator=generator, device=device) * 0.02
+            tensor = _random_tensor(name, meta.shape, generator, device, init)
             state[name] = tensor.to(dtypes[part]).contiguous()
         out[part] = state
     return out
+
+
+def _random_tensor(name: str, shape: torch.Size, generator: torch.Generator, device, init: str) -> torch.Tensor:
+    """One tensor of ``random_state_dicts``; ``llama`` draws only for matrices (the demo's weights stay as they were)."""
+    is_norm_weight = "norm" in name and name.endswith("weight")
+    if init == "llama":
+        if is_norm_weight or name.endswith("bias"):
+            return (torch.ones if is_norm_weight else torch.zeros)(shape, device=device)
+        return torch.randn(shape, generator=generator, device=device) * 0.02
+    draw = torch.randn(shape, generator=generator, device=device)
+    if is_norm_weight:
+        return 1 + 0.2 * draw
+    if name.endswith("bias"):
+        return 0.2 * draw
+    if name.endswith(("class_embedding", "position_embedding.weight", "embed_tokens.weight")):
+        return draw
+    return draw / math.sqrt(draw[0].numel())  # Linear (out, in) and the patch conv (out, c, p, p): 1/fan_in
 
 
 def save_weights(state: dict[str, torch.Tensor], directory: Path, max_shard_bytes: int = MAX_SHARD_BYTES) -> None:
@@ -218,22 +241,24 @@ def write_hf(out: Path, shape: CheckpointShape, states: dict, tokenizer: PreTrai
     save_weights(state, out)
 
 
-def make_checkpoint(out: Path | str, layout: str, size: str, seed: int = 0, device: str = "cpu") -> Path:
-    """Write a random checkpoint; returns its directory."""
+def make_checkpoint(
+    out: Path | str, layout: str, size: str, seed: int = 0, device: str = "cpu", init: str = "llama"
+) -> Path:
+    """Write a random checkpoint; returns its directory. ``init``: see ``random_state_dicts``."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
     if layout not in ("xtuner", "hf"):
         raise ValueError(f"layout must be 'xtuner' or 'hf', got {layout!r}")
     out = Path(out)
     shape = SIZES[size]
-    states = random_state_dicts(shape, seed, device)
+    states = random_state_dicts(shape, seed, device, init)
     tokenizer = build_tokenizer(shape.text["vocab_size"])
     if layout == "xtuner":
         write_xtuner(out, shape, states, tokenizer)
     else:
         write_hf(out, shape, states, tokenizer, seed)
     _write_json(out / MARKER, {
-        "random_weights": True, "layout": layout, "size": size, "seed": seed, "device": device,
+        "random_weights": True, "layout": layout, "size": size, "seed": seed, "device": device, "init": init,
         "shape": asdict(shape),
         "note": "Random weights in the real AuroraCap layout: outputs are gibberish; never score them as AuroraCap.",
     })

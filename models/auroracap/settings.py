@@ -12,15 +12,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from transformers import GenerationConfig
 
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.models.auroracap.arg_names import ALIASES, DEFAULT_TOKEN_KEPT_RATIO, canonical_name
+from vdc_bench.models.auroracap.arg_names import (
+    ALIASES,
+    DEFAULT_NUM_FRM,
+    DEFAULT_TOKEN_KEPT_RATIO,
+    canonical_name,
+)
 from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
 from vdc_bench.models.auroracap.vision_tower import ATTN_IMPLEMENTATIONS
 
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp32": torch.float32, "float32": torch.float32}
 DECODE_BACKENDS = ("auto", "static", "hf")
+# Semantics switches: the first value is upstream's behaviour (the default).
+SEMANTICS = {
+    "stop_strings": ("ignore", "apply"),
+    "sample_rule": ("temperature", "do_sample"),
+    "frame_sampling": ("upstream", "exact"),
+    "image_placement": ("upstream", "per_visual"),
+}
 
 
 class ModelArgError(VdcBenchError):
@@ -42,7 +55,7 @@ def _as_bool(name: str, value: Any) -> bool:
 class AuroraCapSettings:
     pretrained: str = ""
     token_kept_ratio: float = DEFAULT_TOKEN_KEPT_RATIO
-    num_frm: int = 16
+    num_frm: int = DEFAULT_NUM_FRM
     dtype: str = "auto"  # auto = fp16 on CUDA (as upstream), fp32 on CPU
     device: str = "auto"  # auto = cuda:<local rank> if CUDA is available, else cpu
     attn_implementation: str = "sdpa"
@@ -53,6 +66,12 @@ class AuroraCapSettings:
     # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
     # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
     decode: str = "auto"
+    # Upstream semantics by default (the lmms-eval AuroraCap wrapper); each switch names the stricter choice.
+    stop_strings: str = "ignore"  # ignore: the task's `until` is dropped, as upstream; apply: cut at the first one
+    sample_rule: str = "temperature"  # temperature: sample iff temperature > 0, as upstream; do_sample: honour it
+    frame_sampling: str = "upstream"  # upstream: also take the last frame (num_frm=1 gives 2); exact: num_frm
+    image_placement: str = "upstream"  # upstream: the i-th <image> of the prompt is frame i; per_visual: all frames
+    generation_config: bool = True  # use the checkpoint's generation_config.json as generate's defaults (upstream)
 
     @classmethod
     def from_model_args(cls, args: Mapping[str, Any]) -> AuroraCapSettings:
@@ -93,12 +112,17 @@ class AuroraCapSettings:
             raise ModelArgError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
         if self.decode not in DECODE_BACKENDS:
             raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
+        for name, allowed in SEMANTICS.items():
+            if getattr(self, name) not in allowed:
+                raise ModelArgError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if self.conv_template not in CONV_TEMPLATES:
             raise ModelArgError(f"conv_template must be one of {sorted(CONV_TEMPLATES)}, got {self.conv_template!r}")
 
     def torch_device(self, local_rank: int = 0) -> torch.device:
         if self.device in ("auto", ""):
             return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ModelArgError(f"device={self.device!r}: CUDA is not available here; use device=auto or device=cpu")
         if self.device == "cuda":
             return torch.device(f"cuda:{local_rank}")
         return torch.device(self.device)
@@ -107,6 +131,19 @@ class AuroraCapSettings:
         """Whether this request group takes the static-cache greedy decoder."""
         greedy = not generation.sampling and generation.num_beams == 1
         return greedy and (self.decode == "static" or (self.decode == "auto" and device.type == "cuda"))
+
+    def with_semantics(self, generation: GenerationSettings) -> GenerationSettings:
+        """``generation`` read under this model's semantics switches.
+
+        Upstream pops ``until`` and never applies it, and samples iff ``temperature > 0`` whatever
+        ``do_sample`` says; ``stop_strings=apply`` / ``sample_rule=do_sample`` opt out.
+        """
+        changes: dict[str, Any] = {}
+        if self.stop_strings == "ignore":
+            changes["until"] = ()
+        if self.sample_rule == "temperature":
+            changes["do_sample"] = None
+        return dataclasses.replace(generation, **changes)
 
     def torch_dtype(self, device: torch.device) -> torch.dtype:
         if self.dtype == "auto":
@@ -155,6 +192,22 @@ class GenerationSettings:
             if self.top_p is not None:
                 kwargs["top_p"] = self.top_p
         return kwargs
+
+
+# GenerationConfig fields that change greedy tokens, with their neutral values: when a checkpoint's
+# generation_config.json sets one, greedy decoding must go through transformers' generate.
+_GREEDY_NEUTRAL = {
+    "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "bad_words_ids": None, "min_length": 0,
+    "min_new_tokens": None, "suppress_tokens": None, "begin_suppress_tokens": None, "forced_bos_token_id": None,
+    "forced_eos_token_id": None, "sequence_bias": None, "exponential_decay_length_penalty": None,
+}
+
+
+def greedy_changes(config: GenerationConfig | None) -> list[str]:
+    """Fields of ``config`` that alter plain greedy decoding (empty: the static decoder gives the same tokens)."""
+    if config is None:
+        return []
+    return [name for name, neutral in _GREEDY_NEUTRAL.items() if getattr(config, name, neutral) not in (neutral, None)]
 
 
 def cut_at_stop_strings(text: str, until: Sequence[str]) -> tuple[str, bool]:

@@ -66,9 +66,10 @@ def merge_matrix(
     row = a_row.new_empty(batch, t, 1)
     row[:, ::2, 0] = a_row
     row[:, 1::2, 0] = torch.arange(kept_a, kept_a + t // 2, device=score.device)
-    new_size = torch.zeros(batch, t - r, 1, dtype=torch.float32, device=size.device)
-    new_size.scatter_add_(1, row, size.float())
-    weight = (size.float() / new_size.gather(1, row)).to(size.dtype)  # (B, t, 1)
+    exact = torch.promote_types(size.dtype, torch.float32)  # fp16 sizes and weights in fp32; float64 stays
+    new_size = torch.zeros(batch, t - r, 1, dtype=exact, device=size.device)
+    new_size.scatter_add_(1, row, size.to(exact))
+    weight = (size.to(exact) / new_size.gather(1, row)).to(size.dtype)  # (B, t, 1)
     # Rows padded to a multiple of 8 elements so the GEMM gets 16-byte aligned rows (fast kernels).
     padded = -(-t // 8) * 8
     weights = size.new_zeros(batch, t - r, padded)[..., :t]

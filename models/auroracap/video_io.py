@@ -39,12 +39,21 @@ class DecodedVisual:
     total_frames: int = 1
     frame_count_source: str = "image"  # container | packet_count | duration_x_rate | counting_pass | image
     decode_s: float = 0.0
+    frames_in_header: int = 1  # the frame count the file (or an estimate) gave; > total_frames: it ended early
+    damaged: bool = False  # the file's own frame count promised frames that do not decode (truncated, corrupt)
 
 
-def sample_indices(total_frames: int, num_frames: int) -> list[int]:
-    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included."""
+def sample_indices(total_frames: int, num_frames: int, append_last: bool = False) -> list[int]:
+    """``linspace(0, T-1, min(T, n))`` truncated to int: uniform over frame index, endpoints included.
+
+    ``append_last`` adds T-1 when it is missing, as upstream's reader does; that only happens for
+    n = 1, which then yields 2 frames (the first and the last).
+    """
     n = min(total_frames, num_frames)
-    return np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    indices = np.linspace(0, total_frames - 1, n).astype(int).tolist() if n > 0 else []
+    if append_last and indices and indices[-1] != total_frames - 1:
+        indices.append(total_frames - 1)
+    return indices
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -109,17 +118,9 @@ def _frame_count(path: Path) -> tuple[int, str]:
     return _count_frames(path), "counting_pass"
 
 
-def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
-    """Sequentially decode ``path`` and keep the uniformly sampled frames.
-
-    If the video ends before an (estimated) index, those indices are clamped to the last decoded frame.
-    """
-    path = Path(path)
-    started = time.perf_counter()
-    total, count_source = _frame_count(path)
-    wanted = sample_indices(total, num_frames)
-    if not wanted:
-        raise VisualError(f"{path}: no decodable video frames")
+def _decode_at(path: Path, wanted: list[int]) -> tuple[dict[int, np.ndarray], tuple[int, Any]]:
+    """Decode ``path`` up to ``wanted[-1]``: ({position: RGB frame} for the wanted positions reached,
+    (position, frame) of the last frame decoded). A decode error after the first frame ends the video there."""
     wanted_set = set(wanted)
     kept: dict[int, np.ndarray] = {}
     last: tuple[int, Any] | None = None
@@ -140,17 +141,42 @@ def decode_video(path: str | Path, num_frames: int) -> DecodedVisual:
         container.close()
     if last is None:
         raise VisualError(f"{path}: no decodable video frames")
-    last_position, last_frame = last
-    if last_position not in kept and any(i > last_position for i in wanted):
-        kept[last_position] = last_frame.to_ndarray(format="rgb24")
-    indices = [min(i, last_position) for i in wanted]
+    return kept, last
+
+
+def decode_video(path: str | Path, num_frames: int, append_last: bool = False) -> DecodedVisual:
+    """Sequentially decode ``path`` and keep the uniformly sampled frames.
+
+    If the video ends before a sampled index (a truncated or corrupt file, or a frame-count estimate
+    beyond the real end), the frames are sampled again, uniformly over the frames that do decode, and
+    the visual says so (``decodable_frames``; ``damaged`` when the file's own index promised more).
+    ``append_last``: see ``sample_indices``.
+    """
+    path = Path(path)
+    started = time.perf_counter()
+    total, count_source = _frame_count(path)
+    wanted = sample_indices(total, num_frames, append_last)
+    if not wanted:
+        raise VisualError(f"{path}: no decodable video frames")
+    kept, (last_position, last_frame) = _decode_at(path, wanted)
+    decodable = None
+    if last_position < wanted[-1]:
+        decodable = last_position + 1
+        wanted = sample_indices(decodable, num_frames, append_last)
+        kept, _ = _decode_at(path, wanted)
+        kept.setdefault(last_position, last_frame.to_ndarray(format="rgb24"))
+    # A second pass stops where the first did; should it stop earlier, its last frame stands in.
+    fallback = max(kept)
+    indices = [i if i in kept else fallback for i in wanted]
     return DecodedVisual(
         source=str(path),
         frames=np.stack([kept[i] for i in indices]),
         frame_indices=indices,
-        total_frames=total if last_position >= total - 1 else last_position + 1,
+        total_frames=total if decodable is None else decodable,
         frame_count_source=count_source,
         decode_s=time.perf_counter() - started,
+        frames_in_header=total,
+        damaged=decodable is not None and count_source in ("container", "packet_count"),
     )
 
 
@@ -169,8 +195,11 @@ def load_image(image: str | Path | Image.Image) -> DecodedVisual:
     return DecodedVisual(source=source, frames=frames, frame_indices=[0], decode_s=time.perf_counter() - started)
 
 
-def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
-    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file."""
+def load_visual(visual: Any, num_frames: int, append_last: bool = False) -> DecodedVisual:
+    """A video path, an image path or a PIL image -> frames. Raises VisualError naming the file.
+
+    ``append_last``: see ``sample_indices``.
+    """
     if isinstance(visual, Image.Image):
         return load_image(visual)
     if isinstance(visual, (str, Path)):
@@ -181,7 +210,7 @@ def load_visual(visual: Any, num_frames: int) -> DecodedVisual:
             raise VisualError(f"{path}: empty file (0 bytes)")
         suffix = path.suffix.lower()
         if suffix in VIDEO_EXTENSIONS:
-            return decode_video(path, num_frames)
+            return decode_video(path, num_frames, append_last)
         if suffix in IMAGE_EXTENSIONS:
             return load_image(path)
         raise VisualError(f"{path}: unsupported file type {path.suffix!r}")

@@ -48,6 +48,13 @@ def _digest(payload: Any) -> int:
     return int(hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()[:12], 16)
 
 
+def _usage(messages: list[dict[str, Any]], reply: str) -> dict[str, int]:
+    """Whitespace words stand in for tokens: enough to test that usage is summed."""
+    prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
+    completion = len(reply.split())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 def _caption_words(text: str) -> list[str]:
     match = re.search(r"detailed description: (.*), question: ", text, re.S)
     return _WORD.findall(match.group(1) if match else text) or ["nothing"]
@@ -137,7 +144,7 @@ class StubJudgeServer(LoopbackApp):
             "created": int(time.time()),
             "model": body.get("model") or cfg.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": _usage(body.get("messages") or [], text),
         })
 
     async def _models(self, request: web.Request) -> web.StreamResponse:

@@ -256,7 +256,7 @@ def make_checkpoint(cfg: DpConfig, env: dict[str, str]) -> Stage:
         if (target / MARKER).exists():
             return Stage("checkpoint (reused)", 0.0, {"path": str(target)})
         shutil.rmtree(target)  # a run killed while writing it
-    cmd = [sys.executable, "-m", "vdc_bench", "make-checkpoint", "--size", cfg.size, "--out", str(target),
+    cmd = [sys.executable, "-m", "vdc_bench", "make-checkpoint", "--size", cfg.size, "--output", str(target),
            "--device", cfg.device]
     subprocess.run(cmd, env=env, check=True)
     size_gb = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) / 1e9

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.loader import check_root
 from vdc_bench.dataset.settings import DataSettings
@@ -25,14 +27,24 @@ def register(sub) -> None:
     d.set_defaults(func=run_make_demo)
 
     s = actions.add_parser("make-synthetic", help="write N synthetic videos + annotations in the VDC layout")
-    s.add_argument("--n", type=int, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--width", type=int, default=160)
-    s.add_argument("--height", type=int, default=120)
-    s.add_argument("--fps", type=int, default=8)
-    s.add_argument("--seconds", type=float, default=3.0)
+    s.add_argument("--n", type=positive_int, required=True, help="number of videos")
+    s.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="data folder to write")
+    s.add_argument("--seed", type=int, default=0, help="seed of the video content and annotations")
+    s.add_argument("--width", type=positive_int, default=160, help="frame width in pixels")
+    s.add_argument("--height", type=positive_int, default=120, help="frame height in pixels")
+    s.add_argument("--fps", type=positive_int, default=8, help="frames per second")
+    s.add_argument("--seconds", type=positive_float, default=3.0, help="video length")
+    deprecated_alias(s, "--out", "--output")
     s.set_defaults(func=run_make_synthetic)
+
+    from vdc_bench.dataset.builtin_tasks import BUILTIN_TASKS
+
+    t = actions.add_parser("stage", help="put a local copy of a built-in lmms-eval task's data where the task reads it offline")
+    t.add_argument("task", choices=sorted(BUILTIN_TASKS), help="the built-in lmms-eval task to stage")
+    t.add_argument("--from", dest="source", type=Path, required=True,
+                   help="local copy of the task's Hub data set (its parquet files, Hub repo layout)")
+    t.add_argument("--videos", type=Path, default=None, help="folder holding the videos (video tasks)")
+    t.set_defaults(func=run_stage)
 
 
 def run_check(args) -> int:
@@ -69,6 +81,9 @@ def run_check(args) -> int:
                 print(f"  {r.dimension}: QA but no caption: {', '.join(r.qa_without_captions)}")
             if r.empty_qa:
                 print(f"  {r.dimension}: empty QA list (not evaluated): {', '.join(r.empty_qa)}")
+            if r.only_in_other_dimensions:
+                print(f"  {r.dimension}: no QA for {len(r.only_in_other_dimensions)} video(s) the other dimensions "
+                      f"have (not evaluated here): {', '.join(r.only_in_other_dimensions)}")
         missing = sorted({v for r in reports.values() for v in r.missing_videos})
         if missing:
             print(f"{len(missing)} missing video(s): {', '.join(missing)}")
@@ -89,4 +104,18 @@ def run_make_synthetic(args) -> int:
     root = make_synthetic_root(args.out, args.n, seed=args.seed, width=args.width, height=args.height,
                                fps=args.fps, seconds=args.seconds)
     print(f"{args.n} synthetic videos in {root} (use VDC_ROOT={root} with --tasks vdc)")
+    return 0
+
+
+def run_stage(args) -> int:
+    from vdc_bench.dataset.hf_stage import hf_home, stage_task
+
+    report = stage_task(args.task, args.source, args.videos)
+    for table, rows in report.tables.items():
+        print(f"{args.task}: {table}: {rows} rows")
+    if report.videos:
+        print(f"{args.task}: {report.videos} videos linked")
+    for path in report.written:
+        print(f"  wrote {path}")
+    print(f"run with HF_HOME={hf_home()} HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 python -m lmms_eval --tasks {args.task} ...")
     return 0

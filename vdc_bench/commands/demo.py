@@ -17,8 +17,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from vdc_bench.atomic_write import ensure_output_folder
 from vdc_bench.cache_root import cache_root
+from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
+from vdc_bench.commands.option_types import positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.logs import logger
 
 # The published board the demo copies its rows onto; relative to the checkout `make demo` runs in.
 BOARD = Path("results") / "leaderboard.json"
@@ -28,12 +32,13 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run the offline demo: tiny AuroraCap sweep on the demo set, embedded judge, report")
     p.add_argument("--output", type=Path, default=Path("runs/demo"), help="where the sweep, report and board go")
     p.add_argument("--ratios", default="0.1,0.4,1.0", help="token_kept_ratio settings (at least three for a curve)")
-    p.add_argument("--limit", type=float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
-    p.add_argument("--num-frm", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--limit", type=positive_float, default=1, help="videos per dimension (the CPU judge takes ~1 s a call)")
+    p.add_argument("--num-frm", type=positive_int, default=4, help="frames sampled per video")
+    p.add_argument("--max-new-tokens", type=positive_int, default=48, help="caption length limit")
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")
+    add_launch_options(p)
     p.set_defaults(func=run)
 
 
@@ -63,31 +68,37 @@ def run(args) -> int:
     from vdc_bench.reporting.report import write_report
     from vdc_bench.runs.sweep import SweepConfig, run_sweep
 
-    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    check_launch_options(args)
+    try:
+        ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    except ValueError as err:
+        raise VdcBenchError(f"--ratios: {args.ratios!r} is not a comma-separated list of numbers") from err
     if len(ratios) < 3:
         raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
+    ensure_output_folder(args.output, "demo folder")  # before minutes of set-up, not after them
     started = time.perf_counter()
-    print(f"[demo] demo set: {ensure_demo_root()}", flush=True)
+    logger.info(f"[demo] demo set: {ensure_demo_root()}")
     checkpoint = tiny_checkpoint()
-    print(f"[demo] random tiny AuroraCap checkpoint: {checkpoint}", flush=True)
+    logger.info(f"[demo] random tiny AuroraCap checkpoint: {checkpoint}")
     # Started here (and stopped when this process exits); every lmms-eval run of the sweep reuses it.
     endpoint = ensure_embedded_judge(args.judge_model)
     os.environ["VDC_JUDGE"] = "embedded"
     if args.judge_model:
         os.environ["VDC_JUDGE_MODEL"] = endpoint.model
-    print(f"[demo] judge: {endpoint.description} at {endpoint.base_url}", flush=True)
+    logger.info(f"[demo] judge: {endpoint.description} at {endpoint.base_url}")
 
     sweep = run_sweep(SweepConfig(
         output=args.output, ratios=ratios, model="auroracap",
         model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
         gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo",
+        batch_size=args.batch_size, nproc=args.nproc, launcher=args.launcher, lmms_args=list(args.lmms_args),
     ))
     write_report(args.output)
     board = args.output / "leaderboard.json"
     save_board(board, load_board(args.board))  # the published board plus this demo's rows, outside the repo
     add_results(board, args.output, kind="demo")
     markdown, html = write_rendered(load_board(board), args.output)
-    print(f"[demo] done in {time.perf_counter() - started:.0f} s", flush=True)
+    logger.info(f"[demo] done in {time.perf_counter() - started:.0f} s")
     for what, path in (("sweep", sweep), ("report", args.output / "report.html"), ("plots", args.output / "plots"),
                        ("leaderboard", html), ("leaderboard (Markdown)", markdown)):
         print(f"[demo] {what}: {path.resolve()}")

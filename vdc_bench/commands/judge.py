@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+from vdc_bench.commands.option_types import non_negative_int, positive_float, positive_int
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
+from vdc_bench.logs import logger
 
 
 def register(sub) -> None:
@@ -23,7 +25,8 @@ def register(sub) -> None:
         description="Starts a judge server on loopback, waits until it answers, prints its base URL. "
         "Runs in the background until `vdc-bench judge stop` unless --foreground.",
     )
-    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp")
+    s.add_argument("--engine", choices=("llama-cpp", *engines.ENGINE_MODULES), default="llama-cpp",
+                   help="llama-cpp (embedded, CPU) or a GPU engine")
     s.add_argument(
         "--model",
         default=None,
@@ -39,15 +42,17 @@ def register(sub) -> None:
     )
     s.add_argument(
         "--port",
-        type=int,
+        type=non_negative_int,
         default=None,
         help="0 picks a free port (default: 8001 llama-cpp, 8000 vllm, 30000 sglang)",
     )
-    s.add_argument("--n-ctx", type=int, default=engines.EMBEDDED_N_CTX, help="llama-cpp context length")
-    s.add_argument("--threads", type=int, default=None, help="llama-cpp threads (default: all usable cores)")
-    s.add_argument("--tp", type=int, default=1, help="vllm/sglang tensor-parallel GPUs")
+    s.add_argument("--n-ctx", type=positive_int, default=engines.EMBEDDED_N_CTX, help="llama-cpp context length")
+    s.add_argument("--threads", type=positive_int, default=None, help="llama-cpp threads (default: all usable cores)")
+    s.add_argument("--tp", type=positive_int, default=1, help="vllm/sglang tensor-parallel GPUs")
+    s.add_argument("--dp", type=positive_int, default=1,
+                   help="vllm/sglang data-parallel replicas (GPUs = tp x dp); for an 8B judge, dp is the throughput choice")
     s.add_argument(
-        "--context-length", type=int, default=engines.ENGINE_CONTEXT, help="vllm/sglang max context"
+        "--context-length", type=positive_int, default=engines.ENGINE_CONTEXT, help="vllm/sglang max context"
     )
     s.add_argument(
         "--python", default=sys.executable, help="vllm/sglang: interpreter that has the engine installed"
@@ -56,16 +61,16 @@ def register(sub) -> None:
         "--engine-arg", action="append", default=[], help="extra argument passed to vllm/sglang (repeatable)"
     )
     s.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops the server")
-    s.add_argument("--timeout", type=float, default=None, help="seconds to wait until the server is ready")
+    s.add_argument("--timeout", type=positive_float, default=None, help="seconds to wait until the server is ready")
     s.set_defaults(func=run_serve)
 
     st = jsub.add_parser("stop", help="stop judge servers started by `judge serve` (idempotent)")
-    st.add_argument("--port", type=int, default=None, help="stop only the server on this port")
+    st.add_argument("--port", type=positive_int, default=None, help="stop only the server on this port")
     st.add_argument("--all", action="store_true", help="also stop servers owned by running evaluations")
     st.set_defaults(func=run_stop)
 
     ss = jsub.add_parser("status", help="list running judge servers")
-    ss.add_argument("--json", action="store_true")
+    ss.add_argument("--json", action="store_true", help="machine-readable output")
     ss.set_defaults(func=run_status)
 
     c = jsub.add_parser(
@@ -76,10 +81,10 @@ def register(sub) -> None:
         "--source", choices=("demo", "vdc"), default="demo", help="labelled set (default: the demo set)"
     )
     c.add_argument("--root", type=Path, default=None, help="VDC data root (any supported layout)")
-    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed")
-    c.add_argument("--videos", type=int, default=2, help="videos per dimension (at least 2)")
-    c.add_argument("--qas", type=int, default=3, help="QAs per video (0 = all)")
-    c.add_argument("--repeats", "-k", type=int, default=2, help="judge every QA this many times")
+    c.add_argument("--dimensions", default="camera,short,background,main_object,detailed", help="comma-separated")
+    c.add_argument("--videos", type=positive_int, default=2, help="videos per dimension (at least 2)")
+    c.add_argument("--qas", type=non_negative_int, default=3, help="QAs per video (0 = all)")
+    c.add_argument("--repeats", "-k", type=positive_int, default=2, help="judge every QA this many times")
     c.add_argument("--seed", type=int, default=1234, help="seed of repeat 1 (repeat r uses seed + r - 1)")
     c.add_argument(
         "--protocol", default="vdcscore-v1", help="vdcscore-v1 (published prompts) or vdcscore-v1-json"
@@ -87,20 +92,16 @@ def register(sub) -> None:
     c.add_argument(
         "--judge", choices=("embedded", "url"), default=None, help="default: url if a base URL is set"
     )
-    c.add_argument("--judge-base-url", default=None)
+    c.add_argument("--judge-base-url", default=None, help="OpenAI-compatible judge URL, e.g. http://localhost:30000/v1")
     c.add_argument(
         "--judge-model", default=None, help="url: served model id; embedded: model name or .gguf path"
     )
     c.add_argument(
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
-    c.add_argument("--concurrency", type=int, default=None)
-    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md")
+    c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
+    c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md (default: runs/calibration/<UTC time>)")
     c.set_defaults(func=run_calibrate)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _spec(args: argparse.Namespace) -> server.ServerSpec:
@@ -110,8 +111,8 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
     port = port or engines.DEFAULT_PORTS[args.engine]
     if args.engine == "llama-cpp":
         model = args.gguf or (assets.SMOKE_ASSET if args.smoke else args.model)
-        target = engines.resolve_embedded(model, log=_log)
-        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads, log=_log)
+        target = engines.resolve_embedded(model)
+        spec = engines.embedded_spec(target, args.host, port, args.n_ctx, args.threads)
     else:
         if args.gguf or args.smoke:
             raise VdcBenchError("--gguf/--smoke apply to --engine llama-cpp only")
@@ -119,6 +120,7 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
             engine=args.engine,
             model=args.model or engines.PUBLISHED_JUDGE,
             tp=args.tp,
+            dp=args.dp,
             host=args.host,
             port=port,
             context_length=args.context_length,
@@ -133,25 +135,33 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
 
 def _print_endpoint(state: server.ServerState, note: str) -> None:
     print(state.base_url)
-    _log(f"[judge] {note}: {state.description}")
-    _log(f"[judge] model {state.model!r}, log {state.log}")
-    _log(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
+    logger.info(f"[judge] {note}: {state.description}")
+    logger.info(f"[judge] model {state.model!r}, log {state.log}")
+    logger.info(f"[judge] use it: export VDC_JUDGE_BASE_URL={state.base_url} VDC_JUDGE_MODEL={state.model}")
 
 
 def run_serve(args: argparse.Namespace) -> int:
     if args.host not in (server.LOOPBACK, "localhost", "::1"):
-        _log(f"[judge] warning: binding to {args.host}: the server has no authentication")
+        logger.warning(f"[judge] warning: binding to {args.host}: the server has no authentication")
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:
+        # Reusing it silently would ignore an explicit address: say so, and how to get that address.
+        asked = ([f"--port {args.port}"] if args.port not in (None, 0) and args.port != running.port else []) + (
+            [f"--host {args.host}"] if args.host != running.host else [])
+        if asked:
+            raise VdcBenchError(
+                f"{running.description} already serves {running.model} at {running.base_url}, not at "
+                f"{' '.join(asked)}: stop it first (vdc-bench judge stop --port {running.port}) or leave the option out"
+            )
         _print_endpoint(running, "already running, reusing it")
         return 0
-    state = server.start_server(spec, owned=args.foreground, log=_log)
+    state = server.start_server(spec, owned=args.foreground)
     _print_endpoint(state, "ready")
     if not args.foreground:
-        _log("[judge] running in the background; stop it with: vdc-bench judge stop")
+        logger.info("[judge] running in the background; stop it with: vdc-bench judge stop")
         return 0
-    _log("[judge] foreground mode: Ctrl-C stops the server")
+    logger.info("[judge] foreground mode: Ctrl-C stops the server")
     try:
         while server.pid_alive(state.pid):
             time.sleep(1.0)
@@ -169,9 +179,9 @@ def run_stop(args: argparse.Namespace) -> int:
             continue
         if server.stop_server(state):
             stopped += 1
-            _log(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
+            logger.info(f"[judge] stopped {state.description} on port {state.port} (pid {state.pid})")
     if not stopped:
-        _log("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
+        logger.info("[judge] no judge server running" + (f" on port {args.port}" if args.port is not None else ""))
     return 0
 
 
@@ -225,5 +235,5 @@ def run_calibrate(args: argparse.Namespace) -> int:
     atomic_write_text(out / "calibration_audit.jsonl", "".join(json.dumps(row) + "\n" for row in audit))
     atomic_write_text(out / "calibration.md", text)
     print(text)
-    _log(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
+    logger.info(f"[judge] written: {out}/calibration.json, calibration.md, calibration_audit.jsonl")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.leaderboard.board import DEFAULT_BOARD, load_board, reseed_published, save_board
 from vdc_bench.leaderboard.from_runs import add_results
 from vdc_bench.leaderboard.render import write_rendered
@@ -14,12 +15,18 @@ def register(sub) -> None:
     p.add_argument("--board", type=Path, default=DEFAULT_BOARD, help="leaderboard JSON (default: %(default)s)")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="add rows from a scores JSON, an lmms-eval run folder or a sweep folder")
-    add.add_argument("path", type=Path)
+    add.add_argument("path", type=Path, help="scores JSON, lmms-eval run folder or sweep folder")
     add.add_argument("--kind", choices=["run", "demo"], default=None,
                      help="demo marks rows of the tiny random model (default: as recorded by the sweep, else run)")
-    add.add_argument("--name", default=None, help="model name to show (single run only)")
+    add.add_argument("--name", default=None, help="model name to show (single run only; required for a scores "
+                     "file that belongs to no lmms-eval run)")
+    add.add_argument("--frames", type=int, default=None, help="frames per video, as stated (single row only)")
+    add.add_argument("--tokens-per-frame", type=float, default=None,
+                     help="visual tokens per frame, as stated (single row only)")
     render = actions.add_parser("render", help="write leaderboard.md and leaderboard.html")
-    render.add_argument("--out-dir", type=Path, default=None, help="default: the board's folder")
+    render.add_argument("--output", dest="out_dir", metavar="DIR", type=Path, default=None,
+                        help="folder for leaderboard.md/.html (default: the board's folder)")
+    deprecated_alias(render, "--out-dir", "--output")
     actions.add_parser("seed", help="(re)write the published rows from the bundled CSV copies, keep ours")
     actions.add_parser("validate", help="check the board against the schema")
     p.set_defaults(func=run)
@@ -28,7 +35,8 @@ def register(sub) -> None:
 def run(args) -> int:
     board: Path = args.board
     if args.action == "add":
-        added, replaced = add_results(board, args.path, kind=args.kind, name=args.name)
+        added, replaced = add_results(board, args.path, kind=args.kind, name=args.name, frames=args.frames,
+                                      tokens_per_frame=args.tokens_per_frame)
         print(f"{board}: {added} added, {replaced} replaced ({len(load_board(board))} entries)")
         return 0
     entries = load_board(board)

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.cli_options import deprecated_alias
+from vdc_bench.commands.option_types import positive_int
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.scoring.qa_generation import (
     DEFAULT_MAX_TOKENS,
@@ -32,10 +34,11 @@ REPORT_NAME = "make_qa_report.json"
 def register(sub) -> None:
     p = sub.add_parser("make-qa", help="generate VDCScore QA pairs from reference captions with the judge LLM")
     p.add_argument("captions", type=Path, help="VDC_1k.jsonl-style reference captions")
-    p.add_argument("--out", type=Path, required=True, help="output folder for <dimension>.jsonl")
-    p.add_argument("--dimensions", nargs="+", choices=DIMENSIONS, default=list(DIMENSIONS))
-    p.add_argument("--questions", type=int, default=20, help="QA pairs to ask for per caption (VDC has ~19)")
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="output folder for <dimension>.jsonl")
+    p.add_argument("--dimensions", nargs="+", choices=DIMENSIONS, default=list(DIMENSIONS), help="dimensions to generate")
+    p.add_argument("--questions", type=positive_int, default=20, help="QA pairs to ask for per caption (VDC has ~19)")
     add_judge_arguments(p)
+    deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
 
 

@@ -1,4 +1,5 @@
-"""``vdc-bench score``: VDCscore for lmms-eval samples files (runs made with ``--predict_only``).
+"""``vdc-bench score``: VDCscore for caption files of any known format (``scoring/caption_sources.py``):
+lmms-eval samples of our tasks or of its built-in VDC tasks, plain JSONL, aurora's JSONL, VLMEvalKit sheets.
 
 Writes ``vdcscore_scores.json``, ``vdcscore_table.md`` and ``vdcscore_audit.jsonl`` to ``--out``.
 With ``--compare-to`` (another run's audit file or output folder) it also writes the paired
@@ -9,18 +10,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
+from vdc_bench.cli_options import deprecated_alias
+from vdc_bench.commands.option_types import non_negative_float, non_negative_int, positive_float, positive_int
+from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.render.markdown_table import markdown_table
+from vdc_bench.runs.lmms_runner import find_run
+from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
-from vdc_bench.scoring.caption_records import load_samples
+from vdc_bench.scoring.caption_sources import ReferenceData, load_captions
+from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, read_audit
-from vdc_bench.scoring.verdict_cache import CACHE_ENV, default_cache_path
+from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, keep_earlier, read_audit
+from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
 
@@ -29,16 +39,16 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     """Judge endpoint and call options, shared with ``make-qa``. Unset options fall back to env/defaults."""
     g = p.add_argument_group("judge (defaults: VDC_JUDGE, VDC_JUDGE_BASE_URL, VDC_JUDGE_MODEL, OPENAI_API_KEY)")
     g.add_argument("--judge", choices=("embedded", "url"), help="embedded local judge or an OpenAI-compatible URL")
-    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1")
+    g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
-    g.add_argument("--concurrency", type=int, help="concurrent judge calls (default 32)")
-    g.add_argument("--temperature", type=float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
+    g.add_argument("--concurrency", type=positive_int, help="concurrent judge calls (default 32)")
+    g.add_argument("--temperature", type=non_negative_float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
     g.add_argument("--seed", type=int, help="sampling seed sent with every call (default 1234)")
-    g.add_argument("--max-tokens", type=int, help="per call")
-    g.add_argument("--timeout", type=float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
-    g.add_argument("--max-attempts", type=int, help="HTTP attempts per call before it counts as failed (default 6)")
-    g.add_argument("--reasks", type=int, help="follow-up turns after an unparsable reply (default 1)")
+    g.add_argument("--max-tokens", type=positive_int, help="per call")
+    g.add_argument("--timeout", type=positive_float, dest="timeout_s", help="seconds per HTTP attempt (default 120)")
+    g.add_argument("--max-attempts", type=positive_int, help="HTTP attempts per call before it counts as failed (default 6)")
+    g.add_argument("--reasks", type=non_negative_int, help="follow-up turns after an unparsable reply (default 1)")
     g.add_argument("--cache", type=Path, help=f"verdict cache (default ${CACHE_ENV} or {default_cache_path()})")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the verdict cache")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,14 +67,26 @@ def cache_from_args(args: argparse.Namespace) -> Path | None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("score", help="VDCscore (LLM judge) for lmms-eval samples files or output folders")
-    p.add_argument("inputs", nargs="+", help="*samples*.jsonl files, or lmms-eval --output_path folders")
-    p.add_argument("--out", type=Path, help="output folder (default: <first input folder>/vdcscore)")
-    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL)
-    p.add_argument("--bootstrap-iters", type=int, default=DEFAULT_BOOTSTRAP_ITERS)
-    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED)
+    p = sub.add_parser("score", help="VDCscore (LLM judge) for caption files of any known format")
+    p.add_argument("inputs", nargs="+", help="caption files (format auto-detected: lmms-eval samples, JSONL, "
+                   "aurora JSONL, VLMEvalKit .xlsx/.tsv) or lmms-eval --output_path folders")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--root", type=Path, help="VDC data folder with the QA, for caption files without QA "
+                      "(default: $VDC_ROOT)")
+    data.add_argument("--demo", action="store_true", help="take the QA from the demo set")
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, help="output folder (default: <first input folder>/vdcscore)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL, help="judge prompts and reply format")
+    p.add_argument("--bootstrap-iters", type=non_negative_int, default=DEFAULT_BOOTSTRAP_ITERS,
+                   help="bootstrap resamples for the 95%% CIs")
+    p.add_argument("--bootstrap-seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, help="seed of the bootstrap resampling")
     p.add_argument("--compare-to", type=Path, help="audit JSONL (or output folder) of another run: paired A-B")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the judge calls and tokens this would take (cache hits counted), call nothing")
+    p.add_argument("--update-results", action="store_true",
+                   help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
+                        "(in place of --predict_only's 999 placeholders); needs one output folder as input")
     add_judge_arguments(p)
+    deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
 
 
@@ -84,9 +106,62 @@ def _paired_table(paired: dict) -> str:
     return markdown_table(["dimension", "common videos", "Δ acc", "95% CI", "Δ score", "95% CI"], rows)
 
 
+def _data_root(args: argparse.Namespace):
+    def resolve() -> Path:
+        if args.demo:
+            from vdc_bench.dataset.demo import ensure_demo_root
+
+            return ensure_demo_root()
+        root = args.root or os.environ.get("VDC_ROOT")
+        if not root:
+            raise VdcBenchError("no VDC data folder: pass --root DIR, set VDC_ROOT, or pass --demo")
+        return Path(root).expanduser()
+
+    return resolve
+
+
+def _dry_run(args: argparse.Namespace, items: list, config: ScoringConfig) -> int:
+    """Estimate without starting or calling any judge (an embedded judge is keyed by the name given, if any)."""
+    def not_started(model: str | None) -> SimpleNamespace:
+        return SimpleNamespace(base_url="http://embedded.not.started", model=model or "embedded",
+                               description="embedded judge (not started for --dry-run)")
+
+    settings = judge_settings.resolve_judge(
+        base_url=args.judge_base_url, model=args.judge_model, mode=args.judge, embedded=not_started,
+        temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens,
+    )
+    cache = VerdictCache(config.cache_path)
+    try:
+        cost = estimate_cost(items, settings, config.protocol, cache)
+    finally:
+        cache.close()
+    print(f"dry run, judge {cost['model']}: {cost['captions']} captions ({cost['failed_captions']} failed, not judged), "
+          f"{cost['qas']} QAs\n"
+          f"calls to send: {cost['calls_to_send']} ({cost['calls_cached']} more answered by the verdict cache)\n"
+          f"prompt tokens: ~{cost['prompt_tokens_estimate']} (4 characters a token); completion tokens: at most "
+          f"{cost['completion_tokens_max']}; re-asks after unparsable replies come on top")
+    return 0
+
+
+def _results_to_update(args: argparse.Namespace) -> Path | None:
+    """The results file ``--update-results`` will rewrite, found before any judging."""
+    if not args.update_results:
+        return None
+    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
+        raise VdcBenchError("--update-results needs exactly one input: the lmms-eval --output_path folder of one run")
+    run = find_run(Path(args.inputs[0]))
+    if run is None:
+        raise VdcBenchError(f"--update-results: no lmms-eval *_results.json under {args.inputs[0]}")
+    return run.results_path
+
+
 def run(args: argparse.Namespace) -> int:
-    items = load_samples(args.inputs)
-    out_dir = args.out or _default_out(args.inputs[0])
+    results_path = _results_to_update(args)
+    items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
+    for path, fmt in formats.items():
+        print(f"{path}: {fmt} captions")
+    out_dir = ensure_output_folder(args.out or _default_out(args.inputs[0]))
+    baseline = read_audit(args.compare_to) if args.compare_to else None  # read before any work (or move)
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),
         cache_path=cache_from_args(args),
@@ -94,15 +169,29 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_seed=args.bootstrap_seed,
         progress=not args.quiet,
     )
+    if args.dry_run:
+        return _dry_run(args, items, config)
     settings = judge_from_args(args)
+    kept = keep_earlier(out_dir)
+    if kept:
+        print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
     calls = doc.calls
     print(f"judge calls: {calls.succeeded} made, {calls.cache_hits} from cache, {calls.retries} retries, "
           f"{calls.failed} failed; outputs in {out_dir}")
-    if args.compare_to:
-        paired = compare_paired(judgements, read_audit(args.compare_to), args.bootstrap_iters, args.bootstrap_seed)
+    if baseline is not None:
+        paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
+    failure = doc.judging_failure()
+    if failure:
+        print(f"vdc-bench score: error: {failure}", file=sys.stderr)
+        return 1
+    if results_path is not None:
+        from vdc_bench.lmms_tasks.vdc.results_file import update_results  # imports lmms-eval: only when asked
+
+        updated = update_results(results_path, doc.dimensions)
+        print(f"VDCscore written into {results_path} for {', '.join(updated)}")
     return 0

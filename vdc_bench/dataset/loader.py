@@ -13,7 +13,6 @@ Docs are ordered by video id, so every process and every run sees the same order
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ from vdc_bench.dataset.layouts import DimensionSource, RootLayout, detect_layout
 from vdc_bench.dataset.prompts import choose_prompt
 from vdc_bench.dataset.settings import DataSettings
 from vdc_bench.dataset.videos import KNOWN_EXTENSIONS, VideoFinder, checked_relative_name
-
-log = logging.getLogger(__name__)
+from vdc_bench.logs import logger
 
 
 @dataclass
@@ -52,6 +50,8 @@ class DimensionReport:
     empty_qa: list[str] = field(default_factory=list)
     missing_videos: list[str] = field(default_factory=list)
     skipped_missing_videos: int = 0
+    # Set by check_root: ids other dimensions have and this one has no QA for (found without a caption file too).
+    only_in_other_dimensions: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Counts only: small enough to travel with every sample record."""
@@ -182,8 +182,10 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
         captions, names = _Merger(source.qa_file), {}
         if source.caption_file is not None:
             captions, names = _read_captions_jsonl(source.caption_file, dimension)
-        for video_id in qa.seen:
-            entries[video_id] = _Entry(video_id, names.get(video_id, video_id))
+        for video_id, (line, _) in qa.seen.items():
+            # Without a video_name the id names the file: it must stay inside the root like any name.
+            name = names.get(video_id) or checked_relative_name(video_id, f"{source.qa_file}:{line}")
+            entries[video_id] = _Entry(video_id, name)
         report.duplicates = list(qa.duplicates.values()) + list(captions.duplicates.values())
         report.captions_without_qa = sorted(set(captions.seen) - set(qa.seen))
         if source.caption_file is not None:
@@ -198,22 +200,25 @@ def _entries(source: DimensionSource, dimension: str, report: DimensionReport) -
 
 def log_report(report: DimensionReport) -> None:
     """Warn about every defect of a dimension (what a run drops or patches must be visible in its log)."""
+    if report.caption_file is None and report.layout != "lmms_parquet":
+        logger.warning(f"VDC {report.dimension}: no caption file under {report.root}: every reference_caption is "
+                       "empty (vdc_oracle then equals vdc_blind)")
     for dup in report.duplicates:
         kind = "identical" if dup.identical else "DIFFERENT"
-        log.warning("VDC %s: video %s appears on lines %s of %s (%s records); keeping the last (as the reference scorer)",
-                    report.dimension, dup.video_id, dup.lines, dup.file, kind)
+        logger.warning(f"VDC {report.dimension}: video {dup.video_id} appears on lines {dup.lines} of {dup.file} "
+                       f"({kind} records); keeping the last (as the reference scorer)")
     if report.captions_without_qa:
-        log.warning("VDC %s: %d video(s) have a GT caption but no QA and are not evaluated: %s",
-                    report.dimension, len(report.captions_without_qa), ", ".join(report.captions_without_qa))
+        logger.warning(f"VDC {report.dimension}: {len(report.captions_without_qa)} video(s) have a GT caption but "
+                       f"no QA and are not evaluated: {', '.join(report.captions_without_qa)}")
     if report.qa_without_captions:
-        log.warning("VDC %s: %d video(s) have QA but no GT caption (reference_caption left empty): %s",
-                    report.dimension, len(report.qa_without_captions), ", ".join(report.qa_without_captions))
+        logger.warning(f"VDC {report.dimension}: {len(report.qa_without_captions)} video(s) have QA but no GT "
+                       f"caption (reference_caption left empty): {', '.join(report.qa_without_captions)}")
     if report.empty_qa:
-        log.warning("VDC %s: %d video(s) have an empty QA list and are not evaluated: %s",
-                    report.dimension, len(report.empty_qa), ", ".join(report.empty_qa))
+        logger.warning(f"VDC {report.dimension}: {len(report.empty_qa)} video(s) have an empty QA list and are "
+                       f"not evaluated: {', '.join(report.empty_qa)}")
     if report.skipped_missing_videos:
-        log.warning("VDC %s: skipping %d video(s) whose file is missing: %s", report.dimension,
-                    report.skipped_missing_videos, ", ".join(report.missing_videos))
+        logger.warning(f"VDC {report.dimension}: skipping {report.skipped_missing_videos} video(s) whose file is "
+                       f"missing: {', '.join(report.missing_videos)}")
 
 
 def load_dimension(root: Path, dimension: str, settings: DataSettings | None = None,
@@ -268,10 +273,26 @@ def load_dimension(root: Path, dimension: str, settings: DataSettings | None = N
     return DimensionData(docs=docs, report=report)
 
 
+def load_references(root: Path, dimension: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
+    """``{video_id: (reference caption, QA list)}`` of one dimension, videos not needed (scoring only)."""
+    check_dimension(dimension)
+    layout = detect_layout(Path(root))
+    source = layout.source(dimension)
+    report = DimensionReport(dimension, str(layout.root), source.layout, str(source.qa_file),
+                             str(source.caption_file) if source.caption_file else None)
+    return {e.video_id: (e.caption or "", e.qa or []) for e in _entries(source, dimension, report)}
+
+
 def check_root(root: Path, settings: DataSettings | None = None) -> dict[str, DimensionReport]:
     """Pre-flight report of every dimension found under ``root`` (missing videos listed, never raised)."""
     settings = settings or DataSettings()
     check = DataSettings(root=settings.root, prompt_seed=settings.prompt_seed, prompt_mode=settings.prompt_mode,
                          on_missing="skip")
     layout = detect_layout(Path(root))
-    return {dim: load_dimension(root, dim, check, layout).report for dim in layout.sources}
+    loaded = {dim: load_dimension(root, dim, check, layout) for dim in layout.sources}
+    ids = {dim: {d["video_id"] for d in data.docs} | set(data.report.missing_videos) | set(data.report.empty_qa)
+           for dim, data in loaded.items()}
+    everywhere = set().union(*ids.values())
+    for dim, data in loaded.items():
+        data.report.only_in_other_dimensions = sorted(everywhere - ids[dim])
+    return {dim: data.report for dim, data in loaded.items()}

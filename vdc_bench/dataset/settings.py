@@ -9,6 +9,7 @@ Precedence for each setting: the task's own spec (a key of the task YAML's ``dat
 | prompt_seed  | ``VDC_PROMPT_SEED``| 0                                              |
 | prompt_mode  | ``VDC_PROMPT_MODE``| ``hash`` (or ``canonical``: always prompt 0)    |
 | on_missing   | ``VDC_ON_MISSING`` | ``error`` (or ``skip``: run the videos present) |
+| shard        | ``VDC_SHARD``      | unset: every doc (``i/N``: docs i, i+N, i+2N, ... of each dimension) |
 
 The demo tasks use ``VDC_DEMO_ROOT`` (default ``~/.cache/vdc-bench/demo``) instead of ``VDC_ROOT``.
 """
@@ -26,7 +27,20 @@ from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.prompts import PROMPT_MODES
 
 ON_MISSING = ("error", "skip")
-ENV = {"root": "VDC_ROOT", "prompt_seed": "VDC_PROMPT_SEED", "prompt_mode": "VDC_PROMPT_MODE", "on_missing": "VDC_ON_MISSING"}
+ENV = {"root": "VDC_ROOT", "prompt_seed": "VDC_PROMPT_SEED", "prompt_mode": "VDC_PROMPT_MODE", "on_missing": "VDC_ON_MISSING",
+       "shard": "VDC_SHARD"}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> (i, N) with 0 <= i < N."""
+    index, _, count = str(text).partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise DataFormatError(f"shard must look like i/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise DataFormatError(f"shard {text!r}: need 0 <= i < N")
+    return i, n
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,7 @@ class DataSettings:
     prompt_seed: int = 0
     prompt_mode: str = "hash"
     on_missing: str = "error"
+    shard: tuple[int, int] | None = None  # (i, N): every N-th doc from the i-th, for independent cluster jobs
 
     def __post_init__(self) -> None:
         if self.prompt_mode not in PROMPT_MODES:
@@ -61,6 +76,8 @@ class DataSettings:
                 values["prompt_seed"] = int(values["prompt_seed"])
             except ValueError:
                 raise DataFormatError(f"prompt_seed must be an integer, got {values['prompt_seed']!r}") from None
+        if "shard" in values:
+            values["shard"] = parse_shard(values["shard"])
         return cls(**values)
 
 

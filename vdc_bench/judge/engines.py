@@ -19,6 +19,7 @@ from pathlib import Path
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
 from vdc_bench.judge.server import LOOPBACK, ServerSpec
+from vdc_bench.logs import logger
 
 PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # vdc_benchmark.md §4.3
 NOT_PUBLISHED = f"NOT the published judge {PUBLISHED_JUDGE}"
@@ -94,7 +95,7 @@ def ensure_judge_python(log: Callable[[str], None]) -> tuple[Path, str]:
     return python, version
 
 
-def resolve_embedded(model: str | None, log: Callable[[str], None] = print) -> EmbeddedModel:
+def resolve_embedded(model: str | None, log: Callable[[str], None] = logger.info) -> EmbeddedModel:
     """``model``: an embedded model name or alias (default Qwen2.5-Coder-1.5B) or a path to a GGUF file."""
     name = model or assets.DEFAULT_ASSET
     for asset in assets.ASSETS.values():
@@ -119,7 +120,7 @@ def embedded_spec(
     port: int = 8001,
     n_ctx: int = EMBEDDED_N_CTX,
     threads: int | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logger.info,
 ) -> ServerSpec:
     python, version = ensure_judge_python(log)
     threads = threads or len(os.sched_getaffinity(0))
@@ -155,6 +156,7 @@ class EngineOptions:
     engine: str  # vllm | sglang
     model: str = PUBLISHED_JUDGE
     tp: int = 1
+    dp: int = 1  # data-parallel replicas behind one port: the throughput choice for a judge that fits one GPU
     host: str = LOOPBACK
     port: int = 0  # 0: the engine's default port
     context_length: int = ENGINE_CONTEXT
@@ -168,6 +170,8 @@ def engine_command(opts: EngineOptions) -> list[str]:
         raise VdcBenchError(
             f"unknown engine {opts.engine!r}; choose from llama-cpp, {', '.join(ENGINE_MODULES)}"
         )
+    if opts.tp < 1 or opts.dp < 1:
+        raise VdcBenchError(f"--tp and --dp must be >= 1, got {opts.tp} and {opts.dp}")
     port = str(opts.port or DEFAULT_PORTS[opts.engine])
     if opts.engine == "vllm":
         command = [
@@ -175,6 +179,7 @@ def engine_command(opts: EngineOptions) -> list[str]:
             "--model", opts.model, "--served-model-name", opts.model,
             "--host", opts.host, "--port", port,
             "--tensor-parallel-size", str(opts.tp),
+            "--data-parallel-size", str(opts.dp),
             "--max-model-len", str(opts.context_length),
             "--seed", "0",
             # ignore the checkpoint's generation_config.json sampling defaults; VDCscore sends its own
@@ -186,6 +191,7 @@ def engine_command(opts: EngineOptions) -> list[str]:
             "--model-path", opts.model, "--served-model-name", opts.model,
             "--host", opts.host, "--port", port,
             "--tp", str(opts.tp),
+            "--dp-size", str(opts.dp),
             "--context-length", str(opts.context_length),
             "--random-seed", "0",
         ]  # fmt: skip
@@ -216,6 +222,6 @@ def engine_spec(opts: EngineOptions) -> ServerSpec:
         host=opts.host,
         port=opts.port or DEFAULT_PORTS[opts.engine],
         model=opts.model,
-        description=f"{opts.model} via {opts.engine} (tp={opts.tp})",
+        description=f"{opts.model} via {opts.engine} (tp={opts.tp}, dp={opts.dp})",
         ready_timeout_s=1800.0,  # downloading and loading 8B weights, CUDA graph capture
     )

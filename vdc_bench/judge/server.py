@@ -25,13 +25,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
+from vdc_bench.logs import logger
 
 LOOPBACK = "127.0.0.1"
 LOG_TAIL_LINES = 30
@@ -225,7 +226,7 @@ _OWNED: dict[int, tuple[subprocess.Popen, ServerState]] = {}
 _HOOKS_INSTALLED = False
 
 
-def start_server(spec: ServerSpec, *, owned: bool, log=print) -> ServerState:
+def start_server(spec: ServerSpec, *, owned: bool, log: Callable[[str], None] = logger.info) -> ServerState:
     """Launch ``spec`` in a new process group, wait until ``/v1/models`` lists its model.
 
     Raises ServerError (with the log tail) if the port is taken, the process exits early or it does

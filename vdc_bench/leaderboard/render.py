@@ -1,4 +1,8 @@
-"""Leaderboard as Markdown and as a static, self-contained HTML page, sorted by average accuracy."""
+"""Leaderboard as Markdown and as a static, self-contained HTML page.
+
+Rows are ranked only against rows judged by the same judge under the same protocol: one table per
+(judge, protocol), best average accuracy first; the published rows (Llama-3.1-8B) come first.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,22 @@ HEADERS = ["#", "Model", "Kind", "#F", "TPF", "Judge", "Avg acc", "Avg score",
 def sorted_entries(entries: list[Entry]) -> list[Entry]:
     """Best average accuracy first; entries without an average last, then by name."""
     return sorted(entries, key=lambda e: (e.average.acc is None, -(e.average.acc or 0.0), e.model))
+
+
+def judge_groups(entries: list[Entry]) -> list[tuple[str, str, list[Entry]]]:
+    """``(judge, protocol, ranked rows)`` per judge and protocol; published rows' group first."""
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.judge_model, entry.protocol), []).append(entry)
+
+    def order(key: tuple[str, str]) -> tuple[bool, str, str]:
+        return (not any(e.kind == "published" for e in groups[key]), *key)
+
+    return [(judge, protocol, sorted_entries(groups[judge, protocol])) for judge, protocol in sorted(groups, key=order)]
+
+
+def _group_title(judge: str, protocol: str) -> str:
+    return f"Judge {judge} · protocol {protocol}"
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -60,7 +80,12 @@ def _number_flags(entries: list[Entry]) -> tuple[dict[str, list[int]], list[tupl
     return numbers, notes
 
 
-def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]]:
+def _ranked(entries: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+    """(ranked, unranked): demo and random-weight rows are never ranked with real models."""
+    return [e for e in entries if e.kind != "demo"], [e for e in entries if e.kind == "demo"]
+
+
+def _rows(entries: list[Entry], numbers: dict[str, list[int]], ranked: bool = True) -> list[list[str]]:
     rows = []
     for rank, entry in enumerate(entries, 1):
         avg_acc, avg_score = _fmt(entry.average.acc, 2), _fmt(entry.average.score, 2)
@@ -71,7 +96,7 @@ def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]
         if computed is not None and average_flagged(entry, "score"):
             avg_score += f" (mean {computed.score:.2f})"
         rows.append([
-            str(rank), _model(entry), KIND_LABELS[entry.kind],
+            str(rank) if ranked else "–", _model(entry), KIND_LABELS[entry.kind],
             "–" if entry.frames is None else str(entry.frames), _tpf(entry), entry.judge_model,
             avg_acc, avg_score,
             *[_dim(entry.dimensions[d]) for d in DIMENSIONS], _notes(entry, numbers),
@@ -80,17 +105,31 @@ def _rows(entries: list[Entry], numbers: dict[str, list[int]]) -> list[list[str]
 
 
 _LEGEND = (
-    "Sorted by average accuracy. #F = frames per video, TPF = visual tokens per frame (published: nominal, as "
-    "claimed; ours: measured per sample). Published rows are verbatim from the cited source and were judged by "
-    "Llama-3.1-8B; rows of ours name their own judge, so they are only comparable to published rows when the "
-    "judge and protocol match. Demo rows come from a tiny random model and mean nothing about caption quality."
+    "One table per judge and protocol: VDCscore depends on the judge LLM and its prompts, so rows are ranked "
+    "only against rows scored the same way, by average accuracy. #F = frames per video, TPF = visual tokens "
+    "per frame (published: nominal, as claimed; ours: measured per sample, or as stated when added). Published "
+    "rows are verbatim from the cited source and were judged by Llama-3.1-8B. Demo rows come from a tiny random "
+    "model and mean nothing about caption quality."
 )
+UNRANKED = "Unranked: demo and random-weight rows (pipeline checks, not results)"
+
+
+def _sections(entries: list[Entry]) -> list[tuple[str, list[Entry], bool]]:
+    """``(title, rows, ranked)``: one ranked table per judge and protocol, then every demo and
+    random-weight row in one unranked table (they are never ranked with real models)."""
+    ranked, unranked = _ranked(entries)
+    sections = [(_group_title(judge, protocol), rows, True) for judge, protocol, rows in judge_groups(ranked)]
+    if unranked:
+        sections.append((UNRANKED, sorted_entries(unranked), False))
+    return sections
 
 
 def render_markdown(entries: list[Entry]) -> str:
-    entries = sorted_entries(entries)
-    numbers, notes = _number_flags(entries)
-    out = ["# VDC leaderboard\n", _LEGEND + "\n", markdown_table(HEADERS, _rows(entries, numbers), left_columns=3)]
+    sections = _sections(entries)
+    numbers, notes = _number_flags([e for _, group, _ in sections for e in group])
+    out = ["# VDC leaderboard\n", _LEGEND + "\n"]
+    for title, group, ranked in sections:
+        out += [f"## {title}\n", markdown_table(HEADERS, _rows(group, numbers, ranked=ranked), left_columns=3)]
     if notes:
         out.append("## Notes (flags)\n")
         out += [f"{n}. **{model}**: {flag}" for n, model, flag in notes]
@@ -104,13 +143,16 @@ def render_markdown(entries: list[Entry]) -> str:
 
 
 def render_html(entries: list[Entry], generated: str | None = None) -> str:
-    entries = sorted_entries(entries)
-    numbers, notes = _number_flags(entries)
-    rows = _rows(entries, numbers)
-    for row, entry in zip(rows, entries, strict=True):
-        row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
-    body = [f"<p>{esc(_LEGEND)}</p>",
-            table(HEADERS, rows, row_classes=[e.kind for e in entries], left_columns=3, table_id="leaderboard")]
+    sections = _sections(entries)
+    numbers, notes = _number_flags([e for _, group, _ in sections for e in group])
+    body = [f"<p>{esc(_LEGEND)}</p>"]
+    for i, (title, group, ranked) in enumerate(sections):
+        rows = _rows(group, numbers, ranked=ranked)
+        for row, entry in zip(rows, group, strict=True):
+            row[2] = Markup(f'<span class="badge {entry.kind}">{esc(row[2])}</span>')
+        table_id = "unranked" if not ranked else "leaderboard" if i == 0 else f"leaderboard-{i + 1}"
+        body += [f"<h2>{esc(title)}</h2>",
+                 table(HEADERS, rows, row_classes=[e.kind for e in group], left_columns=3, table_id=table_id)]
     if notes:
         body.append("<h2>Notes (flags)</h2><ol class=\"notes\">")
         body += [f'<li><b>{esc(model)}</b>: <span class="flag">{esc(flag)}</span></li>' for _, model, flag in notes]

@@ -24,6 +24,7 @@ from vdc_bench.reporting.plots import PlotFiles, write_plots
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
+from vdc_bench.scoring.judge_settings import redact_url
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -88,8 +89,12 @@ def summary_rows(points: Sequence[RunSummary]) -> list[list[str]]:
     rows = []
     for p in points:
         e, j = p.efficiency, p.judge_usage
+        # Never a bare number where it is not a result: the cell itself says why.
+        mark = ("NOT VALID (QAs not judged) " if p.judging_failure
+                else "RANDOM WEIGHTS " if p.random_weights and p.kind != "demo" else "")
         rows.append([
-            _setting(p), _metric_ci(p.overall(), "acc", 2), _metric_ci(p.overall(), "score", 3), _f(e.frames_per_video, 1),
+            _setting(p), mark + _metric_ci(p.overall(), "acc", 2), mark + _metric_ci(p.overall(), "score", 3),
+            _f(e.frames_per_video, 1),
             _f(e.visual_tokens_per_frame, 1), _f(e.visual_tokens_per_video, 0), _f(e.seconds_per_video, 2),
             _f(e.ttft_ms, 1), _f(e.decode_tok_per_s, 1), _f(e.output_tokens, 1), str(e.truncated),
             _f(e.peak_mem_mb, 0), f"{e.failed}/{e.captions}", str(j.calls) if j else "–",
@@ -145,13 +150,16 @@ def judge_lines(points: Sequence[RunSummary]) -> list[str]:
         if judge is None or proto is None or (judge.model, proto.prompt_sha256) in seen:
             continue
         seen.add((judge.model, proto.prompt_sha256))
+        # Files written before same_prompts_as_published existed said the same with comparable_with_published.
+        same_prompts = (proto.same_prompts_as_published if proto.same_prompts_as_published is not None
+                        else proto.comparable_with_published)
         lines.append(
             f"Judge {judge.model} ({judge.source}, {judge.base_url_host}): "
             f"{judge.description or 'no description'}; temperature {judge.temperature}, "
             f"seed {judge.seed}, max_tokens {judge.max_tokens}. Protocol {proto.name} "
             f"(prompts sha256 {str(proto.prompt_sha256)[:12]}), "
-            + ("same prompts as published VDCscore." if proto.comparable_with_published
-               else "NOT comparable with published VDCscore.")
+            + ("same prompts as published VDCscore" if same_prompts else "constrained JSON prompts")
+            + ("." if proto.comparable_with_published else "; NOT comparable with published VDCscore.")
         )
     if not lines:
         lines.append("No VDCscore scores found: the run was not judged.")
@@ -173,11 +181,20 @@ def _inline_svg(path: Path) -> Markup:
     return Markup(_SVG_HEAD.sub("", path.read_text(), count=1))
 
 
-def _demo_banner(points: Sequence[RunSummary]) -> str:
+def _banners(points: Sequence[RunSummary]) -> list[str]:
+    """Warnings shown above every number of the report: what makes its numbers something other than results."""
+    out = []
     if any(p.kind == "demo" for p in points):
-        return ("DEMO: tiny random-weight model and demo videos. The numbers test the pipeline; they say nothing "
-                "about caption quality.")
-    return ""
+        out.append("DEMO: tiny random-weight model and demo videos. The numbers test the pipeline; they say nothing "
+                   "about caption quality.")
+    random = [_setting(p) for p in points if p.random_weights and p.kind != "demo"]
+    if random:
+        out.append(f"RANDOM WEIGHTS ({', '.join(random)}): the checkpoint is marked as random weights; its "
+                   "captions are gibberish and its numbers are not results of any model.")
+    out += [f"NOT A VALID VDCscore ({_setting(p)}): {p.judging_failure}." for p in points if p.judging_failure]
+    out += [f"DAMAGED VIDEOS ({_setting(p)}): {len(p.damaged_videos)} captioned from only the frames that decode "
+            f"(truncated or corrupt files): {', '.join(p.damaged_videos)}." for p in points if p.damaged_videos]
+    return out
 
 
 # --- writers --------------------------------------------------------------------------------------------------
@@ -185,9 +202,7 @@ def _demo_banner(points: Sequence[RunSummary]) -> str:
 
 def render_markdown(inp: ReportInput, plots: Sequence[PlotFiles], folder: Path) -> str:
     out = [f"# {inp.title}\n"]
-    banner = _demo_banner(inp.points)
-    if banner:
-        out.append(f"> **{banner}**\n")
+    out += [f"> **{banner}**\n" for banner in _banners(inp.points)]
     out += ["## Quality and cost per setting\n", markdown_table(SUMMARY_HEADERS, summary_rows(inp.points))]
     out += ["## Per-dimension accuracy (95% CI, n = videos)\n",
             markdown_table(["setting", *DIMENSIONS], dimension_rows(inp.points, "acc", 2))]
@@ -207,10 +222,7 @@ def render_markdown(inp: ReportInput, plots: Sequence[PlotFiles], folder: Path) 
 
 
 def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) -> str:
-    body = []
-    banner = _demo_banner(inp.points)
-    if banner:
-        body.append(f'<p class="bad"><b>{esc(banner)}</b></p>')
+    body = [f'<p class="bad"><b>{esc(banner)}</b></p>' for banner in _banners(inp.points)]
     body.append("<h2>Quality and cost per setting</h2>")
     body.append(table(SUMMARY_HEADERS, summary_rows(inp.points), table_id="summary"))
     body.append('<p class="sub">Efficiency numbers are measured per request on the machine named below '
@@ -238,7 +250,9 @@ def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) ->
     body.append("<h2>Judge and protocol</h2><ul>" + "".join(f"<li>{esc(x)}</li>" for x in judge_lines(inp.points))
                 + "</ul>")
     body.append("<h2>Configuration and versions</h2>")
-    rows = [[k, str(v)] for k, v in sorted(inp.config.items())]
+    # Sweep files written before URLs were redacted may still hold credentials: never shown.
+    rows = [[k, redact_url(v) if k.endswith("_url") and isinstance(v, str) else str(v)]
+            for k, v in sorted(inp.config.items())]
     rows += [[f"version: {k}", v] for k, v in sorted(inp.versions.items())]
     rows += [[f"runtime ({_setting(p)})", ", ".join(f"{k}={v}" for k, v in p.runtime.items())]
              for p in inp.points if p.runtime]

@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
+
+import psutil
 
 from vdc_bench.errors import VdcBenchError
 
@@ -120,6 +125,19 @@ def launch_prefix(nproc: int = 1, launcher: str = "torchrun", main_process_port:
     return head + ["-m", "lmms_eval"]
 
 
+# Flags lmms_eval_command sets itself; given again after ``--`` they would silently win or clash.
+OWN_FLAGS = ("--model", "--model_args", "--tasks", "--batch_size", "--output_path", "--timezone", "--log_samples",
+             "--predict_only", "--limit", "--gen_kwargs")
+
+
+def check_extra_args(extra_args: Sequence[str]) -> None:
+    """Refuse lmms-eval flags after ``--`` that vdc-bench sets from its own options."""
+    for arg in extra_args:
+        flag = arg.split("=", 1)[0]
+        if flag in OWN_FLAGS:
+            raise VdcBenchError(f"{flag} after '--' is set by vdc-bench itself; use vdc-bench's own {flag} option")
+
+
 def lmms_eval_command(
     model: str,
     model_args: str | Mapping[str, object],
@@ -137,7 +155,9 @@ def lmms_eval_command(
     main_process_port: int | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """``--batch_size`` is per process; see ``launch_prefix`` for ``nproc``, ``launcher`` and the port."""
+    """``--batch_size`` is per process; see ``launch_prefix`` for ``nproc``, ``launcher`` and the port.
+    ``extra_args`` are further lmms-eval flags (W&B, Hub push, verbosity, offset, seed, ...)."""
+    check_extra_args(extra_args)
     cmd = launch_prefix(nproc, launcher, main_process_port) + [
         "--model", model,
         "--model_args", format_model_args(model_args),
@@ -159,6 +179,33 @@ def lmms_eval_command(
     return cmd + list(extra_args)
 
 
+def free_port() -> int:
+    """A TCP port free on this host now (for the launcher's rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tee(stream: IO[str], log: IO[str]) -> None:
+    for line in stream:
+        sys.stderr.write(line)
+        log.write(line)
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill the launcher and every process below it (torchrun and accelerate leave ranks behind otherwise)."""
+    try:
+        victims = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        victims = []
+    for victim in victims:
+        try:
+            victim.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()
+
+
 def run_lmms_eval(
     model: str,
     model_args: str | Mapping[str, object],
@@ -173,25 +220,37 @@ def run_lmms_eval(
 ) -> LmmsRun:
     """Run ``python -m lmms_eval`` (torchrun or ``accelerate launch`` for several processes) and return its files.
 
-    Raises LmmsEvalFailed with the tail of the log when no results file was written.
+    ``timeout`` (seconds) holds with ``echo`` too; past it the launcher and all ranks are killed. With several
+    processes and no ``main_process_port``, a free port is chosen. Raises LmmsEvalFailed with the tail of the log
+    when no results file was written.
     """
     output_path = Path(output_path)
     output_path.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path) if log_path else output_path / "lmms_eval.log"
+    if kwargs.get("nproc", 1) > 1 and kwargs.get("main_process_port") is None:
+        kwargs["main_process_port"] = free_port()  # the default 29500 collides with any other run on this node
     cmd = lmms_eval_command(model, model_args, tasks, output_path, **kwargs)
     started = time.time() - 1.0
     with log_path.open("w") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        if echo:
-            proc = subprocess.Popen(cmd, env=offline_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                sys.stderr.write(line)
-                log.write(line)
+        # Same process group as ours, so a signal to the group (Ctrl-C, scancel, kill -9 of the group) ends every rank.
+        proc = subprocess.Popen(cmd, env=offline_env(env), stdout=subprocess.PIPE if echo else log,
+                                stderr=subprocess.STDOUT, text=True)
+        tee = threading.Thread(target=_tee, args=(proc.stdout, log), daemon=True) if echo else None
+        if tee:
+            tee.start()
+        try:
             rc = proc.wait(timeout=timeout)
-        else:
-            rc = subprocess.run(cmd, env=offline_env(env), stdout=log, stderr=subprocess.STDOUT, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc)
+            raise LmmsEvalFailed(f"lmms-eval ran past the timeout of {timeout:g} s and was killed; log: {log_path}") from None
+        except BaseException:  # e.g. KeyboardInterrupt: leave no rank running
+            _kill_tree(proc)
+            raise
+        finally:
+            if tee:
+                tee.join()
     run = find_run(output_path, since=started)
     if run is None:
         lines = [_ANSI.sub("", line) for line in log_path.read_text(errors="replace").splitlines()]

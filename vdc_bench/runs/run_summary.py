@@ -7,6 +7,7 @@ Output: a ``RunSummary`` (vdc_bench/records.py) that sweeps, reports and the lea
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,10 @@ def locate_run(run_dir: Path) -> LmmsRun:
     run = find_run(run_dir)
     if run is None:
         raise VdcBenchError(f"{run_dir}: no lmms-eval *_results.json under this folder")
+    others = [p for p in run_dir.rglob("*_results.json") if p != run.results_path]
+    if others:  # never a silent choice: say which run the numbers come from
+        print(f"warning: {run_dir} holds {len(others) + 1} lmms-eval runs; using the newest, {run.results_path} "
+              "(give each run its own --output_path to avoid this)", file=sys.stderr)
     return run
 
 
@@ -97,6 +102,8 @@ def _judge_usage(scores_path: Path, scores_doc: ScoresDocument) -> JudgeUsage:
         failed=sum(c.failed for c in calls),
         retries=sum(c.retries for c in calls),
         seconds=sum(doc.elapsed_s or 0.0 for doc in docs),
+        prompt_tokens=sum(c.prompt_tokens for c in calls),  # as the judge server reported them
+        completion_tokens=sum(c.completion_tokens for c in calls),
     )
 
 
@@ -139,4 +146,7 @@ def summarize_run(
                                            "random_seed", "numpy_seed", "torch_seed")},
         versions=versions or (scores_doc.versions if scores_doc else {}),
         runtime=runtime_from_records(records),
+        damaged_videos=sorted(r.key for r in records if r.stats.video_damaged),
+        random_weights=any(r.stats.random_weights for r in records),
+        judging_failure=scores_doc.judging_failure() if scores_doc else None,
     )

@@ -20,29 +20,31 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from vdc_bench.atomic_write import atomic_write_text
+from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
+from vdc_bench.logs import logger
 from vdc_bench.models.auroracap.arg_names import canonical_name
 from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
 from vdc_bench.runs.environment import environment_versions
-from vdc_bench.runs.lmms_runner import format_model_args, run_lmms_eval
+from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
-from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL
+from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
 from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_FILE = "sweep.json"
 DONE_FILE = "DONE.json"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".sweep.lock"  # held while a sweep runs: two sweeps on one folder would compute every ratio twice
 DEFAULT_RATIOS = (0.05, 0.1, 0.2, 0.4, 1.0)
 
 
@@ -61,6 +63,10 @@ class SweepConfig:
     timeout_s: float | None = None  # per ratio
     progress: bool = True
     echo: bool = False  # stream lmms-eval's output to stderr
+    batch_size: int = 1  # per process
+    nproc: int = 1  # data-parallel processes
+    launcher: str = "torchrun"  # or "accelerate"
+    lmms_args: list[str] = field(default_factory=list)  # further lmms-eval flags
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -74,6 +80,11 @@ class SweepConfig:
         clash = sorted(k for k in model_arg_names(self.model_args) if canonical_name(k) == "token_kept_ratio")
         if clash:
             raise VdcBenchError(f"sweep: remove {clash[0]} from --model_args; the sweep sets it per ratio")
+        if self.batch_size < 1 or self.nproc < 1:
+            raise VdcBenchError(f"sweep: batch_size and nproc must be >= 1, got {self.batch_size} and {self.nproc}")
+        if self.launcher not in LAUNCHERS:
+            raise VdcBenchError(f"sweep: launcher must be one of {LAUNCHERS}, got {self.launcher!r}")
+        check_extra_args(self.lmms_args)
         if self.kind not in ("run", "demo"):
             raise VdcBenchError(f"sweep: kind must be 'run' or 'demo', got {self.kind!r}")
 
@@ -88,8 +99,10 @@ class SweepConfig:
         return {ENV_MODE: "url", ENV_BASE_URL: self.judge_base_url, ENV_MODEL: self.judge_model}
 
     def fingerprint(self, ratio: float) -> dict[str, Any]:
-        """What must match for a finished ratio to be reused."""
-        return {
+        """What must match for a finished ratio to be reused. Batch size and process count change fp16
+        numerics (padding, per-rank batches), and extra lmms-eval flags may change what runs (seed, offset);
+        they enter only when set, so sweeps begun before they existed still resume. The launcher does not."""
+        fingerprint: dict[str, Any] = {
             "model": self.model,
             "model_args": self.model_args_for(ratio),
             "tasks": list(self.tasks),
@@ -97,11 +110,22 @@ class SweepConfig:
             "gen_kwargs": self.gen_kwargs,
             "judge": self.judge_identity(),
         }
+        if self.batch_size != 1:
+            fingerprint["batch_size"] = self.batch_size
+        if self.nproc != 1:
+            fingerprint["nproc"] = self.nproc
+        if self.lmms_args:
+            fingerprint["lmms_args"] = list(self.lmms_args)
+        return fingerprint
 
     def judge_identity(self) -> dict[str, str]:
-        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment."""
+        """The judge and protocol the runs will use: explicit settings over the VDC_JUDGE* environment.
+        Written to DONE.json, so the URL is redacted (credentials do not change which judge it is)."""
         from_env = {name: os.environ.get(name, "").strip() for name in (ENV_MODE, ENV_BASE_URL, ENV_MODEL, ENV_PROTOCOL)}
-        return {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        identity = {k: v for k, v in {**from_env, **self.judge_env()}.items() if v}
+        if ENV_BASE_URL in identity:
+            identity[ENV_BASE_URL] = redact_url(identity[ENV_BASE_URL])
+        return identity
 
 
 def model_arg_names(model_args: str) -> list[str]:
@@ -166,6 +190,10 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         echo=config.echo,
         limit=config.limit,
         gen_kwargs=config.gen_kwargs,
+        batch_size=config.batch_size,
+        nproc=config.nproc,
+        launcher=config.launcher,
+        extra_args=config.lmms_args,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
     recorded = summary.token_kept_ratio
@@ -181,6 +209,9 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
             f"are the tasks {config.tasks} VDC tasks? see {folder / 'lmms_eval.log'}"
         )
     _write_json(folder / SUMMARY_FILE, summary.to_dict())
+    if summary.judging_failure:
+        # Not marked done: the next run evaluates this ratio again (judged verdicts come from the cache).
+        raise VdcBenchError(f"ρ={ratio:g}: {summary.judging_failure} (not marked done; see {summary.scores_path})")
     fingerprint = config.fingerprint(ratio)
     _write_json(folder / DONE_FILE, {
         "fingerprint": fingerprint,
@@ -208,6 +239,8 @@ def paired_differences(points: list[RunSummary]) -> list[PairedDifference]:
 def sweep_document(config: SweepConfig, points: list[RunSummary]) -> SweepDocument:
     cfg = asdict(config)
     cfg["output"] = str(config.output)
+    if config.judge_base_url:
+        cfg["judge_base_url"] = redact_url(config.judge_base_url)
     return SweepDocument(
         schema=SWEEP_SCHEMA,
         created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -221,7 +254,22 @@ def sweep_document(config: SweepConfig, points: list[RunSummary]) -> SweepDocume
 def run_sweep(config: SweepConfig) -> Path:
     """Evaluate every ratio not yet done, then write ``sweep.json``. Returns its path (the report is
     ``reporting.report.write_report``'s job, composed by the command)."""
-    config.output.mkdir(parents=True, exist_ok=True)
+    ensure_output_folder(config.output, "sweep folder")
+    lock = FileLock(config.output / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as err:
+        raise VdcBenchError(
+            f"{config.output}: another vdc-bench sweep is running on this folder (it holds {lock.lock_file}); "
+            "wait for it to finish, or use another --output"
+        ) from err
+    try:
+        return _run_locked(config)
+    finally:
+        lock.release()
+
+
+def _run_locked(config: SweepConfig) -> Path:
     points = []
     bar = tqdm(config.ratios, desc="token_kept_ratio sweep", unit="ratio", disable=not config.progress)
     for ratio in bar:
@@ -230,8 +278,7 @@ def run_sweep(config: SweepConfig) -> Path:
         if summary is None:
             summary = evaluate_ratio(config, ratio, label=f"{config.model} ρ={ratio:g}")
         else:
-            bar.write(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing",
-                      file=sys.stderr)
+            logger.info(f"[sweep] ρ={ratio:g}: already done ({ratio_dir(config.output, ratio) / DONE_FILE}), reusing")
         points.append(summary)
     bar.close()
     path = config.output / SWEEP_FILE

@@ -111,6 +111,12 @@ def _ci(samples: np.ndarray, scale: float = 1.0) -> list[float] | None:
     return [float(scale * lo), float(scale * hi)]
 
 
+def _se(samples: np.ndarray, scale: float = 1.0) -> float | None:
+    """Bootstrap standard error: the spread of the bootstrap means (what lmms-eval reports as ``*_stderr``)."""
+    samples = samples[~np.isnan(samples)]
+    return float(scale * samples.std(ddof=1)) if samples.size > 1 else None
+
+
 def _macro(per_dim: dict[str, dict[str, tuple[float, float]]], iters: int, seed: int) -> dict[str, Any]:
     """Macro means per dimension and overall, with CIs. Values: acc in 0..100, score in 0..5."""
     m = _matrix(per_dim)
@@ -126,6 +132,8 @@ def _macro(per_dim: dict[str, dict[str, tuple[float, float]]], iters: int, seed:
             "score": float(m.score[mask, k].mean()),
             "acc_ci95": _ci(boot["acc"][:, k], 100.0) if boot else None,
             "score_ci95": _ci(boot["score"][:, k]) if boot else None,
+            "acc_stderr": _se(boot["acc"][:, k], 100.0) if boot else None,
+            "score_stderr": _se(boot["score"][:, k]) if boot else None,
         }
     dims = out["dimensions"]
     out["overall"] = {
@@ -134,6 +142,8 @@ def _macro(per_dim: dict[str, dict[str, tuple[float, float]]], iters: int, seed:
         "score": float(np.mean([v["score"] for v in dims.values()])),
         "acc_ci95": _ci(boot["acc"].mean(axis=1), 100.0) if boot else None,
         "score_ci95": _ci(boot["score"].mean(axis=1)) if boot else None,
+        "acc_stderr": _se(boot["acc"].mean(axis=1), 100.0) if boot else None,
+        "score_stderr": _se(boot["score"].mean(axis=1)) if boot else None,
     }
     return out
 
@@ -143,7 +153,7 @@ def summarize(
     bootstrap_iters: int = DEFAULT_BOOTSTRAP_ITERS,
     seed: int = DEFAULT_BOOTSTRAP_SEED,
 ) -> dict[str, Any]:
-    """The ``scores`` block of the scores JSON (schema in EVAL.md, section VDCscore)."""
+    """The ``scores`` block of the scores JSON (schema in EVAL.md, section Reference)."""
     tallies = tally_videos(judgements)
     as_zero = {d: {v: (t.yes / t.n, t.score_sum / t.n) for v, t in vids.items()} for d, vids in tallies.items()}
     excluded = {

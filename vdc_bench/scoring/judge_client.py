@@ -6,6 +6,11 @@ counted: exponential backoff with jitter on timeouts, connection errors, 408/409
 no choices, empty content), up to ``max_attempts``; then the call is returned as failed. Credentials or
 model-name errors (401/403/404) abort the run: they would fail every call. A refused connection to a
 local judge first calls the settings' ``revive`` hook, which brings a crashed server back (once).
+
+Several base URLs (comma-separated; every one must serve the same model) share the calls: each attempt goes to
+the endpoint with the fewest calls in flight, so a slower or busier server gets fewer. A request that is
+already in flight is not sent again: later askers wait for its reply (the verdict cache only helps once
+the first reply is in). Token usage reported by the server is summed per run.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ class CallStats:
     succeeded: int = 0
     failed: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    shared_in_flight: int = 0  # identical requests answered by a call already in flight
+    prompt_tokens: int = 0  # as the server reports them (``usage``), over every HTTP 200 reply
+    completion_tokens: int = 0
+    endpoint_attempts: dict[str, int] = field(default_factory=dict)  # host -> HTTP attempts sent there
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +68,10 @@ class CallStats:
             "succeeded": self.succeeded,
             "failed": self.failed,
             "retry_reasons": dict(sorted(self.retry_reasons.items())),
+            "shared_in_flight": self.shared_in_flight,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "endpoint_attempts": dict(sorted(self.endpoint_attempts.items())),
         }
 
 
@@ -93,16 +106,17 @@ def check_reachable(settings: JudgeSettings, timeout_s: float = 10.0) -> None:
     would go through all its retries first. (The embedded judge was just started or found alive.)"""
     if settings.source != "url":
         return
-    parts = urlsplit(settings.base_url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    shown = f"{parts.scheme}://{base_url_host(settings.base_url)}{parts.path}"  # no credentials, no query
-    try:
-        socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
-    except OSError as err:
-        raise JudgeUnusableError(
-            f"judge URL {shown} is unreachable ({err.strerror or type(err).__name__}): start the judge server "
-            "or fix --judge-base-url / VDC_JUDGE_BASE_URL"
-        ) from err
+    for url in settings.base_urls():
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        shown = f"{parts.scheme}://{base_url_host(url)}{parts.path}"  # no credentials, no query
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=timeout_s).close()
+        except OSError as err:
+            raise JudgeUnusableError(
+                f"judge URL {shown} is unreachable ({err.strerror or type(err).__name__}): start the judge server "
+                "or fix --judge-base-url / VDC_JUDGE_BASE_URL"
+            ) from err
 
 
 def _completion_text(data: Any) -> str | None:
@@ -116,6 +130,14 @@ def _completion_text(data: Any) -> str | None:
     return content if content and content.strip() else ""
 
 
+@dataclass
+class _Endpoint:
+    url: str
+    client: openai.AsyncOpenAI
+    in_flight: int = 0
+    sent: int = 0
+
+
 class JudgeClient:
     """Use as ``async with JudgeClient(settings, cache, protocol_id) as judge: await judge.complete(...)``."""
 
@@ -124,14 +146,15 @@ class JudgeClient:
         self.cache = cache
         self.protocol_id = protocol_id
         self.stats = CallStats()
-        self._client: openai.AsyncOpenAI | None = None
+        self._endpoints: list[_Endpoint] = []
+        self._pending: dict[str, asyncio.Future[CallResult]] = {}  # request key -> the call answering it
         self._slots: asyncio.Semaphore | None = None
         self._revive_lock: asyncio.Lock | None = None
         self._rng = random.Random()  # jitter only; never affects what is asked or scored
 
-    async def __aenter__(self) -> JudgeClient:
-        self._client = openai.AsyncOpenAI(
-            base_url=self.settings.base_url,
+    def _new_client(self, url: str) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=url,
             api_key=self.settings.api_key,
             timeout=self.settings.timeout_s,
             max_retries=0,
@@ -139,14 +162,17 @@ class JudgeClient:
             # the default httpx transport (profiled: 1.6 -> 1.1 ms); client CPU is what limits throughput.
             http_client=openai.DefaultAioHttpClient(),
         )
+
+    async def __aenter__(self) -> JudgeClient:
+        self._endpoints = [_Endpoint(url, self._new_client(url)) for url in self.settings.base_urls()]
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._revive_lock = asyncio.Lock()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        for endpoint in self._endpoints:
+            await endpoint.client.close()
+        self._endpoints = []
 
     async def complete(
         self, messages: list[dict[str, str]], response_format: dict[str, Any] | None = None
@@ -157,34 +183,59 @@ class JudgeClient:
             self.stats.cache_hits += 1
             return CallResult(hit, 0, True)
         assert self._slots is not None, "use JudgeClient as an async context manager"
-        async with self._slots:
-            result = await self._call_with_retries(messages, response_format)
-        if result.text is not None:
-            self.cache.put(key, result.text, self.settings.model, self.protocol_id)
-            self.stats.succeeded += 1
-        else:
-            self.stats.failed += 1
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.stats.shared_in_flight += 1
+            return replace(await asyncio.shield(pending), attempts=0)
+        future: asyncio.Future[CallResult] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # no "never retrieved" warning
+        self._pending[key] = future
+        try:
+            async with self._slots:
+                result = await self._call_with_retries(messages, response_format)
+            if result.text is not None:
+                self.cache.put(key, result.text, self.settings.model, self.protocol_id)
+                self.stats.succeeded += 1
+            else:
+                self.stats.failed += 1
+            future.set_result(result)
+        except BaseException as err:
+            future.set_exception(err)
+            raise
+        finally:
+            del self._pending[key]
         return result
+
+    def _least_loaded(self) -> _Endpoint:
+        # Fewest in flight; on a tie, the one sent fewer so far (round robin while all are idle).
+        return min(self._endpoints, key=lambda e: (e.in_flight, e.sent))
 
     async def _revive_embedded(self) -> None:
         """The local judge refused a connection: it may have died. The ``revive`` hook restarts a server
         this process owns (once) or starts a new one; the following attempts go wherever it is."""
         revive = self.settings.revive
-        assert self._revive_lock is not None and self._client is not None and revive is not None
+        assert self._revive_lock is not None and len(self._endpoints) == 1 and revive is not None
         async with self._revive_lock:  # one restart, not one per worker
             endpoint = await asyncio.to_thread(revive, self.settings.model)
             if endpoint.base_url != self.settings.base_url:
                 self.settings = replace(self.settings, base_url=endpoint.base_url)
-                self._client = self._client.with_options(base_url=endpoint.base_url)
+                current = self._endpoints[0]
+                current.url, current.client = endpoint.base_url, current.client.with_options(base_url=endpoint.base_url)
 
     def _backoff_s(self, attempt: int) -> float:
         ceiling = min(self.settings.backoff_max_s, self.settings.backoff_base_s * 2 ** (attempt - 1))
         return ceiling * (0.5 + 0.5 * self._rng.random())
 
+    def _count_tokens(self, data: Any) -> None:
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(usage, dict):
+            self.stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.stats.completion_tokens += int(usage.get("completion_tokens") or 0)
+
     async def _call_with_retries(
         self, messages: list[dict[str, str]], response_format: dict[str, Any] | None
     ) -> CallResult:
-        assert self._client is not None
+        assert self._endpoints, "use JudgeClient as an async context manager"
         s = self.settings
         body: dict[str, Any] = {
             "model": s.model, "messages": messages, "temperature": s.temperature, "max_tokens": s.max_tokens,
@@ -197,16 +248,24 @@ class JudgeClient:
         for attempt in range(1, s.max_attempts + 1):
             self.stats.http_attempts += 1
             wait: float | None = None
+            endpoint = self._least_loaded()
+            host = base_url_host(endpoint.url)
+            self.stats.endpoint_attempts[host] = self.stats.endpoint_attempts.get(host, 0) + 1
+            endpoint.in_flight += 1
+            endpoint.sent += 1
             try:
                 # The SDK's low-level post (same HTTP stack, auth, timeout and error classes as
                 # chat.completions.create) with a plain dict: create() runs every message through its
                 # recursive param transform and builds pydantic models, ~2 ms CPU per call (profiled).
-                data = await self._client.post("/chat/completions", cast_to=dict, body=body)
+                try:
+                    data = await endpoint.client.post("/chat/completions", cast_to=dict, body=body)
+                finally:
+                    endpoint.in_flight -= 1
             except openai.APIStatusError as err:
                 status = err.status_code
                 if status in _FATAL_STATUS:
                     raise JudgeUnusableError(
-                        f"judge at {base_url_host(s.base_url)} (model {s.model!r}) answered HTTP {status}: "
+                        f"judge at {host} (model {s.model!r}) answered HTTP {status}: "
                         "check the base URL, the model name and OPENAI_API_KEY"
                     ) from err
                 error = f"HTTP {status}"
@@ -222,6 +281,7 @@ class JudgeClient:
             except ValueError as err:  # HTTP 200 whose body is not JSON: cut off by a proxy or a dying server
                 error = f"invalid response body: {err}"
             else:
+                self._count_tokens(data)
                 text = _completion_text(data)
                 if text:
                     return CallResult(text, attempt, False)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from vdc_bench.errors import VdcBenchError
 
@@ -59,6 +59,20 @@ class JudgeSettings:
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Zero workers would wait forever and zero attempts would fail every QA: reject, never score.
+        for name, low in (("concurrency", 1), ("max_attempts", 1), ("max_tokens", 1), ("reasks", 0)):
+            if getattr(self, name) < low:
+                raise VdcBenchError(f"judge setting {name} must be >= {low}, got {getattr(self, name)}")
+        if not self.timeout_s > 0 or not self.temperature >= 0:
+            raise VdcBenchError(
+                f"judge settings timeout_s must be > 0 and temperature >= 0, got {self.timeout_s}, {self.temperature}"
+            )
+
+    def base_urls(self) -> list[str]:
+        """The endpoints: ``base_url`` may list several, comma-separated, all serving ``model``."""
+        return [u.strip() for u in self.base_url.split(",") if u.strip()]
+
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every call (and part of every cache key)."""
         return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
@@ -67,7 +81,7 @@ class JudgeSettings:
         """What results may record: no key, no full URL (it can carry credentials or tokens)."""
         return {
             "model": self.model,
-            "base_url_host": base_url_host(self.base_url),
+            "base_url_host": ",".join(base_url_host(u) for u in self.base_urls()),
             "source": self.source,
             "description": self.description,
             **self.sampling(),
@@ -85,6 +99,17 @@ def base_url_host(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def redact_url(url: str) -> str:
+    """``url`` as a written file may show it: user, password and query values (tokens) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    pairs = (p.partition("=") for p in parts.query.split("&") if p)
+    query = "&".join(f"{key}=***" if sep else key for key, sep, _ in pairs)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def resolve_judge(

@@ -42,6 +42,11 @@ def caption_counts(items: Sequence[CaptionItem]) -> dict[str, Any]:
         "generation_failed": sum(c["generation_failed"] for c in by_dim.values()),
         "without_qa": sorted(f"{i.dimension}/{i.video_id}" for i in items if not i.qa),
         # Judged as they are (an empty caption answers nothing), but listed so they are not mistaken for captions.
+        # Listed, not silently judged as if they asked something (upstream files hold a few such QAs).
+        "empty_qas": sorted(
+            f"{i.dimension}/{i.video_id}#{n}" for i in items for n, q in enumerate(i.qa)
+            if not q.question.strip() or not q.answer.strip()
+        ),
         "empty_captions": sorted(f"{i.dimension}/{i.video_id}" for i in items if not i.failed and not i.caption.strip()),
         "captions_truncated": sorted(
             f"{i.dimension}/{i.video_id}" for i in items if not i.failed and len(i.caption) > MAX_CAPTION_CHARS

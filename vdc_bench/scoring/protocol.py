@@ -92,9 +92,15 @@ class Protocol:
             "name": self.name,
             "prompt_sha256": self.prompt_sha256,
             "constrained_json": self.constrained,
-            "comparable_with_published": not self.constrained,
+            "same_prompts_as_published": not self.constrained,
             "prompts_file": PROMPTS_FILE.name,
         }
+
+
+def is_published_judge(model: str) -> bool:
+    """Whether ``model`` names the judge of the published VDCscore numbers (Llama-3.1-8B Instruct, any
+    packaging: Hub id, served name or GGUF file). Same prompts with another judge give other scales."""
+    return "llama-3.1-8b" in model.lower().replace("_", "-")
 
 
 @cache

@@ -94,6 +94,11 @@ async def _ask(
     raise _Failed("parse_failed", f"{call}: unparsable reply after {judge.settings.reasks} re-ask(s)")
 
 
+def answer_parser(protocol: Protocol) -> Callable[[str], str | None]:
+    """Call 1's reply -> the answer call 2 is given (None: unparsable, ask again)."""
+    return parse_answer_json if protocol.constrained else (lambda text: text[:MAX_REPLY_CHARS])
+
+
 async def _judge_qa(judge: JudgeClient, protocol: Protocol, item: CaptionItem, index: int) -> QAJudgement:
     qa = item.qa[index]
     out = QAJudgement(item.dimension, item.video_id, index, qa.question, qa.answer, qa.category, "ok")
@@ -104,7 +109,7 @@ async def _judge_qa(judge: JudgeClient, protocol: Protocol, item: CaptionItem, i
     try:
         # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does; only a runaway
         # reply is cut (to what the verdict parser would read), so it cannot blow up call 2.
-        parse_answer = parse_answer_json if protocol.constrained else (lambda text: text[:MAX_REPLY_CHARS])
+        parse_answer = answer_parser(protocol)
         caption = item.caption[:MAX_CAPTION_CHARS]
         out.caption_truncated = len(caption) < len(item.caption)
         answer = await _ask(

@@ -1,0 +1,1 @@
+"""Open-ended video QA tasks scored by the vdc-bench judge (Video-ChatGPT protocol), see metrics.py."""

@@ -1,0 +1,138 @@
+"""MSR-VTT captioning on the 1k-A test split (JSFusion), read from the original release files.
+
+A local copy (``MSRVTT_ROOT`` or the task's ``dataset_kwargs.root``) holds:
+
+* ``MSRVTT_JSFUSION_test.csv``: the 1k-A split, header ``key,vid_key,video_id,sentence``, one row per
+  test video (``video_id`` like ``video7020``; ``sentence`` is the retrieval query, not used here);
+* ``MSRVTT_data.json`` (or the original ``train_val_videodatainfo.json``; the 1k-A videos come from
+  train/val): ``{"videos": [{"video_id": ...}, ...], "sentences": [{"video_id", "caption", "sen_id"}, ...]}``,
+  all 20 reference captions of each video;
+* the videos: ``videos/all/<video_id>.mp4`` (as released) or ``videos/<video_id>.mp4``.
+
+Defects are reported like VDC's: a bad CSV row or JSON entry names file:line (row) or the entry index,
+duplicate ids name their lines, videos without references and missing videos are listed; missing
+videos fail the run unless ``on_missing`` is ``skip``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
+from vdc_bench.dataset.loader import Duplicate
+from vdc_bench.dataset.settings import ON_MISSING
+from vdc_bench.dataset.videos import VideoFinder
+
+ROOT_ENV = "MSRVTT_ROOT"
+SPLIT_FILE = "MSRVTT_JSFUSION_test.csv"
+REFERENCE_FILES = ("MSRVTT_data.json", "train_val_videodatainfo.json")
+CSV_HEADER = ("key", "vid_key", "video_id", "sentence")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MsrvttReport:
+    root: str
+    split_file: str
+    reference_file: str
+    n_docs: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    without_references: list[str] = field(default_factory=list)
+    missing_videos: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"root": self.root, "n_docs": self.n_docs, "duplicates": len(self.duplicates),
+                "without_references": len(self.without_references), "missing_videos": len(self.missing_videos)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_root(spec: dict[str, Any]) -> Path:
+    root = spec.get("root") or os.environ.get(ROOT_ENV)
+    if not root:
+        raise DataNotFoundError(f"MSR-VTT: no data folder; set {ROOT_ENV} (see 'Standard benchmarks' in EVAL.md)")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataNotFoundError(f"{root}: MSR-VTT data folder not found ({ROOT_ENV})")
+    return root
+
+
+def _split_ids(path: Path, report: MsrvttReport) -> list[str]:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: 1k-A split file not found")
+    seen: dict[str, list[int]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(h.strip() for h in header) != CSV_HEADER:
+            raise DataFormatError(f"{path}:1: expected the header {','.join(CSV_HEADER)}, got {header}")
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(CSV_HEADER) or not row[2].strip():
+                raise DataFormatError(f"{path}:{line}: expected {len(CSV_HEADER)} fields with a video_id, got {row}")
+            seen.setdefault(row[2].strip(), []).append(line)
+    for vid, lines in seen.items():
+        if len(lines) > 1:
+            report.duplicates.append(Duplicate(vid, str(path), lines, identical=True))
+    return list(seen)
+
+
+def _references(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    sentences = data.get("sentences") if isinstance(data, dict) else None
+    if not isinstance(sentences, list):
+        raise DataFormatError(f"{path}: expected an object with a 'sentences' list")
+    refs: dict[str, list[str]] = {}
+    for index, item in enumerate(sentences):
+        if not (isinstance(item, dict) and isinstance(item.get("video_id"), str) and isinstance(item.get("caption"), str)):
+            raise DataFormatError(f"{path}: sentences[{index}]: expected string fields video_id and caption, got {item!r}")
+        refs.setdefault(item["video_id"], []).append(item["caption"])
+    return refs
+
+
+def load_msrvtt_1ka(root: Path, on_missing: str = "error") -> tuple[list[dict[str, Any]], MsrvttReport]:
+    """Docs ``{video_id, video_path, references}`` of the 1k-A test split, and the defect report."""
+    if on_missing not in ON_MISSING:
+        raise DataFormatError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
+    reference_file = next((root / n for n in REFERENCE_FILES if (root / n).is_file()), None)
+    if reference_file is None:
+        raise DataNotFoundError(f"{root}: none of {', '.join(REFERENCE_FILES)} found (the reference captions)")
+    report = MsrvttReport(str(root), str(root / SPLIT_FILE), str(reference_file))
+    ids = _split_ids(root / SPLIT_FILE, report)
+    refs = _references(reference_file)
+    finder = VideoFinder([d for d in (root / "videos" / "all", root / "videos") if d.is_dir()])
+    docs = []
+    for vid in ids:
+        if vid not in refs:
+            report.without_references.append(vid)
+            continue
+        video = finder.find(vid)
+        if video is None:
+            report.missing_videos.append(vid)
+            continue
+        docs.append({"video_id": vid, "video_path": str(video), "references": refs[vid]})
+    report.n_docs = len(docs)
+    for dup in report.duplicates:
+        log.warning("MSR-VTT: duplicate video id %s on lines %s of %s (evaluated once)", dup.video_id, dup.lines, dup.file)
+    if report.without_references:
+        log.warning("MSR-VTT: %d split video(s) without reference captions in %s (not evaluated): %s",
+                    len(report.without_references), reference_file, ", ".join(report.without_references))
+    if report.missing_videos:
+        message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
+        if on_missing == "error":
+            raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
+        log.warning("MSR-VTT: skipping %s", message)
+    return docs, report

@@ -1,0 +1,142 @@
+"""MSRVTT-QA and MSVD-QA test sets (Xu et al., ACM MM 2017), read from their original release files.
+
+MSRVTT-QA (``MSRVTT_QA_ROOT``):
+* ``test_qa.json``: a JSON array of ``{"answer", "category_id", "id", "question", "video_id"}``, where
+  ``video_id`` is the MSR-VTT number (``7010`` -> ``video7010``);
+* videos from the MSR-VTT release: ``videos/all/video<N>.mp4`` or ``videos/video<N>.mp4``.
+
+MSVD-QA (``MSVD_QA_ROOT``):
+* ``test_qa.json``: a JSON array of ``{"answer", "id", "question", "video_id"}``, ``video_id`` being N of
+  ``vid<N>``;
+* ``youtube_mapping.txt``: one ``<clip name> vid<N>`` per line;
+* videos from the MSVD release: ``YouTubeClips/<clip name>.avi`` (or ``videos/``).
+
+Defects are reported like VDC's: a malformed entry names ``file: [index]`` (a mapping line names
+file:line), duplicate QA ids name their entries (the first is kept), missing videos are listed and fail
+the run unless ``on_missing`` is ``skip``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
+from vdc_bench.dataset.settings import ON_MISSING
+from vdc_bench.dataset.videos import VideoFinder
+
+QA_FILE = "test_qa.json"
+MAPPING_FILE = "youtube_mapping.txt"
+ROOT_ENV = {"msrvtt_qa": "MSRVTT_QA_ROOT", "msvd_qa": "MSVD_QA_ROOT"}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QaReport:
+    dataset: str
+    root: str
+    n_docs: int = 0
+    duplicate_ids: dict[str, list[int]] = field(default_factory=dict)  # QA id -> entry indices
+    missing_videos: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "root": self.root, "n_docs": self.n_docs,
+                "duplicate_ids": len(self.duplicate_ids), "missing_videos": len(self.missing_videos)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_root(dataset: str, spec: dict[str, Any]) -> Path:
+    env = ROOT_ENV[dataset]
+    root = spec.get("root") or os.environ.get(env)
+    if not root:
+        raise DataNotFoundError(f"{dataset}: no data folder; set {env} (see 'Standard benchmarks' in EVAL.md)")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataNotFoundError(f"{root}: {dataset} data folder not found ({env})")
+    return root
+
+
+def _qa_entries(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: QA file not found")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}:{err.lineno}: malformed JSON ({err.msg})") from None
+    if not isinstance(data, list):
+        raise DataFormatError(f"{path}: expected a JSON array of QA entries, got {type(data).__name__}")
+    for index, entry in enumerate(data):
+        ok = isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("question", "answer"))
+        if not ok or not isinstance(entry.get("id"), int) or not isinstance(entry.get("video_id"), int):
+            raise DataFormatError(f"{path}: [{index}]: expected int id and video_id, string question and answer, got {entry!r}")
+    return list(enumerate(data))
+
+
+def _msvd_names(path: Path) -> dict[int, str]:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: MSVD clip-name mapping not found")
+    names: dict[int, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].startswith("vid") or not parts[1][3:].isdigit():
+                raise DataFormatError(f"{path}:{line_no}: expected '<clip name> vid<N>', got {line.strip()!r}")
+            names[int(parts[1][3:])] = parts[0]
+    return names
+
+
+def load_qa_release(dataset: str, root: Path, on_missing: str = "error") -> tuple[list[dict[str, Any]], QaReport]:
+    """Docs ``{sample_key, question_id, question, answer, video_path}`` of ``msrvtt_qa`` or ``msvd_qa``."""
+    if dataset not in ROOT_ENV:
+        raise DataNotFoundError(f"unknown QA release {dataset!r}; known: {', '.join(ROOT_ENV)}")
+    if on_missing not in ON_MISSING:
+        raise DataFormatError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
+    report = QaReport(dataset, str(root))
+    entries = _qa_entries(root / QA_FILE)
+    if dataset == "msvd_qa":
+        clip_names = _msvd_names(root / MAPPING_FILE)
+        folders = [root / "YouTubeClips", root / "videos"]
+    else:
+        folders = [root / "videos" / "all", root / "videos"]
+    finder = VideoFinder([d for d in folders if d.is_dir()])
+    seen: dict[int, list[int]] = {}
+    missing: dict[str, None] = {}
+    docs = []
+    for index, entry in entries:
+        seen.setdefault(entry["id"], []).append(index)
+        if len(seen[entry["id"]]) > 1:
+            continue
+        if dataset == "msvd_qa":
+            name = clip_names.get(entry["video_id"])
+            if name is None:
+                raise DataFormatError(f"{root / QA_FILE}: [{index}]: video_id {entry['video_id']} has no line "
+                                      f"'<clip name> vid{entry['video_id']}' in {root / MAPPING_FILE}")
+            video = finder.find(name + ".avi") or finder.find(name)
+        else:
+            name = f"video{entry['video_id']}"
+            video = finder.find(name)
+        if video is None:
+            missing[name] = None
+            continue
+        docs.append({"sample_key": f"{dataset}/{entry['id']}", "question_id": str(entry["id"]),
+                     "question": entry["question"], "answer": entry["answer"], "video_path": str(video)})
+    report.duplicate_ids = {str(k): v for k, v in seen.items() if len(v) > 1}
+    report.missing_videos = list(missing)
+    report.n_docs = len(docs)
+    for qa_id, indices in report.duplicate_ids.items():
+        log.warning("%s: duplicate QA id %s at entries %s of %s (the first is kept)", dataset, qa_id, indices, root / QA_FILE)
+    if report.missing_videos:
+        message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
+        if on_missing == "error":
+            raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
+        log.warning("%s: skipping the QAs of %s", dataset, message)
+    return docs, report
