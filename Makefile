@@ -16,10 +16,10 @@ judge: venv
 	bash scripts/bootstrap_judge.sh
 
 browser:
-	bash scripts/bootstrap_browser.sh
+	bash scripts/bootstrap_apt.sh chromium chromium fonts-dejavu-core
 
 java:
-	bash scripts/bootstrap_java.sh
+	bash scripts/bootstrap_apt.sh java default-jre-headless
 
 test: venv judge browser java
 	$(VENV)/bin/ruff check .

@@ -38,7 +38,7 @@ from vdc_bench.scoring.protocol import load_protocol
 
 # Mean caption words per dimension (roughly VDC's: ~500 words per video over the five captions).
 CAPTION_WORDS = {"camera": 90, "short": 20, "background": 110, "main_object": 110, "detailed": 200}
-QA_MEAN, QA_MIN, QA_MAX = 18.87, 11, 38  # vdc_benchmark.md §2
+QA_MEAN, QA_MIN, QA_MAX = 18.87, 11, 38  # QAs per video in the published VDCScore QA files
 VOCAB = ("camera pans slowly across a crowded street where people walk past old shops under a grey sky while "
          "a red bus stops near the corner and a dog runs after a ball the light is warm and soft").split()
 

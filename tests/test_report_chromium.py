@@ -15,7 +15,7 @@ from vdc_bench.leaderboard.render import write_rendered
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = [pytest.mark.slow,  # a real browser
-              pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run scripts/bootstrap_browser.sh")]
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium missing: run make browser")]
 
 
 def chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The judge prompts are the published protocol, byte for byte (hashes from vdc_benchmark.md §4.2)."""
+"""The judge prompts are the published protocol, byte for byte (hashes of the published prompts)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.scoring.protocol import PROMPTS_FILE, load_protocol
 
-# Copied from the reference table (vdc_benchmark.md §4.2), not computed from our file.
+# Hashes of the published prompts, copied, not computed from our file.
 REFERENCE = {
     "call1_system": (376, "5f9604667b58c3262143dd21c49e77c68c760fb3c7c51995a9eaa4453f598127"),
     "call1_user": (272, "64a03ca2c023af531a0e245d17ae69ad6bc80388f42d3e3e0de05a347c74d1e0"),

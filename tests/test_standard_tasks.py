@@ -134,7 +134,7 @@ def test_bad_copies_fail_with_one_line_naming_the_file(standard_copies, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("java") is None, reason="java missing (pycocoevalcap): run scripts/bootstrap_java.sh")
+@pytest.mark.skipif(shutil.which("java") is None, reason="java missing (pycocoevalcap): run make java")
 def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(standard_copies, model_tiny_checkpoints, tmp_path,
                                                                               scoring_stub):
     from vdc_bench.runs.lmms_runner import run_lmms_eval

@@ -12,7 +12,7 @@ from vdc_bench.models.auroracap.vision_tower import AuroraVisionTower
 
 
 def reference_merge(x, size, metric, r, protect_cls):
-    """One frame, plain Python, written from the prose of auroracap_model.md §3.2."""
+    """One frame, plain Python, written from the prose of the ToMe paper."""
     t = len(x)
     r = min(r, (t - (1 if protect_cls else 0)) // 2)
     if r <= 0:
@@ -105,7 +105,7 @@ def test_unmerged_tokens_pass_through_bit_exact():
     assert untouched >= 2 * (41 - 2 * 6)  # at least every token outside the merged pairs, bit for bit
 
 
-# Table of auroracap_model.md §3.4.
+# Tokens per frame by ratio, as published for AuroraCap.
 TABLE = {0.01: (22, 47), 0.05: (21, 78), 0.1: (20, 109), 0.15: (19, 140), 0.2: (18, 171), 0.3: (15, 264),
          0.4: (13, 326), 0.5: (11, 388), 0.6: (9, 450), 0.7: (6, 543), 0.8: (4, 605), 0.9: (2, 667), 1.0: (0, 729)}
 

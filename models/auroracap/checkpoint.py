@@ -1,4 +1,4 @@
-"""Find, validate and read AuroraCap checkpoints (spec: auroracap_model.md §2).
+"""Find, validate and read AuroraCap checkpoints (the xtuner and Hugging Face layouts).
 
 Two layouts:
 

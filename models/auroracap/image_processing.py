@@ -1,4 +1,4 @@
-"""CLIP preprocessing of frames, built from parameters, never from the Hub (spec: auroracap_model.md §6).
+"""CLIP preprocessing of frames, built from parameters, never from the Hub (AuroraCap's parameters).
 
 shortest edge -> 378 (PIL bicubic), centre crop 378x378, x/255, CLIP mean/std. The values equal AuroraCap's
 ``visual_encoder/preprocessor_config.json``; a checkpoint's own file overrides them when present.

@@ -1,4 +1,4 @@
-"""The ToMe merge schedule of AuroraCap (auroracap_model.md §3.4): plain arithmetic, no torch.
+"""The ToMe merge schedule of AuroraCap: plain arithmetic, no torch.
 
 Shared by the vision tower (how many tokens each block merges) and by reports and the leaderboard
 (the visual-token budget a ``token_kept_ratio`` implies), so the formula exists once.

@@ -1,4 +1,4 @@
-"""AuroraCap's projector: token-wise Linear -> GELU (erf) -> Linear (spec: auroracap_model.md §1, §2.2).
+"""AuroraCap's projector: token-wise Linear -> GELU (erf) -> Linear (as upstream AuroraCap).
 
 Kept as ``model = Sequential(Linear, GELU, Linear)`` so the state-dict keys are xtuner's
 ``model.0.*`` / ``model.2.*`` and ``projector/model.safetensors`` loads without remote code.

@@ -1,4 +1,4 @@
-"""Prompt strings and token ids with per-frame image sentinels (spec: auroracap_model.md §4).
+"""Prompt strings and token ids with per-frame image sentinels (upstream AuroraCap's formats).
 
 The text placeholder ``<image>`` becomes the sentinel id -200 at tokenisation; the model later
 replaces the i-th sentinel with the projected tokens of frame i.

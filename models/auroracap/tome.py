@@ -1,4 +1,4 @@
-"""Token Merging (ToMe) as AuroraCap applies it inside every CLIP block (spec: auroracap_model.md §3).
+"""Token Merging (ToMe) as AuroraCap applies it inside every CLIP block (ToMe, Bolya et al. 2023, as upstream AuroraCap patches CLIP).
 
 Pure tensor math, batched over frames, no Python loops over tokens and no sorting:
 ``merge_step(x, size, metric, r)`` is one bipartite soft matching (``match``) followed by a size-weighted

@@ -1,4 +1,4 @@
-"""Turn lmms-eval visuals (video paths, image paths, PIL images) into RGB frames (spec: auroracap_model.md §5).
+"""Turn lmms-eval visuals (video paths, image paths, PIL images) into RGB frames (AuroraCap's frame sampling).
 
 Videos are decoded with PyAV, sampled uniformly over the decoded-frame index with both endpoints
 (``linspace(0, T-1, n)``, truncated), extensions matched case-insensitively. The frame count T comes from

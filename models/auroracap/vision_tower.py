@@ -1,4 +1,4 @@
-"""CLIP vision tower with AuroraCap's Token Merging in every block (spec: auroracap_model.md §1, §3).
+"""CLIP vision tower with AuroraCap's Token Merging in every block.
 
 Module names mirror transformers' ``CLIPVisionModel`` as saved by transformers 4.x (the xtuner
 ``visual_encoder/`` files), so its ``state_dict`` keys are the standard ``vision_model.*`` ones.

@@ -11,7 +11,7 @@ from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args
 
 
 def add_launch_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch_size", type=int, default=1, help="captions per batch, per process")
+    p.add_argument("--batch_size", type=positive_int, default=1, help="captions per batch, per process")
     p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes on this node (one per GPU)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="torchrun",
                    help="how several processes start (one process needs none with torchrun)")
@@ -23,4 +23,6 @@ def check_launch_options(args: argparse.Namespace) -> None:
     """Validate before any work starts."""
     if args.batch_size < 1:
         raise VdcBenchError(f"--batch_size must be >= 1, got {args.batch_size}")
+    if args.nproc < 1:
+        raise VdcBenchError(f"--nproc must be >= 1, got {args.nproc}")
     check_extra_args(args.lmms_args)

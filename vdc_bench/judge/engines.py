@@ -21,7 +21,7 @@ from vdc_bench.judge import assets
 from vdc_bench.judge.server import LOOPBACK, ServerSpec
 from vdc_bench.logs import logger
 
-PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # vdc_benchmark.md §4.3
+PUBLISHED_JUDGE = "meta-llama/Llama-3.1-8B-Instruct"  # the judge of the published VDCscore numbers
 NOT_PUBLISHED = f"NOT the published judge {PUBLISHED_JUDGE}"
 EMBEDDED_N_CTX = 4096  # llama-cpp-python defaults to 2048, too short for detailed captions
 ENGINE_CONTEXT = 8192  # GPU engines: a detailed caption + prompt + 256 new tokens fit with room to spare

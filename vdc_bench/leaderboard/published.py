@@ -1,7 +1,7 @@
 """Published VDC numbers (verbatim CSV copies in ``data/``) turned into leaderboard entries.
 
 Published values are kept as published. Every check whose result disagrees with them adds a flag to the
-entry instead of correcting the number (vdc_benchmark.md §10.5): averages that are not the mean of their five
+entry instead of correcting the number: averages that are not the mean of their five
 dimensions beyond rounding, an average equal to one dimension, AuroraCap dimensions that match different
 ``token_kept_ratio`` settings of the published sweep, and token counts the AuroraCap code cannot produce.
 """
@@ -21,7 +21,7 @@ RATIO_SWEEP_CSV = DATA_DIR / "auroracap_ratio_sweep_published.csv"
 PUBLISHED_JUDGE = "Llama-3.1-8B"
 PUBLISHED_PROTOCOL = "VDCscore as published (aurora post_eval; judge Llama-3.1-8B)"
 PUBLISHED_DATE = "2025-07-03"
-# The lmms-eval wrapper defaults (auroracap_model.md §7): what a user running AuroraCap gets.
+# The lmms-eval wrapper defaults of upstream AuroraCap: what a user running AuroraCap gets.
 WRAPPER_FRAMES, WRAPPER_RATIO = 16, 0.4
 _AVERAGE_FLAG = "published avg {metric} "
 

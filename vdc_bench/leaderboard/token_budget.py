@@ -1,4 +1,4 @@
-"""AuroraCap-7B's visual-token budget implied by ``token_kept_ratio`` (auroracap_model.md §3.4).
+"""AuroraCap-7B's visual-token budget implied by ``token_kept_ratio`` (the ToMe merge schedule).
 
 The formula is the vision tower's own merge schedule (``models/auroracap/merge_schedule.py``, no
 torch), applied to the real geometry, so reports can put the code-formula token axis next to

@@ -4,7 +4,7 @@ Our points use **measured** visual tokens and seconds. Published references are 
 judge (Llama-3.1-8B); our judge may differ, so the y-axes of the two are only comparable when the judges match.
 The published AuroraCap sweep has no token measurements: it is drawn on the code-formula axis
 (729 - 31*floor(729(1-rho)/32) tokens/frame x 10 frames) and, dashed, on the notebook's nominal axis
-(rho x 5,600), vdc_benchmark.md §10.3.
+(rho x 5,600), as the published sweep states it.
 """
 
 from __future__ import annotations

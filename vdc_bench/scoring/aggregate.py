@@ -1,6 +1,6 @@
 """VDCscore aggregation as published, plus micro averages, clustered bootstrap CIs and paired comparison.
 
-Published definition (vdc_benchmark.md §4.6), per dimension d and video v with QAs Q_v:
+Published definition (VDCscore, as the reference scorer computes it), per dimension d and video v with QAs Q_v:
     acc_v = |yes| / |Q_v|, score_v = mean score over Q_v
     Acc_d = 100 * mean_v acc_v, Score_d = mean_v score_v  (macro over videos)
     VDCscore = unweighted mean of the dimensions' Acc_d / Score_d.
