@@ -208,3 +208,22 @@ def test_sweep_refuses_a_ratio_the_model_did_not_record(tmp_path, monkeypatch):
     summary.token_kept_ratio = None
     with pytest.raises(VdcBenchError, match=r"recorded no token_kept_ratio in its samples, not 0.1"):
         sweep.evaluate_ratio(config, 0.1, "x")
+
+
+def test_fields_later_stages_added_are_typed_too(tmp_path):
+    line = next(read_jsonl(_samples_files(RATIO)[0]))[1]
+    for key, value, expected in (("random_weights", "yes", "true or false"), ("video_damaged", 1, "true or false"),
+                                 ("frames_in_header", [3, "4"], "an integer")):
+        bad = dict(line["vdc_acc"], stats={**line["vdc_acc"]["stats"], key: value})
+        with pytest.raises(VdcBenchError, match=rf"^s.jsonl:3: field 'stats\.{key}(\[1\])?' must be {expected}, got "):
+            SampleRecord.from_dict(bad, "s.jsonl:3")
+    raw = json.loads(_scores_file().read_text())
+    judged = ScoresDocument.from_dict({**raw, "judging": {"qas": 9, "failed": 2, "parse_failed": 2}}, "s.json")
+    assert judged.judging_failure() == ("judging failed for 2 of 9 QAs (2 parse_failed): not a VDCscore; fix the "
+                                        "judge and score again (verdicts already judged come from the cache)")
+    assert ScoresDocument.from_dict({**raw, "judging": {"qas": 9, "failed": 0}}, "s.json").judging_failure() is None
+    with pytest.raises(VdcBenchError, match=r"^s.json: field 'judging\.failed' must be an integer, got the string '2'$"):
+        ScoresDocument.from_dict({**raw, "judging": {"qas": 9, "failed": "2"}}, "s.json")
+    block = {**raw["dimensions"]["camera"], "acc_stderr": "small"}
+    with pytest.raises(VdcBenchError, match=r"field 'dimensions\.camera\.acc_stderr' must be a number"):
+        ScoresDocument.from_dict({**raw, "dimensions": {**raw["dimensions"], "camera": block}}, "s.json")
