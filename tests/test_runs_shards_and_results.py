@@ -88,8 +88,8 @@ def test_three_shards_score_like_one_run_and_results_files_carry_vdcscore(scorin
     assert main([*oracle, "--output_path", str(tmp_path / "full")]) == 0
     for i in range(3):
         assert main([*oracle, "--output_path", str(tmp_path / f"shard{i}"), "--shard", f"{i}/3"]) == 0
-    keys = [{r["sample_key"] for r in vdc_records(find_run(tmp_path / f"shard{i}"))} for i in range(3)]
-    full_keys = {r["sample_key"] for r in vdc_records(find_run(tmp_path / "full"))}
+    keys = [{r.sample_key for r in vdc_records(find_run(tmp_path / f"shard{i}"))} for i in range(3)]
+    full_keys = {r.sample_key for r in vdc_records(find_run(tmp_path / "full"))}
     assert all(keys) and sum(map(len, keys)) == len(full_keys) and set().union(*keys) == full_keys
 
     one = _score([tmp_path / "full"], stub, tmp_path, tmp_path / "scored_full", "--update-results")
