@@ -82,18 +82,18 @@ def phase(args: argparse.Namespace) -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     doc, judgements = score_captions(items, settings, config, Path(args.out_dir) if args.out_dir else None)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    calls = doc["calls"]
+    calls = doc.calls
     print(json.dumps({
         "qas": len(judgements),
-        "calls_made": calls["succeeded"],
-        "cache_hits": calls["cache_hits"],
-        "failed": calls["failed"],
-        "judge_s": doc["elapsed_s"],
+        "calls_made": calls.succeeded,
+        "cache_hits": calls.cache_hits,
+        "failed": calls.failed,
+        "judge_s": doc.elapsed_s,
         "wall_s": wall,
         "client_cpu_s": cpu,
-        "calls_per_s": (calls["succeeded"] + calls["cache_hits"]) / doc["elapsed_s"],
+        "calls_per_s": (calls.succeeded + calls.cache_hits) / doc.elapsed_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "vdcscore_acc": doc["vdcscore"]["acc"],
+        "vdcscore_acc": doc.vdcscore.acc,
     }))
 
 

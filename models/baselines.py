@@ -39,7 +39,7 @@ class _CaptionBound(lmms):
 
 
 class VdcOracle(_CaptionBound):
-    """Returns the reference caption of the doc's dimension (INTERFACES.md §2 ``reference_caption``)."""
+    """Returns the reference caption of the doc's dimension (its ``reference_caption`` field)."""
 
     def caption_for(self, doc: dict) -> str:
         caption = str(doc.get("reference_caption") or "")

@@ -80,7 +80,7 @@ def caplog(caplog):
     logger.remove(handler)
 
 
-# --- scoring (issue 5) ------------------------------------------------------------------------
+# --- scoring ------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def scoring_stub():
         server.stop()
 
 
-# --- model (issue 3) --------------------------------------------------------------------------
+# --- model -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +149,7 @@ def model_asset_videos(tmp_path_factory):
         pytest.skip(f"asset videos unavailable: {err}")
 
 
-# --- sweeps, reports, leaderboard (issue 7) ---------------------------------------------------
+# --- sweeps, reports, leaderboard ------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")

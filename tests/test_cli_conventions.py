@@ -34,7 +34,7 @@ def test_every_option_of_every_command_has_help_and_one_spelling_convention():
 
 def test_help_shows_defaults():
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["caption"].format_help().split())
-    assert "--num-frm NUM_FRM frames sampled uniformly from the video (default: the adapter's, 16)" in help_text
+    assert "--num-frm NUM_FRM frames sampled uniformly from the video (default: 16)" in help_text
     assert "--num_frm" not in help_text  # deprecated spellings are hidden
 
 

@@ -1,4 +1,4 @@
-"""Data-parallel lmms-eval through ``accelerate launch`` (issue 8): launcher, driver arithmetic, carried wheels,
+"""Data-parallel lmms-eval through ``accelerate launch``: launcher, driver arithmetic, carried wheels,
 and a real 1- vs 2-process run of the driver on CPU (gloo)."""
 
 from __future__ import annotations

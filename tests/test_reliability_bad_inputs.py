@@ -1,4 +1,4 @@
-"""Issue 9: a corpus of bad inputs, each met with a clear message (never a traceback or a crash).
+"""A corpus of bad inputs, each met with a clear message (never a traceback or a crash).
 
 Three kinds of outcome:
 * ``raises``: rejected before any work with a one-line ``VdcBenchError`` naming the file/line/field/URL;
@@ -203,10 +203,52 @@ def test_bad_samples_files_stop_before_any_judge_call(tmp_path, case):
         load_samples([write_samples(tmp_path / "samples.jsonl", lines)])
 
 
+DIMENSION_LIST = "camera, short, background, main_object, detailed"
+# A field of the wrong type is never coerced (a string "false" is true in Python, a list caption would be
+# stringified and judged, an unknown dimension would be scored as a sixth one): the second line of the
+# samples file carries the defect, and the message names file:line and the field.
+RECORD_TYPE_CASES = {
+    "failed_as_string": (record("v2", failed="false"), "field 'failed' must be true or false, got the string 'false'"),
+    "caption_as_list": (record("v2", caption=["a", "b"]), "field 'caption' must be a string, got a list"),
+    "caption_null": (record("v2", caption=None), "field 'caption' must be a string, got null"),
+    "failed_null": (record("v2", failed=None), "field 'failed' must be true or false, got null"),
+    "dimension_unknown": (record("v2", dimension="../../evil"),
+                          f"field 'dimension' is '../../evil', not a VDC dimension ({DIMENSION_LIST})"),
+    "video_id_as_number": (record(7), "field 'video_id' must be a string, got the number 7"),
+    "answer_as_number": (record("v2", qa=[{"question": "How many cats?", "answer": 1}]),
+                         "field 'qa[0].answer' must be a string, got the number 1"),
+    "qa_item_not_an_object": (record("v2", qa=["What sleeps?"]),
+                              "field 'qa[0]' must be a JSON object, got the string 'What sleeps?'"),
+    "prompt_index_as_string": (record("v2", prompt_index="3"), "field 'prompt_index' must be an integer, got the string '3'"),
+    "error_as_object": (record("v2", error={"why": "x"}), "field 'error' must be a string, got an object"),
+    "stats_frames_as_string": (record("v2", stats={"frames": "16"}),
+                               "field 'stats.frames' must be an integer, got the string '16'"),
+    "stats_ratio_as_bool": (record("v2", stats={"token_kept_ratio": True}),
+                            "field 'stats.token_kept_ratio' must be a number, got true"),
+    "unknown_schema": (record("v2", schema="vdc-bench.sample/9"),
+                       "field 'schema' must be 'vdc-bench.sample/1', got the string 'vdc-bench.sample/9'"),
+    "record_not_an_object": ([1, 2], "the record must be a JSON object, got a list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RECORD_TYPE_CASES))
+def test_mistyped_sample_records_are_one_line_errors_naming_line_and_field(tmp_path, capsys, case):
+    from vdc_bench.cli import main
+
+    bad, message = RECORD_TYPE_CASES[case]
+    samples = write_samples(tmp_path / "samples.jsonl", [record("v1"), bad])
+    code = main(["score", str(samples), "--output", str(tmp_path / "out"), "--judge-base-url", "http://127.0.0.1:9/v1",
+                 "--judge-model", "m"])
+    assert code == 2
+    assert capsys.readouterr().err == f"vdc-bench score: error: {samples}:2: {message}\n"
+    assert not (tmp_path / "out").exists()  # stopped before any judging or writing
+
+
 def _score(url: str, path: Path, out: Path, **kw) -> tuple[dict, list]:
     settings = JudgeSettings(base_url=url, model="stub-judge", concurrency=4, **kw)
     config = ScoringConfig(load_protocol(), out / "cache.sqlite", bootstrap_iters=100, progress=False)
-    return score_captions(load_samples([path]), settings, config, out)
+    doc, judgements = score_captions(load_samples([path]), settings, config, out)
+    return doc.to_dict(), judgements
 
 
 def test_odd_captions_are_scored_and_flagged_the_rest_is_untouched(scoring_stub, tmp_path):

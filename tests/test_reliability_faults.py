@@ -1,4 +1,4 @@
-"""Issue 9: a judge that misbehaves 20% of the time changes no score.
+"""A judge that misbehaves 20% of the time changes no score.
 
 The real embedded judge (llama-cpp-python serving SmolLM2-135M, protocol ``vdcscore-v1-json``) sits
 behind ``tests/fault_proxy.py``, which injects timeouts, connection resets, 429 + Retry-After, 500,
@@ -56,7 +56,7 @@ def run_scoring(url: str, model: str, out, cache) -> tuple[dict, list[dict]]:
                              backoff_max_s=0.5, max_attempts=8)
     config = ScoringConfig(load_protocol("vdcscore-v1-json"), cache, bootstrap_iters=200, progress=False)
     doc, judgements = score_captions(demo_items(), settings, config, out)
-    return doc, [j.as_dict() for j in judgements]
+    return doc.to_dict(), [j.as_dict() for j in judgements]
 
 
 def test_faulty_judge_gives_the_fault_free_scores(smoke_judge, tmp_path):

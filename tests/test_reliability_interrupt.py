@@ -1,4 +1,4 @@
-"""Issue 9: kill -9 at seeded points loses nothing and corrupts nothing.
+"""Kill -9 at seeded points loses nothing and corrupts nothing.
 
 Scoring: ``vdc-bench score`` against the stub judge, SIGKILLed at 10 seeded numbers of served verdicts
 plus 2 seeded moments of a run that only reads the cache and writes its outputs. Generation: a

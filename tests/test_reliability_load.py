@@ -1,4 +1,4 @@
-"""Issue 9: 200 videos x 5 dimensions (~19 QAs each, VDC's shape) at concurrency 64: no verdict is lost.
+"""200 videos x 5 dimensions (~19 QAs each, VDC's shape) at concurrency 64: no verdict is lost.
 
 The samples are the scoring benchmark's VDC-shaped synthetic records (``benchmarks/bench_scoring.py``
 ``make_samples``; the synthetic *video* set has only ~8 QAs per caption). ``vdc-bench score`` runs in its

@@ -1,4 +1,4 @@
-"""Issue 9: no API key in anything the suite writes; judge replies are data; judges listen on loopback."""
+"""No API key in anything the suite writes; judge replies are data; judges listen on loopback."""
 
 from __future__ import annotations
 

@@ -110,8 +110,13 @@ def make_run(folder: Path, records: list[dict], model: str = "auroracap", model_
 
 
 def fake_lmms_eval(records: list[dict]):
-    """Stands in for the lmms-eval subprocess of a sweep."""
-    return lambda model, model_args, tasks, folder, **_: make_run(folder, records, model, model_args)
+    """Stands in for the lmms-eval subprocess of a sweep; its samples record the ratio as the adapter does."""
+    def run(model, model_args, tasks, folder, **_):
+        ratio = float(dict(p.split("=", 1) for p in model_args.split(","))["token_kept_ratio"])
+        recorded = [dict(r, stats={**r.get("stats", {}), "token_kept_ratio": ratio}) for r in records]
+        return make_run(folder, recorded, model, model_args)
+
+    return run
 
 
 def test_sweep_ratio_with_failed_judging_is_not_done_and_rerun_rejudges(failing_judge, monkeypatch, tmp_path):
@@ -127,8 +132,8 @@ def test_sweep_ratio_with_failed_judging_is_not_done_and_rerun_rejudges(failing_
     assert not (sweep.ratio_dir(config.output, 0.5) / sweep.DONE_FILE).exists()
     failing_judge.config.fail_first = 0  # the judge is fixed: the rerun judges again and gets a real number
     sweep.run_sweep(config)
-    summary = RunSummary.from_dict(json.loads((sweep.ratio_dir(config.output, 0.5) / sweep.SUMMARY_FILE).read_text()))
-    assert summary.judging_failure is None and summary.overall()["acc"] > 0
+    summary = RunSummary.load(sweep.ratio_dir(config.output, 0.5) / sweep.SUMMARY_FILE)
+    assert summary.judging_failure is None and summary.overall().acc > 0
 
 
 CAMERA = [r for r in RECORDS if r["dimension"] == "camera" and not r["failed"]]

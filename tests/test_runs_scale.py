@@ -71,7 +71,7 @@ def test_timeout_holds_while_streaming_and_kills_every_process_below_the_launche
 
 
 def _captions(folder) -> dict[str, str]:
-    return {f"{r['dimension']}/{r['video_id']}": r["caption"] for r in vdc_records(locate_run(folder))}
+    return {f"{r.dimension}/{r.video_id}": r.caption for r in vdc_records(locate_run(folder))}
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from vdc_bench.dataset.errors import DataFormatError
 from vdc_bench.dataset.settings import DataSettings
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.results_file import update_results
+from vdc_bench.records import DimensionScores
 from vdc_bench.runs.lmms_runner import find_run, run_lmms_eval
 from vdc_bench.runs.run_summary import vdc_records
 
@@ -37,8 +38,8 @@ def _predict_only_results(tmp_path, sizes=(4, 4, 4, 2, 4)):
 
 def test_update_results_replaces_placeholders_with_values_and_stderrs(tmp_path):
     path = _predict_only_results(tmp_path)
-    scores = {"dimensions": {d: {"acc": 40.0 + k, "score": 2.0 + k / 10, "acc_stderr": 1.0 + k, "score_stderr": 0.1}
-                             for k, d in enumerate(DIMS)}}
+    scores = {d: DimensionScores(n_videos=4, acc=40.0 + k, score=2.0 + k / 10, acc_stderr=1.0 + k, score_stderr=0.1)
+              for k, d in enumerate(DIMS)}
     assert update_results(path, scores) == [*[f"vdc_demo_{d}" for d in DIMS], "vdc_demo"]
     doc = json.loads(path.read_text())
     assert doc["results"]["vdc_demo_short"]["vdc_acc,none"] == 41.0
@@ -56,7 +57,7 @@ def test_update_results_refuses_a_file_it_would_leave_half_placeholder(tmp_path)
     path = _predict_only_results(tmp_path)
     before = path.read_text()
     with pytest.raises(VdcBenchError, match="vdc_demo_main_object .dimension main_object. has no VDCscore"):
-        update_results(path, {"dimensions": {d: {"acc": 1.0, "score": 1.0} for d in DIMS if d != "main_object"}})
+        update_results(path, {d: DimensionScores(n_videos=4, acc=1.0, score=1.0) for d in DIMS if d != "main_object"})
     assert path.read_text() == before
 
 
@@ -87,8 +88,8 @@ def test_three_shards_score_like_one_run_and_results_files_carry_vdcscore(scorin
     assert main([*oracle, "--output_path", str(tmp_path / "full")]) == 0
     for i in range(3):
         assert main([*oracle, "--output_path", str(tmp_path / f"shard{i}"), "--shard", f"{i}/3"]) == 0
-    keys = [{r["sample_key"] for r in vdc_records(find_run(tmp_path / f"shard{i}"))} for i in range(3)]
-    full_keys = {r["sample_key"] for r in vdc_records(find_run(tmp_path / "full"))}
+    keys = [{r.sample_key for r in vdc_records(find_run(tmp_path / f"shard{i}"))} for i in range(3)]
+    full_keys = {r.sample_key for r in vdc_records(find_run(tmp_path / "full"))}
     assert all(keys) and sum(map(len, keys)) == len(full_keys) and set().union(*keys) == full_keys
 
     one = _score([tmp_path / "full"], stub, tmp_path, tmp_path / "scored_full", "--update-results")
@@ -141,7 +142,7 @@ def test_lmms_eval_reports_the_vdcscore_bootstrap_stderr(fresh_metrics, tmp_path
     stderr = evaluator_utils.stderr_for_metric(metrics.aggregate_acc, bootstrap_iters=100000)(records)
     doc = metrics._SCORED[metrics._content_key(metrics.check_unique(
         metrics.item_from_record(r, "r") for r in records))]
-    assert stderr == doc["dimensions"]["camera"]["acc_stderr"] > 0 and stub.total_attempts == calls
+    assert stderr == doc.dimensions["camera"].acc_stderr > 0 and stub.total_attempts == calls
     assert evaluator_utils.stderr_for_metric(metrics.aggregate_acc, bootstrap_iters=0) is None
 
 

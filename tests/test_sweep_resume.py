@@ -28,7 +28,8 @@ def test_killed_sweep_resumes_without_repeating_the_finished_ratio(report_sweep_
 
 @pytest.mark.slow
 def test_sweep_collects_measured_cost_and_paired_differences(report_sweep_run):
-    doc, points = load_sweep(report_sweep_run["output"] / SWEEP_FILE)
+    sweep, points = load_sweep(report_sweep_run["output"] / SWEEP_FILE)
+    doc = sweep.to_dict()
     tokens = [p.efficiency.visual_tokens_per_frame for p in points]
     # Measured by the adapter: fewer tokens per frame at lower ratios; the tiny ViT has 4x4 patches.
     assert tokens[0] < tokens[1] < tokens[2] == 16
@@ -38,9 +39,9 @@ def test_sweep_collects_measured_cost_and_paired_differences(report_sweep_run):
         assert p.efficiency.captions == 10  # --limit 2 per dimension x 5 dimensions
         assert p.runtime == {"dtype": "float32", "device": "cpu", "decode": "hf", "processes": 1, "max_batch_size": 1}
         assert p.judge_model == "stub-judge"
-        assert p.judge_usage["calls"] > 0
-        assert set(p.scores["dimensions"]) == {"camera", "short", "background", "main_object", "detailed"}
-        assert p.overall()["acc_ci95"] is not None
+        assert p.judge_usage.calls > 0
+        assert set(p.scores.dimensions) == {"camera", "short", "background", "main_object", "detailed"}
+        assert p.overall().acc_ci95 is not None
     pairs = [(d["a"], d["b"]) for d in doc["paired"]]
     assert pairs == [(0.5, 0.1), (1.0, 0.5)]
     assert doc["paired"][0]["comparison"]["vdcscore"]["n_dimensions"] == 5

@@ -1,7 +1,7 @@
 """lmms-eval aggregation functions for the ``vdc_*`` tasks (metrics ``vdc_acc`` and ``vdc_score``).
 
-lmms-eval calls each aggregation with the per-doc records of one task (INTERFACES.md §3) and, because
-the signature has ``args``, its CLI namespace. The judge runs here, once per task and with full
+lmms-eval calls each aggregation with the per-doc ``SampleRecord``s (vdc_bench/records.py) of one task
+and, because the signature has ``args``, its CLI namespace. The judge runs here, once per task and with full
 concurrency, instead of one blocking doc at a time inside ``process_results``. ``vdc_acc`` and
 ``vdc_score`` receive the same records, so the judged result is memoised by the records' content:
 the second metric makes no judge call (and any repeat goes through the verdict cache anyway).
@@ -27,12 +27,13 @@ from typing import Any
 from vdc_bench.dataset.settings import ENV as DATA_ENV
 from vdc_bench.judge.embedded import resolve_judge
 from vdc_bench.logs import logger
+from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, build_document, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, load_protocol
-from vdc_bench.scoring.score_files import judging_failure, write_outputs
+from vdc_bench.scoring.score_files import write_outputs
 from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
@@ -41,7 +42,8 @@ SHARD_ENV = DATA_ENV["shard"]
 
 _LOCK = threading.Lock()
 _SETTINGS: JudgeSettings | None = None
-_SCORED: dict[str, dict[str, Any]] = {}  # content key -> scores document (acc and score share it)
+# content key -> scores document (acc and score share it); None: a shard, or the judge was unusable
+_SCORED: dict[str, ScoresDocument | None] = {}
 
 
 @dataclass
@@ -84,7 +86,7 @@ def _run_for(output_path: str, dims: set[str]) -> _Run:
     return run
 
 
-def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
+def _score(records: Sequence[Mapping[str, Any]], args: Any) -> ScoresDocument | None:
     items = check_unique(item_from_record(r, f"lmms-eval record {i}") for i, r in enumerate(records))
     key = _content_key(items)
     with _LOCK:  # one judge run per task, even if both metrics are aggregated concurrently
@@ -95,8 +97,8 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
             # A shard holds every N-th video: its VDCscore would pass for the benchmark's. NaN, not that number.
             logger.error(f"VDCscore not computed: {SHARD_ENV}={shard} selects a shard of the videos; "
                          "run shards with --predict_only and score all shard folders together with `vdc-bench score`.")
-            _SCORED[key] = {"vdcscore": None, "judge_error": f"{SHARD_ENV}={shard}: a shard is not scored alone"}
-            return _SCORED[key]
+            _SCORED[key] = None
+            return None
         settings = _settings()
         config = ScoringConfig(
             protocol=load_protocol(os.environ.get(ENV_PROTOCOL, "").strip() or DEFAULT_PROTOCOL),
@@ -113,9 +115,9 @@ def _score(records: Sequence[Mapping[str, Any]], args: Any) -> dict[str, Any]:
             # The metrics become NaN instead; the samples can be scored later with `vdc-bench score`.
             logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {err}. The captions are "
                          "kept in the samples file (--log_samples): score them with `vdc-bench score <output_path>`.")
-            _SCORED[key] = {"vdcscore": None, "judge_error": str(err)}
-            return _SCORED[key]
-        failure = judging_failure(doc)
+            _SCORED[key] = None
+            return None
+        failure = doc.judging_failure()
         if failure:
             # lmms-eval can only show a bare number: NaN, not the no/0 count of the unjudged QAs.
             logger.error(f"[vdc-bench] ERROR: VDCscore not computed for {sorted(dims)}: {failure}. The files in "
@@ -139,17 +141,17 @@ def _write_combined(run: _Run, settings: JudgeSettings, config: ScoringConfig) -
 
 def _metric(items: Sequence[Mapping[str, Any]], args: Any, name: str) -> float:
     doc = _score(items, args)
-    overall = doc["vdcscore"]
-    if overall is None or judging_failure(doc):  # None: no record had any QA, or the judge was unusable
+    # None: a shard, or the judge was unusable; no vdcscore: no record had any QA
+    if doc is None or doc.vdcscore is None or doc.judging_failure():
         return float("nan")
-    return float(overall[name])
+    return float(getattr(doc.vdcscore, name))
 
 
 def _stderr(name: str):
     def stderr(items: Sequence[Mapping[str, Any]]) -> float | str:
         # Called right after the aggregation with the same records: a memo hit, no judge call.
-        overall = _score(items, None)["vdcscore"]
-        value = None if overall is None else overall.get(f"{name}_stderr")
+        doc = _score(items, None)
+        value = None if doc is None or doc.vdcscore is None else getattr(doc.vdcscore, f"{name}_stderr")
         return "N/A" if value is None else float(value)
 
     return stderr

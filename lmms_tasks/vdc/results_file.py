@@ -10,6 +10,7 @@ scoring run computes them in-process.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from lmms_eval.api.metrics import pooled_sample_stderr
 
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import DimensionScores
 
 # lmms-eval metric name -> key in a scores document's dimension block
 METRIC_KEYS = {"vdc_acc": "acc", "vdc_score": "score"}
@@ -28,8 +30,9 @@ def _dimension_of(results: dict[str, Any], task: str) -> str | None:
     return kwargs.get("dimension") if isinstance(kwargs, dict) else None
 
 
-def update_results(results_path: Path, scores: dict[str, Any]) -> list[str]:
-    """Write the scores document's values into ``results_path``; returns the tasks and groups updated.
+def update_results(results_path: Path, dims: Mapping[str, DimensionScores]) -> list[str]:
+    """Write a scores document's dimension values (``ScoresDocument.dimensions``) into ``results_path``;
+    returns the tasks and groups updated.
 
     Every VDC task in the file must have its dimension scored (else the file would mix real values and
     placeholders): an unscored one is an error naming it.
@@ -38,7 +41,6 @@ def update_results(results_path: Path, scores: dict[str, Any]) -> list[str]:
         results = json.loads(Path(results_path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise VdcBenchError(f"{results_path}: cannot read the lmms-eval results file ({err})") from err
-    dims = scores.get("dimensions") or {}
     per_task = results.get("results") or {}
     updated = []
     for task, row in per_task.items():
@@ -46,11 +48,11 @@ def update_results(results_path: Path, scores: dict[str, Any]) -> list[str]:
         if dim is None:
             continue
         block = dims.get(dim)
-        if not block or block.get("acc") is None:
+        if block is None or block.acc is None:
             raise VdcBenchError(f"{results_path}: task {task} (dimension {dim}) has no VDCscore in the scores given")
         for metric, key in METRIC_KEYS.items():
-            stderr = block.get(f"{key}_stderr")
-            row[f"{metric},{FILTER}"] = block[key]
+            stderr = getattr(block, f"{key}_stderr")
+            row[f"{metric},{FILTER}"] = getattr(block, key)
             row[f"{metric}_stderr,{FILTER}"] = "N/A" if stderr is None else stderr
         updated.append(task)
     sizes = results.get("n-samples") or {}

@@ -19,6 +19,7 @@ from vdc_bench import sample_stats
 from vdc_bench.dataset.errors import DataNotFoundError
 from vdc_bench.dataset.task_docs import build_task_docs
 from vdc_bench.lmms_tasks.request_shape import LOADING_FOR
+from vdc_bench.records import SampleRecord
 
 METRICS = ("vdc_acc", "vdc_score")
 # What lmms-eval's chat backends put in place of a caption when a request failed: they log the
@@ -81,12 +82,13 @@ def doc_to_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = No
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
-    """One record with everything scoring and reports need (INTERFACES.md §3); the samples file has no doc."""
+    """One ``SampleRecord`` (vdc_bench/records.py) with everything scoring and reports need; the samples
+    file has no doc. Built through ``from_dict``, so a record that later stages could misread is an error
+    here. Both metrics get the same record."""
     stats = sample_stats.pop(doc)
     caption = (results[0] if results else "").strip()
     error = stats.get("error") or _caption_error(caption)
-    qa = doc["qa_list"]
-    rec = {
+    rec = SampleRecord.from_dict({
         "video_id": doc["video_id"],
         "dimension": doc["dimension"],
         "sample_key": doc["sample_key"],
@@ -96,12 +98,12 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
         "prompt_mode": doc["prompt_mode"],
         "caption": caption,
         "reference_caption": doc["reference_caption"],
-        "qa": json.loads(qa) if isinstance(qa, str) else list(qa),
+        "qa": doc["qa_list"],
         "failed": error is not None,
         "error": error,
         "stats": stats,
         "data": json.loads(doc["data_summary"]),
-    }
+    }, f"VDC sample {doc['sample_key']}").to_dict()
     return {"vdc_acc": rec, "vdc_score": rec}
 
 

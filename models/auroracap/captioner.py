@@ -204,7 +204,10 @@ class AuroraCapCaptioner:
 
     def _prepare_timed(self, index: int, request: CaptionRequest) -> tuple[int, _Prepared | None, CaptionResult]:
         """The CPU half of one request (video decode, CLIP preprocessing, tokenising); thread-safe."""
-        result = CaptionResult(text="")
+        # The ratio and the checkpoint's random-weights marker are settings, not measurements: recorded
+        # for failed requests too, so a run's summary reads them back from the samples (and flags them).
+        result = CaptionResult(text="", stats={"token_kept_ratio": self.settings.token_kept_ratio,
+                                               "random_weights": self.random_weights})
         started = time.perf_counter()
         try:
             item = self._prepare(request)
@@ -280,8 +283,6 @@ class AuroraCapCaptioner:
             "prompt_tokens": encoded.prompt_tokens,
             "output_tokens": n_out,
             "truncated": len(ends) == 0 and not stopped and n_out >= generation.max_new_tokens,
-            "token_kept_ratio": self.settings.token_kept_ratio,
-            "random_weights": self.random_weights,  # the checkpoint's own marker: flagged wherever shown
             "batch_size": timing["batch"],
             # fp16 greedy tokens can depend on these (kernels, batch mates): results record them
             "dtype": str(self.dtype).removeprefix("torch."),

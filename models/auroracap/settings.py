@@ -15,11 +15,15 @@ import torch
 from transformers import GenerationConfig
 
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.models.auroracap.arg_names import (
+    ALIASES,
+    DEFAULT_NUM_FRM,
+    DEFAULT_TOKEN_KEPT_RATIO,
+    canonical_name,
+)
 from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
 from vdc_bench.models.auroracap.vision_tower import ATTN_IMPLEMENTATIONS
 
-# Spellings used by the upstream wrapper and its docs (spec §7, §9 #14).
-ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
           "fp32": torch.float32, "float32": torch.float32}
 DECODE_BACKENDS = ("auto", "static", "hf")
@@ -51,8 +55,8 @@ def _as_bool(name: str, value: Any) -> bool:
 @dataclass
 class AuroraCapSettings:
     pretrained: str = ""
-    token_kept_ratio: float = 0.4
-    num_frm: int = 16
+    token_kept_ratio: float = DEFAULT_TOKEN_KEPT_RATIO
+    num_frm: int = DEFAULT_NUM_FRM
     dtype: str = "auto"  # auto = fp16 on CUDA (as upstream), fp32 on CPU
     device: str = "auto"  # auto = cuda:<local rank> if CUDA is available, else cpu
     attn_implementation: str = "sdpa"
@@ -79,7 +83,7 @@ class AuroraCapSettings:
         known = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for raw_name, value in args.items():
-            name = ALIASES.get(raw_name, raw_name)
+            name = canonical_name(raw_name)
             if name not in known:
                 raise ModelArgError(
                     f"unknown model arg {raw_name!r}; known: {sorted(known) + sorted(ALIASES)}"

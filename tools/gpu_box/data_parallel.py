@@ -1,4 +1,4 @@
-"""Data-parallel lmms-eval on 1 vs N GPUs: captions/s of a real ``--model auroracap`` run (issue 8).
+"""Data-parallel lmms-eval on 1 vs N GPUs: captions/s of a real ``--model auroracap`` run.
 
 Builds an AuroraCap-7B-shaped random checkpoint and a synthetic VDC set, then runs ``accelerate launch
 -m lmms_eval --tasks vdc --predict_only`` with 1 process and with N (one per GPU; lmms-eval shards the
@@ -30,7 +30,9 @@ from pathlib import Path
 
 from gpu_box.plugin_metadata import plugin_pythonpath
 from vdc_bench.dataset.dimensions import DIMENSIONS
+from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import sample_record_of_line
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LmmsRun, offline_env, run_lmms_eval
 
@@ -125,13 +127,15 @@ def captions_by_key(run: LmmsRun) -> dict[str, dict]:
     """
     out = {}
     for task in run.samples:
-        for row in run.read_samples(task):
-            rec = row["vdc_acc"]
-            stats = rec.get("stats") or {}
-            out[rec["sample_key"]] = {
-                "caption": rec["caption"], "doc_id": row["doc_id"], "failed": bool(rec["failed"]),
-                "output_tokens": int(stats.get("output_tokens") or 0), "peak_mem_mb": stats.get("peak_mem_mb"),
-                "batch": (stats.get("batch_size"), stats.get("vit_ms"), stats.get("gen_s")),
+        for lineno, row in read_jsonl(run.samples[task]):
+            rec = sample_record_of_line(row, f"{run.samples[task]}:{lineno}")
+            if rec is None:
+                continue
+            stats = rec.stats
+            out[rec.key] = {
+                "caption": rec.caption, "doc_id": row["doc_id"], "failed": rec.failed,
+                "output_tokens": stats.output_tokens or 0, "peak_mem_mb": stats.peak_mem_mb,
+                "batch": (stats.batch_size, stats.vit_ms, stats.gen_s),
             }
     return out
 

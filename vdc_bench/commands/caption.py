@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vdc_bench.cli_options import deprecated_alias
 from vdc_bench.commands.option_types import non_negative_float, positive_float, positive_int
+from vdc_bench.models.auroracap.arg_names import DEFAULT_NUM_FRM, DEFAULT_TOKEN_KEPT_RATIO
 
 
 def register(sub) -> None:
@@ -20,10 +21,11 @@ def register(sub) -> None:
     p.add_argument("visual", type=Path, help="video (mp4/mkv/webm/mpg/avi/...) or image file")
     p.add_argument("--pretrained", required=True, help="checkpoint directory (xtuner or LLaVA layout) or hub id")
     p.add_argument("--prompt", default="Describe the video in detail.", help="instruction given with the video")
-    p.add_argument("--num-frm", dest="num_frm", type=positive_int, default=None,
-                   help="frames sampled uniformly from the video (default: the adapter's, 16)")
-    p.add_argument("--token-kept-ratio", dest="token_kept_ratio", type=float, default=None,
-                   help="ToMe: fraction of visual tokens kept per frame, 1.0 = no merging (default: the adapter's, 0.4)")
+    # The adapter's own defaults, as `--model auroracap` uses them
+    p.add_argument("--num-frm", dest="num_frm", type=positive_int, default=DEFAULT_NUM_FRM,
+                   help="frames sampled uniformly from the video")
+    p.add_argument("--token-kept-ratio", dest="token_kept_ratio", type=float, default=DEFAULT_TOKEN_KEPT_RATIO,
+                   help="ToMe: fraction of visual tokens kept per frame, 1.0 = no merging")
     p.add_argument("--slowfast", action="store_true", help="AuroraCap slow-fast frame sampling")
     p.add_argument("--conv-template", dest="conv_template", default="vicuna_v1", help="vicuna_v1 (lmms-eval) or plain (inference.py)")
     p.add_argument("--dtype", default="auto", help="auto, float16, bfloat16 or float32")

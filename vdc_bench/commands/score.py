@@ -29,7 +29,7 @@ from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
-from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, judging_failure, keep_earlier, read_audit
+from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, keep_earlier, read_audit
 from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
 
 PAIRED_NAME = "vdcscore_paired.json"
@@ -177,21 +177,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
     doc, judgements = score_captions(items, settings, config, out_dir, [str(p) for p in args.inputs])
     print((out_dir / TABLE_NAME).read_text(encoding="utf-8"))
-    calls = doc["calls"]
-    print(f"judge calls: {calls['succeeded']} made, {calls['cache_hits']} from cache, {calls['retries']} retries, "
-          f"{calls['failed']} failed; outputs in {out_dir}")
+    calls = doc.calls
+    print(f"judge calls: {calls.succeeded} made, {calls.cache_hits} from cache, {calls.retries} retries, "
+          f"{calls.failed} failed; outputs in {out_dir}")
     if baseline is not None:
         paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
         atomic_write_text(out_dir / PAIRED_NAME, json.dumps(paired, indent=1) + "\n")
         print(f"paired comparison, this run minus {args.compare_to}:\n{_paired_table(paired)}")
-    failure = judging_failure(doc)
+    failure = doc.judging_failure()
     if failure:
         print(f"vdc-bench score: error: {failure}", file=sys.stderr)
         return 1
     if results_path is not None:
         from vdc_bench.lmms_tasks.vdc.results_file import update_results  # imports lmms-eval: only when asked
 
-        updated = update_results(results_path, doc)
+        updated = update_results(results_path, doc.dimensions)
         print(f"VDCscore written into {results_path} for {', '.join(updated)}")
     return 0

@@ -1,8 +1,7 @@
 """The five VDC caption dimensions, in the order the published tables list them."""
 
 from vdc_bench.dataset.errors import DataFormatError
-
-DIMENSIONS: tuple[str, ...] = ("camera", "short", "background", "main_object", "detailed")
+from vdc_bench.records import DIMENSIONS
 
 
 def check_dimension(name: str) -> str:

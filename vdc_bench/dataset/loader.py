@@ -223,7 +223,7 @@ def log_report(report: DimensionReport) -> None:
 
 def load_dimension(root: Path, dimension: str, settings: DataSettings | None = None,
                    layout: RootLayout | None = None) -> DimensionData:
-    """Docs of one dimension (INTERFACES.md §2 fields), after the pre-flight video check.
+    """Docs of one dimension (the fields ``lmms_tasks/vdc/task.py`` reads), after the pre-flight video check.
 
     Pure: defects go into the report (``log_report`` prints them); only ``on_missing=error`` raises.
     """

@@ -32,7 +32,7 @@ from vdc_bench.scoring.verdict_cache import VerdictCache
 
 CAPTIONS_FILE = Path(__file__).resolve().parent / "calibration_captions.json"
 CONDITIONS = ("oracle", "mismatched", "generic", "blind")
-EXPECTED_ORDER = ("oracle", "mismatched", "blind")  # the Done-when check of issue 6
+EXPECTED_ORDER = ("oracle", "mismatched", "blind")  # a usable judge ranks the conditions in this order
 MARGINS = (("oracle", "mismatched"), ("mismatched", "blind"), ("oracle", "blind"), ("oracle", "generic"))
 
 
@@ -75,8 +75,9 @@ def load_items(cfg: CalibrationConfig) -> list[CaptionItem]:
             )
         for doc in usable[: max(2, cfg.videos_per_dimension)]:
             item = item_from_record(
-                {**doc, "caption": doc["reference_caption"], "qa": doc["qa_list"]},
-                where=doc.get("sample_key", dim),
+                {"video_id": doc["video_id"], "dimension": doc["dimension"], "caption": doc["reference_caption"],
+                 "qa": doc["qa_list"]},
+                where=doc["sample_key"],
             )
             if cfg.qas_per_video:
                 item = CaptionItem(item.dimension, item.video_id, item.caption, item.qa[: cfg.qas_per_video])

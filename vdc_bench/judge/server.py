@@ -45,7 +45,7 @@ class ServerError(VdcBenchError):
 
 @dataclass(frozen=True)
 class JudgeEndpoint:
-    """Where a VDCscore judge answers (INTERFACES.md §4). ``base_url`` ends in ``/v1``."""
+    """Where a VDCscore judge answers (an OpenAI-compatible endpoint). ``base_url`` ends in ``/v1``."""
 
     base_url: str
     model: str

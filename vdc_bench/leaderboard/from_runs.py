@@ -9,27 +9,39 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from pathlib import Path
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.board import load_board, save_board, upsert
 from vdc_bench.leaderboard.published import PUBLISHED_JUDGE
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
+from vdc_bench.records import (
+    DimensionScores,
+    OverallScores,
+    ProtocolInfo,
+    RunSummary,
+    ScoresDocument,
+    read_json_file,
+)
 from vdc_bench.runs.lmms_runner import find_run
-from vdc_bench.runs.run_summary import RunSummary, summarize_run
+from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
-from vdc_bench.scoring.score_files import SCORES_NAME, judging_failure
+from vdc_bench.scoring.score_files import SCORES_NAME
 
 DEMO_NOTE = "demo, tiny random model"
 RANDOM_WEIGHTS_NOTE = "demo: random weights, not a result"
-RANDOM_WEIGHTS_NOTE = "demo: random weights, not a result"
 
 
-def _score(block: dict | None) -> Score:
-    block = block or {}
-    return Score(acc=block.get("acc"), score=block.get("score"), acc_ci=block.get("acc_ci95"),
-                 score_ci=block.get("score_ci95"), n=block.get("n_videos"))
+def _score(block: DimensionScores | None) -> Score:
+    if block is None:
+        return Score(acc=None, score=None)
+    return Score(acc=block.acc, score=block.score, acc_ci=block.acc_ci95, score_ci=block.score_ci95, n=block.n_videos)
+
+
+def _average(block: OverallScores | None) -> Score:
+    if block is None:
+        return Score(acc=None, score=None)
+    return Score(acc=block.acc, score=block.score, acc_ci=block.acc_ci95, score_ci=block.score_ci95)
 
 
 def stable_id(kind: str, results_path: str) -> str:
@@ -42,25 +54,28 @@ def stable_id(kind: str, results_path: str) -> str:
         return f"{kind}:{path.resolve()}"
 
 
-def _flags(judge: str, proto: dict, dims: dict[str, Score], overall: dict) -> list[str]:
+def _flags(judge: str, proto: ProtocolInfo | None, dims: dict[str, Score], overall: OverallScores | None) -> list[str]:
     """What keeps a row from being compared with others (shared by run and scores-file rows)."""
     flags = []
     if judge != PUBLISHED_JUDGE:
         flags.append(f"judged by {judge}, not {PUBLISHED_JUDGE}: not comparable with published rows")
-    if proto and not proto.get("same_prompts_as_published", proto.get("comparable_with_published", True)):
-        flags.append(f"protocol {proto.get('name')} uses constrained JSON: not comparable with published VDCscore")
+    # Files written before same_prompts_as_published existed said the same with comparable_with_published.
+    same_prompts = proto and (proto.same_prompts_as_published if proto.same_prompts_as_published is not None
+                              else proto.comparable_with_published)
+    if proto and same_prompts is False:
+        flags.append(f"protocol {proto.name} uses constrained JSON: not comparable with published VDCscore")
     missing = [d for d in DIMENSIONS if dims[d].acc is None]
     if missing:
         flags.append(f"dimensions not evaluated: {', '.join(missing)}; the average covers the others only")
-    judged_failures = {k: v for k, v in (overall.get("failures") or {}).items() if v}
+    judged_failures = {k: v for k, v in overall.failures.items() if v} if overall else {}
     if judged_failures:
         detail = ", ".join(f"{v} {k}" for k, v in judged_failures.items())
-        flags.append(f"{detail} of {overall.get('n_qas')} QAs, counted as no/0")
+        flags.append(f"{detail} of {overall.n_qas} QAs, counted as no/0")
     return flags
 
 
-def _protocol_label(proto: dict) -> str:
-    return f"{proto.get('name', 'unknown')} (prompts sha256 {str(proto.get('prompt_sha256', ''))[:12]})"
+def _protocol_label(proto: ProtocolInfo | None) -> str:
+    return f"{proto.name} (prompts sha256 {(proto.prompt_sha256 or '')[:12]})" if proto else "unknown"
 
 
 def _default_name(summary: RunSummary) -> str:
@@ -78,8 +93,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     if summary.judging_failure:
         raise VdcBenchError(f"{summary.scores_path}: {summary.judging_failure}; not added to the leaderboard")
     dims = {d: _score(summary.dimension(d)) for d in DIMENSIONS}
-    overall = summary.overall() or {}
-    proto = summary.protocol or {}
+    overall = summary.overall()
+    proto = summary.protocol
     judge = summary.judge_model
     flags = _flags(judge, proto, dims, overall)
     eff = summary.efficiency
@@ -104,8 +119,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         judge_model=judge,
         protocol=_protocol_label(proto),
         dimensions=dims,
-        average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
-                      score_ci=overall.get("score_ci95")),
+        average=_average(overall),
         computed_average=mean_of_dimensions(dims),
         source=str(Path(summary.scores_path or summary.results_path).resolve()),
         date=summary.date,
@@ -115,7 +129,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "token_kept_ratio": ratio,
             "tasks": summary.tasks,
             "limit": summary.config.get("limit"),
-            "judge": summary.judge,
+            "judge": summary.judge.to_dict() if summary.judge else None,
             "versions": summary.versions,
             "runtime": summary.runtime,
         },
@@ -123,32 +137,26 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
     )
 
 
-def _read_scores(path: Path) -> dict:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise VdcBenchError(f"{path}: not a readable scores JSON ({err})") from None
-    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("vdc-bench.scores/"):
+def _read_scores(path: Path) -> ScoresDocument:
+    raw = read_json_file(path)
+    if not isinstance(raw, dict) or not str(raw.get("schema", "")).startswith("vdc-bench.scores/"):
         raise VdcBenchError(f"{path}: not a vdc-bench scores file (no 'schema': 'vdc-bench.scores/...')")
-    return doc
+    return ScoresDocument.from_dict(raw, str(path))
 
 
 def entry_from_scores(path: Path, name: str, kind: str = "run") -> Entry:
     """A row from a scores JSON alone: the model is ``name``; frames and tokens per frame are unknown."""
     doc = _read_scores(path)
-    failure = judging_failure(doc)
+    failure = doc.judging_failure()
     if failure:
         raise VdcBenchError(f"{path}: {failure}; not added to the leaderboard")
-    raw_dims = doc.get("dimensions") or {}
-    dims = {d: _score(raw_dims.get(d)) for d in DIMENSIONS}
-    overall = doc.get("vdcscore") or {}
-    judge_info = doc.get("judge") or {}
-    judge = str(judge_info.get("model") or "unknown")
-    proto = doc.get("protocol") or {}
-    flags = _flags(judge, proto, dims, overall)
-    counts = doc.get("counts") or {}
-    if counts.get("generation_failed"):
-        flags.append(f"{counts['generation_failed']} of {counts.get('captions')} captions failed and count as 0")
+    dims = {d: _score(doc.dimensions.get(d)) for d in DIMENSIONS}
+    overall = doc.vdcscore
+    judge = doc.judge.model
+    flags = _flags(judge, doc.protocol, dims, overall)
+    failed_captions = doc.counts.get("generation_failed")
+    if failed_captions:
+        flags.append(f"{failed_captions} of {doc.counts.get('captions')} captions failed and count as 0")
     return Entry(
         id=f"{kind}:{path.resolve()}",
         model=name,
@@ -157,15 +165,14 @@ def entry_from_scores(path: Path, name: str, kind: str = "run") -> Entry:
         tokens_per_frame=None,
         tokens_per_frame_kind="nominal",
         judge_model=judge,
-        protocol=_protocol_label(proto),
+        protocol=_protocol_label(doc.protocol),
         dimensions=dims,
-        average=Score(acc=overall.get("acc"), score=overall.get("score"), acc_ci=overall.get("acc_ci95"),
-                      score_ci=overall.get("score_ci95")),
+        average=_average(overall),
         computed_average=mean_of_dimensions(dims),
         source=str(path),
-        date=str(doc.get("created_utc") or "")[:10],
+        date=doc.created_utc[:10],
         flags=flags,
-        run_config={"inputs": doc.get("inputs"), "judge": judge_info, "versions": doc.get("versions")},
+        run_config={"inputs": doc.inputs, "judge": doc.judge.to_dict(), "versions": doc.versions},
         note=DEMO_NOTE if kind == "demo" else "",
     )
 
@@ -175,7 +182,7 @@ def _run_dir_of(scores: Path) -> Path | None:
     the lmms-eval aggregation into ``<run>/vdcscore_<UTC>/``; ``vdc-bench score --out`` anywhere else
     records the run folder it scored among its inputs."""
     candidates = [scores.parent, scores.parent.parent]
-    for raw in _read_scores(scores).get("inputs") or []:
+    for raw in _read_scores(scores).inputs:
         candidates.append(Path(raw) if Path(raw).is_dir() else Path(raw).parent)
     return next((c for c in candidates if c.is_dir() and find_run(c) is not None), None)
 

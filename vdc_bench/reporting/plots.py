@@ -25,7 +25,7 @@ from vdc_bench.leaderboard.published import (  # noqa: E402
     load_ratio_sweep,
     published_entries,
 )
-from vdc_bench.runs.run_summary import RunSummary  # noqa: E402
+from vdc_bench.records import RunSummary  # noqa: E402
 
 PUBLISHED_LABEL = f"published (judge {PUBLISHED_JUDGE})"
 NOMINAL_TOKENS_PER_RATIO = 5600  # notebook axis: rho x 560 tokens x 10 frames
@@ -53,7 +53,7 @@ def _label(p: RunSummary) -> str:
 def _annotate_ours(ax, ours: list[tuple[float, RunSummary]]) -> None:
     """Label each of our points with its run (ratio) next to the marker."""
     for x, p in ours:
-        ax.annotate(_label(p), (x, p.overall()["acc"]), fontsize=7, color="#0969da",
+        ax.annotate(_label(p), (x, p.overall().acc), fontsize=7, color="#0969da",
                     xytext=(4, -10), textcoords="offset points")
 
 
@@ -68,10 +68,10 @@ def _errorbar(ax, xy: list[tuple[float, RunSummary]], metric: str, dim: str | No
     xs, ys, lo, hi = [], [], [], []
     for x, p in xy:
         block = p.dimension(dim) if dim else p.overall()
-        if not block or block.get(metric) is None:
+        y = getattr(block, metric) if block else None
+        if y is None:
             continue
-        y = block[metric]
-        ci = block.get(f"{metric}_ci95") or [y, y]
+        ci = getattr(block, f"{metric}_ci95") or [y, y]
         xs.append(x)
         ys.append(y)
         lo.append(max(0.0, y - ci[0]))

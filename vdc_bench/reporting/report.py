@@ -17,11 +17,12 @@ from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import published_entries
+from vdc_bench.records import DimensionScores, OverallScores, PairedDifference, RunSummary
 from vdc_bench.render.html_page import Markup, esc, page, table
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.reporting.plots import PlotFiles, write_plots
 from vdc_bench.runs.environment import environment_versions
-from vdc_bench.runs.run_summary import RunSummary, summarize_run
+from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 from vdc_bench.scoring.judge_settings import redact_url
 
@@ -35,7 +36,7 @@ _SVG_HEAD = re.compile(r"^.*?(?=<svg)", re.S)
 class ReportInput:
     title: str
     points: list[RunSummary]
-    paired: list[dict[str, Any]]
+    paired: list[PairedDifference]
     config: dict[str, Any]
     versions: dict[str, str]
 
@@ -47,8 +48,7 @@ def load_input(folder: Path) -> ReportInput:
     sweep_path = folder / SWEEP_FILE
     if sweep_path.is_file():
         doc, points = load_sweep(sweep_path)
-        return ReportInput(f"token_kept_ratio sweep: {folder.name}", points, doc.get("paired") or [],
-                           doc.get("config") or {}, doc.get("versions") or {})
+        return ReportInput(f"token_kept_ratio sweep: {folder.name}", points, doc.paired, doc.config, doc.versions)
     summary = summarize_run(folder)
     return ReportInput(f"VDC run: {folder.name}", [summary], [], summary.config,
                        summary.versions or environment_versions())
@@ -61,12 +61,17 @@ def _f(value: Any, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(block: dict[str, Any] | None, metric: str, digits: int) -> str:
-    if not block or block.get(metric) is None:
+def _ci(value: float | None, ci: list[float] | None, digits: int) -> str:
+    if value is None:
         return "–"
-    ci = block.get(f"{metric}_ci95")
-    text = f"{block[metric]:.{digits}f}"
-    return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+    return f"{value:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def _metric_ci(block: DimensionScores | OverallScores | None, metric: str, digits: int) -> str:
+    """``metric`` ("acc" or "score") of a score block with its 95% CI."""
+    if block is None:
+        return "–"
+    return _ci(getattr(block, metric), getattr(block, f"{metric}_ci95"), digits)
 
 
 def _setting(p: RunSummary) -> str:
@@ -83,16 +88,17 @@ SUMMARY_HEADERS = [
 def summary_rows(points: Sequence[RunSummary]) -> list[list[str]]:
     rows = []
     for p in points:
-        e, j = p.efficiency, p.judge_usage or {}
+        e, j = p.efficiency, p.judge_usage
         # Never a bare number where it is not a result: the cell itself says why.
         mark = ("NOT VALID (QAs not judged) " if p.judging_failure
                 else "RANDOM WEIGHTS " if p.random_weights and p.kind != "demo" else "")
         rows.append([
-            _setting(p), mark + _ci(p.overall(), "acc", 2), mark + _ci(p.overall(), "score", 3), _f(e.frames_per_video, 1),
+            _setting(p), mark + _metric_ci(p.overall(), "acc", 2), mark + _metric_ci(p.overall(), "score", 3),
+            _f(e.frames_per_video, 1),
             _f(e.visual_tokens_per_frame, 1), _f(e.visual_tokens_per_video, 0), _f(e.seconds_per_video, 2),
             _f(e.ttft_ms, 1), _f(e.decode_tok_per_s, 1), _f(e.output_tokens, 1), str(e.truncated),
-            _f(e.peak_mem_mb, 0), f"{e.failed}/{e.captions}", str(j.get("calls", "–")),
-            str(j.get("cache_hits", "–")), _f(j.get("seconds"), 1),
+            _f(e.peak_mem_mb, 0), f"{e.failed}/{e.captions}", str(j.calls) if j else "–",
+            str(j.cache_hits) if j else "–", _f(j.seconds if j else None, 1),
         ])
     return rows
 
@@ -103,9 +109,9 @@ def dimension_rows(points: Sequence[RunSummary], metric: str, digits: int) -> li
         cells = []
         for d in DIMENSIONS:
             block = p.dimension(d)
-            text = _ci(block, metric, digits)
-            if block and block.get("n_videos") is not None:
-                text += f" (n={block['n_videos']})"
+            text = _metric_ci(block, metric, digits)
+            if block is not None:
+                text += f" (n={block.n_videos})"
             cells.append(text)
         rows.append([_setting(p), *cells])
     return rows
@@ -115,19 +121,24 @@ def failure_rows(points: Sequence[RunSummary]) -> list[list[str]]:
     rows = []
     for p in points:
         for d in DIMENSIONS:
-            failures = (p.dimension(d) or {}).get("failures") or {}
+            block = p.dimension(d)
+            failures = block.failures if block else {}
             if any(failures.values()):
                 rows.append([_setting(p), f"{d} (QAs)", ", ".join(f"{k}: {v}" for k, v in failures.items() if v)])
-        rows += [[_setting(p), f["sample_key"], f["error"]] for f in p.failures]
+        rows += [[_setting(p), f.sample_key, f.error] for f in p.failures]
     return rows
 
 
-def paired_rows(paired: Sequence[dict[str, Any]]) -> list[list[str]]:
+def _comparison_acc(block: dict[str, Any] | None) -> str:
+    return _ci(block["acc"], block["acc_ci95"], 2) if block else "–"
+
+
+def paired_rows(paired: Sequence[PairedDifference]) -> list[list[str]]:
     rows = []
     for pair in paired:
-        comp = pair["comparison"]
-        cells = [_ci(comp["dimensions"].get(d), "acc", 2) for d in DIMENSIONS]
-        rows.append([f"ρ={pair['a']:g} − ρ={pair['b']:g}", _ci(comp.get("vdcscore"), "acc", 2), *cells])
+        comp = pair.comparison  # scoring.aggregate.compare_paired's blocks
+        cells = [_comparison_acc(comp["dimensions"].get(d)) for d in DIMENSIONS]
+        rows.append([f"ρ={pair.a:g} − ρ={pair.b:g}", _comparison_acc(comp["vdcscore"]), *cells])
     return rows
 
 
@@ -135,20 +146,20 @@ def judge_lines(points: Sequence[RunSummary]) -> list[str]:
     lines = []
     seen = set()
     for p in points:
-        judge, proto = p.judge or {}, p.protocol or {}
-        key = (judge.get("model"), proto.get("prompt_sha256"))
-        if key in seen or not judge:
+        judge, proto = p.judge, p.protocol
+        if judge is None or proto is None or (judge.model, proto.prompt_sha256) in seen:
             continue
-        seen.add(key)
-        comparable = proto.get("comparable_with_published")
+        seen.add((judge.model, proto.prompt_sha256))
+        # Files written before same_prompts_as_published existed said the same with comparable_with_published.
+        same_prompts = (proto.same_prompts_as_published if proto.same_prompts_as_published is not None
+                        else proto.comparable_with_published)
         lines.append(
-            f"Judge {judge.get('model')} ({judge.get('source')}, {judge.get('base_url_host')}): "
-            f"{judge.get('description') or 'no description'}; temperature {judge.get('temperature')}, "
-            f"seed {judge.get('seed')}, max_tokens {judge.get('max_tokens')}. Protocol {proto.get('name')} "
-            f"(prompts sha256 {str(proto.get('prompt_sha256'))[:12]}), "
-            + ("same prompts as published VDCscore" if proto.get("same_prompts_as_published", comparable)
-               else "constrained JSON prompts")
-            + ("." if comparable else "; NOT comparable with published VDCscore.")
+            f"Judge {judge.model} ({judge.source}, {judge.base_url_host}): "
+            f"{judge.description or 'no description'}; temperature {judge.temperature}, "
+            f"seed {judge.seed}, max_tokens {judge.max_tokens}. Protocol {proto.name} "
+            f"(prompts sha256 {str(proto.prompt_sha256)[:12]}), "
+            + ("same prompts as published VDCscore" if same_prompts else "constrained JSON prompts")
+            + ("." if proto.comparable_with_published else "; NOT comparable with published VDCscore.")
         )
     if not lines:
         lines.append("No VDCscore scores found: the run was not judged.")

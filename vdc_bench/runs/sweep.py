@@ -32,14 +32,15 @@ from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.logs import logger
+from vdc_bench.models.auroracap.arg_names import canonical_name
+from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
-from vdc_bench.runs.run_summary import RATIO_KEYS, RunSummary, parse_model_args, summarize_run
+from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
 from vdc_bench.scoring.score_files import read_audit
 
-SWEEP_SCHEMA = "vdc-bench.sweep/1"
 SWEEP_FILE = "sweep.json"
 DONE_FILE = "DONE.json"
 SUMMARY_FILE = "summary.json"
@@ -76,9 +77,9 @@ class SweepConfig:
                 raise VdcBenchError(f"sweep: token_kept_ratio {r} is outside (0, 1]")
         if len(set(self.ratios)) != len(self.ratios):
             raise VdcBenchError(f"sweep: ratios repeat: {self.ratios}")
-        clash = set(parse_model_args(self.model_args)) & set(RATIO_KEYS)
+        clash = sorted(k for k in model_arg_names(self.model_args) if canonical_name(k) == "token_kept_ratio")
         if clash:
-            raise VdcBenchError(f"sweep: remove {sorted(clash)[0]} from --model_args; the sweep sets it per ratio")
+            raise VdcBenchError(f"sweep: remove {clash[0]} from --model_args; the sweep sets it per ratio")
         if self.batch_size < 1 or self.nproc < 1:
             raise VdcBenchError(f"sweep: batch_size and nproc must be >= 1, got {self.batch_size} and {self.nproc}")
         if self.launcher not in LAUNCHERS:
@@ -127,6 +128,17 @@ class SweepConfig:
         return identity
 
 
+def model_arg_names(model_args: str) -> list[str]:
+    """The names in ``"k=v,k2=v2"``."""
+    names = []
+    for part in filter(None, (p.strip() for p in model_args.split(","))):
+        key, sep, _ = part.partition("=")
+        if not sep:
+            raise VdcBenchError(f"model_args: {part!r} is not key=value")
+        names.append(key.strip())
+    return names
+
+
 def ratio_dir(output: Path, ratio: float) -> Path:
     return output / f"ratio_{ratio:g}"
 
@@ -145,14 +157,14 @@ def completed_summary(config: SweepConfig, ratio: float) -> RunSummary | None:
     marker = folder / DONE_FILE
     if not marker.is_file():
         return None
-    done = json.loads(marker.read_text())
+    done = read_json_file(marker)
     expected = config.fingerprint(ratio)
     if done.get("fingerprint_id") != _fingerprint_id(expected):
         raise VdcBenchError(
             f"{marker}: this ratio was evaluated with a different configuration "
             f"({json.dumps(done.get('fingerprint'))}); use a new --output folder or delete {folder}"
         )
-    return RunSummary.from_dict(json.loads((folder / SUMMARY_FILE).read_text()))
+    return RunSummary.load(folder / SUMMARY_FILE)
 
 
 def _set_aside(folder: Path) -> None:
@@ -184,6 +196,13 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         extra_args=config.lmms_args,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
+    recorded = summary.token_kept_ratio
+    if recorded is None or f"{recorded:g}" != f"{ratio:g}":  # compared as passed in model_args
+        got = "no token_kept_ratio" if recorded is None else f"token_kept_ratio {recorded:g}"
+        raise VdcBenchError(
+            f"{folder}: the model recorded {got} in its samples, not {ratio:g}; a sweep needs a model that "
+            f"takes and records token_kept_ratio (--model {config.model})"
+        )
     if summary.scores is None:
         raise VdcBenchError(
             f"{folder}: lmms-eval wrote results but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
@@ -206,30 +225,30 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
     return summary
 
 
-def paired_differences(points: list[RunSummary]) -> list[dict[str, Any]]:
+def paired_differences(points: list[RunSummary]) -> list[PairedDifference]:
     """VDCscore(higher ratio) - VDCscore(next lower ratio) on the videos both scored, with CIs."""
     ordered = sorted((p for p in points if p.audit_path and p.token_kept_ratio is not None),
                      key=lambda p: p.token_kept_ratio)
     out = []
     for low, high in zip(ordered, ordered[1:], strict=False):
         comparison = compare_paired(read_audit(Path(high.audit_path)), read_audit(Path(low.audit_path)))
-        out.append({"a": high.token_kept_ratio, "b": low.token_kept_ratio, "comparison": comparison})
+        out.append(PairedDifference(a=high.token_kept_ratio, b=low.token_kept_ratio, comparison=comparison))
     return out
 
 
-def sweep_document(config: SweepConfig, points: list[RunSummary]) -> dict[str, Any]:
+def sweep_document(config: SweepConfig, points: list[RunSummary]) -> SweepDocument:
     cfg = asdict(config)
     cfg["output"] = str(config.output)
     if config.judge_base_url:
         cfg["judge_base_url"] = redact_url(config.judge_base_url)
-    return {
-        "schema": SWEEP_SCHEMA,
-        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "config": cfg,
-        "versions": environment_versions(),
-        "points": [p.to_dict() for p in sorted(points, key=lambda p: p.token_kept_ratio or 0.0)],
-        "paired": paired_differences(points),
-    }
+    return SweepDocument(
+        schema=SWEEP_SCHEMA,
+        created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        config=cfg,
+        versions=environment_versions(),
+        points=sorted(points, key=lambda p: p.token_kept_ratio or 0.0),
+        paired=paired_differences(points),
+    )
 
 
 def run_sweep(config: SweepConfig) -> Path:
@@ -263,17 +282,11 @@ def _run_locked(config: SweepConfig) -> Path:
         points.append(summary)
     bar.close()
     path = config.output / SWEEP_FILE
-    _write_json(path, sweep_document(config, points))
+    _write_json(path, sweep_document(config, points).to_dict())
     return path
 
 
-def load_sweep(path: Path) -> tuple[dict[str, Any], list[RunSummary]]:
-    """(sweep document, its points) from a saved ``sweep.json``."""
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise VdcBenchError(f"{path}: cannot read the sweep file ({err})") from err
-    if doc.get("schema") != SWEEP_SCHEMA:
-        raise VdcBenchError(f"{path}: field 'schema' must be {SWEEP_SCHEMA!r}, got {doc.get('schema')!r}")
-    return doc, [RunSummary.from_dict(p) for p in doc.get("points") or []]
-
+def load_sweep(path: Path) -> tuple[SweepDocument, list[RunSummary]]:
+    """(sweep document, its points) from a saved ``sweep.json``, checked field by field."""
+    doc = SweepDocument.load(path)
+    return doc, doc.points

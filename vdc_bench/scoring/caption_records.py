@@ -1,13 +1,9 @@
-"""Captions to score: the VDC task's per-sample record (INTERFACES.md §3) and lmms-eval samples files.
-
-A record is ``{"video_id", "dimension", "caption", "qa": [{"question","answer","category"}...],
-"failed", "error", ...}``; ``qa`` may also arrive as a JSON string. In samples JSONL files (runs made
-with ``--log_samples``/``--predict_only``) it sits under the key ``vdc_acc`` of each line.
+"""Captions to score: VDC sample records (``SampleRecord``, vdc_bench/records.py) read from lmms-eval
+samples files, where each line holds one under the key ``vdc_acc``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +11,7 @@ from typing import Any
 
 from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.errors import VdcBenchError
-
-RECORD_KEY = "vdc_acc"
-
-
-@dataclass(frozen=True)
-class QAPair:
-    question: str
-    answer: str
-    category: str = ""
+from vdc_bench.records import RECORD_KEY, QAPair, SampleRecord, sample_record_of_line
 
 
 @dataclass(frozen=True)
@@ -38,47 +26,14 @@ class CaptionItem:
     error: str | None = None
     prompt_index: int | None = None
 
-
-def _qa_pairs(raw: Any, where: str) -> tuple[QAPair, ...]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw.strip() else []
-        except json.JSONDecodeError as err:
-            raise VdcBenchError(f"{where}: field 'qa' is not valid JSON ({err})") from err
-    if not isinstance(raw, list):
-        raise VdcBenchError(f"{where}: field 'qa' must be a list of {{question, answer}} objects")
-    pairs = []
-    for i, qa in enumerate(raw):
-        if not isinstance(qa, Mapping) or "question" not in qa or "answer" not in qa:
-            raise VdcBenchError(f"{where}: qa[{i}] lacks 'question' or 'answer'")
-        pairs.append(QAPair(str(qa["question"]), str(qa["answer"]), str(qa.get("category") or "")))
-    return tuple(pairs)
+    @classmethod
+    def from_record(cls, rec: SampleRecord) -> CaptionItem:
+        return cls(rec.dimension, rec.video_id, rec.caption, rec.qa, rec.failed, rec.error, rec.prompt_index)
 
 
 def item_from_record(rec: Mapping[str, Any], where: str = "record") -> CaptionItem:
-    for key in ("video_id", "dimension"):
-        if not rec.get(key):
-            raise VdcBenchError(f"{where}: missing field {key!r}")
-    qa = rec.get("qa", rec.get("qa_list"))
-    if qa is None:
-        raise VdcBenchError(f"{where}: missing field 'qa'")
-    prompt_index = rec.get("prompt_index")
-    caption = str(rec.get("caption") or "")
-    try:
-        caption.encode("utf-8")  # JSON can spell a lone surrogate (\ud800); no judge or file can take it
-    except UnicodeEncodeError as err:
-        raise VdcBenchError(
-            f"{where}: field 'caption' is not valid text (lone surrogate at character {err.start})"
-        ) from err
-    return CaptionItem(
-        dimension=str(rec["dimension"]),
-        video_id=str(rec["video_id"]),
-        caption=caption,
-        qa=_qa_pairs(qa, where),
-        failed=bool(rec.get("failed", False)),
-        error=rec.get("error") or None,
-        prompt_index=int(prompt_index) if prompt_index is not None else None,
-    )
+    """A caption item from a record's JSON form, validated (errors name ``where`` and the field)."""
+    return CaptionItem.from_record(SampleRecord.from_dict(rec, where))
 
 
 def check_unique(items: Iterable[CaptionItem]) -> list[CaptionItem]:
@@ -119,9 +74,9 @@ def load_samples(paths: Iterable[str | Path]) -> list[CaptionItem]:
     files = samples_files(paths)
     for path in files:
         for lineno, sample in read_jsonl(path):
-            rec = sample.get(RECORD_KEY)
-            if isinstance(rec, Mapping):
-                items.append(item_from_record(rec, f"{path}:{lineno}"))
+            rec = sample_record_of_line(sample, f"{path}:{lineno}")
+            if rec is not None:
+                items.append(CaptionItem.from_record(rec))
     if not items:
         names = ", ".join(str(p) for p in files)
         raise VdcBenchError(f"no VDC records (key {RECORD_KEY!r}) in {names}")

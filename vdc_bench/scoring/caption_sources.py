@@ -27,8 +27,8 @@ from typing import Any
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.videos import KNOWN_EXTENSIONS
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import RECORD_KEY
 from vdc_bench.scoring.caption_records import (
-    RECORD_KEY,
     CaptionItem,
     check_unique,
     item_from_record,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, summarize
 from vdc_bench.scoring.caption_records import CaptionItem
 from vdc_bench.scoring.judge_client import CallStats, check_reachable
@@ -62,7 +63,7 @@ def build_document(
     calls: CallStats | None,
     inputs: Sequence[str],
     elapsed_s: float | None,
-) -> dict[str, Any]:
+) -> ScoresDocument:
     summary = summarize(judgements, config.bootstrap_iters, config.bootstrap_seed)
     return scores_document(summary, settings, config.protocol, calls, inputs, caption_counts(items), elapsed_s)
 
@@ -73,7 +74,7 @@ def score_captions(
     config: ScoringConfig,
     out_dir: Path | None,
     inputs: Sequence[str] = (),
-) -> tuple[dict[str, Any], list[QAJudgement]]:
+) -> tuple[ScoresDocument, list[QAJudgement]]:
     """Judge ``items`` and return (scores document, judgements); also write the outputs to ``out_dir``."""
     check_reachable(settings)
     cache = VerdictCache(config.cache_path)

@@ -1,8 +1,8 @@
 """The three outputs of a scoring run: scores JSON, Markdown table, per-QA audit JSONL.
 
 All written atomically (temp file in the same folder + rename): a crash never leaves a half file.
-Schema of the scores JSON: EVAL.md, section "Reference" (file formats). Never contains an API key or a
-full base URL (only its host).
+The scores JSON is a ``ScoresDocument`` (vdc_bench/records.py). Never contains an API key or a full
+base URL (only its host).
 """
 
 from __future__ import annotations
@@ -17,18 +17,16 @@ from typing import Any
 from vdc_bench import __version__
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import JUDGING_FAILED, SCORES_SCHEMA, ScoresDocument
 from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.scoring.judge_client import CallStats
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol, is_published_judge
 from vdc_bench.scoring.scorer import QAJudgement
 
-SCHEMA = "vdc-bench.scores/1"
 SCORES_NAME = "vdcscore_scores.json"
 TABLE_NAME = "vdcscore_table.md"
 AUDIT_NAME = "vdcscore_audit.jsonl"
-# QA statuses that mean the judge gave no usable verdict (a failed caption is the model's failure, not this).
-JUDGING_FAILED = ("judge_failed", "parse_failed")
 
 
 def _version(dist: str) -> str:
@@ -46,10 +44,11 @@ def scores_document(
     inputs: Sequence[str],
     counts: dict[str, Any],
     elapsed_s: float | None = None,
-) -> dict[str, Any]:
+) -> ScoresDocument:
+    """The scores document; ``summary`` is ``aggregate.summarize``'s block (checked field by field here)."""
     failed = {s: sum(b["failures"].get(s, 0) for b in summary["dimensions"].values()) for s in JUDGING_FAILED}
-    return {
-        "schema": SCHEMA,
+    return ScoresDocument.from_dict({
+        "schema": SCORES_SCHEMA,
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         # Comparable with the published numbers only with their prompts AND their judge.
         "protocol": protocol.describe() | {
@@ -64,17 +63,7 @@ def scores_document(
         # QAs without a verdict: while any remain, the numbers below are not a VDCscore (judging_failure()).
         "judging": {"qas": counts["qas"], "failed": sum(failed.values()), **failed},
         **summary,
-    }
-
-
-def judging_failure(doc: dict[str, Any]) -> str | None:
-    """One line saying why ``doc``'s numbers are not a VDCscore (QAs the judge did not judge), else None."""
-    judging = doc.get("judging") or {}
-    if not judging.get("failed"):
-        return None
-    kinds = ", ".join(f"{judging[s]} {s}" for s in JUDGING_FAILED if judging.get(s))
-    return (f"judging failed for {judging['failed']} of {judging['qas']} QAs ({kinds}): not a VDCscore; "
-            "fix the judge and score again (verdicts already judged come from the cache)")
+    }, "scores document")
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -86,56 +75,56 @@ def format_ci(ci: list[float] | None, digits: int, signed: bool = False) -> str:
     return "–" if not ci else f"[{ci[0]:{sign}.{digits}f}, {ci[1]:{sign}.{digits}f}]"
 
 
-def markdown_report(doc: dict[str, Any]) -> str:
+def markdown_report(doc: ScoresDocument) -> str:
     headers = ["dimension", "videos", "QAs", "acc", "acc 95% CI", "score", "score 95% CI", "micro acc", "failed QAs"]
     rows = []
-    for dim, b in doc["dimensions"].items():
-        unjudged = sum(b["failures"].get(s, 0) for s in JUDGING_FAILED)
+    for dim, b in doc.dimensions.items():
+        unjudged = sum(b.failures.get(s, 0) for s in JUDGING_FAILED)
         label = f"{dim} (NOT VALID: {unjudged} QAs not judged)" if unjudged else dim
         rows.append([
-            label, b["n_videos"], b["n_qas"], _fmt(b["acc"], 2), format_ci(b["acc_ci95"], 2), _fmt(b["score"], 3),
-            format_ci(b["score_ci95"], 3), _fmt(b["micro_acc"], 2), sum(b["failures"].values()),
+            label, b.n_videos, b.n_qas, _fmt(b.acc, 2), format_ci(b.acc_ci95, 2), _fmt(b.score, 3),
+            format_ci(b.score_ci95, 3), _fmt(b.micro_acc, 2), sum(b.failures.values()),
         ])
-    overall = doc.get("vdcscore")
+    overall = doc.vdcscore
+    failure = doc.judging_failure()
     if overall:
-        n = overall["n_dimensions"]
-        label = "**VDCscore**" if overall["complete"] else f"mean of {n} dimension{'s' if n > 1 else ''}"
-        if judging_failure(doc):
+        n = overall.n_dimensions
+        label = "**VDCscore**" if overall.complete else f"mean of {n} dimension{'s' if n > 1 else ''}"
+        if failure:
             label = f"NOT VALID ({label.strip('*')}: QAs not judged)"
         rows.append([
-            label, "", overall["n_qas"], _fmt(overall["acc"], 2), format_ci(overall["acc_ci95"], 2),
-            _fmt(overall["score"], 3), format_ci(overall["score_ci95"], 3), _fmt(overall["micro_acc"], 2),
-            sum(overall["failures"].values()),
+            label, "", overall.n_qas, _fmt(overall.acc, 2), format_ci(overall.acc_ci95, 2),
+            _fmt(overall.score, 3), format_ci(overall.score_ci95, 3), _fmt(overall.micro_acc, 2),
+            sum(overall.failures.values()),
         ])
-    judge, proto = doc["judge"], doc["protocol"]
+    judge, proto = doc.judge, doc.protocol
     notes = [
-        f"Judge `{judge['model']}` at `{judge['base_url_host']}` ({judge['source']}), temperature "
-        f"{judge['temperature']}, seed {judge['seed']}; protocol `{proto['name']}` "
-        f"(prompts sha256 `{proto['prompt_sha256'][:12]}`)"
-        + ("" if proto["comparable_with_published"] else
-           " — constrained JSON, NOT comparable with published VDCscore" if proto.get("constrained_json") else
+        f"Judge `{judge.model}` at `{judge.base_url_host}` ({judge.source}), temperature "
+        f"{judge.temperature}, seed {judge.seed}; protocol `{proto.name}` "
+        f"(prompts sha256 `{(proto.prompt_sha256 or '')[:12]}`)"
+        + ("" if proto.comparable_with_published else
+           " — constrained JSON, NOT comparable with published VDCscore" if proto.constrained_json else
            " — not the published judge (Llama-3.1-8B), NOT comparable with published VDCscore")
         + ".",
         "acc ×100 (share of 'yes'), score 0–5; macro over videos, failed QAs count as no/0; "
-        f"95% CIs: bootstrap over videos ({doc['bootstrap']['iters']} draws).",
+        f"95% CIs: bootstrap over videos ({doc.bootstrap['iters']} draws).",
     ]
-    if judge.get("description"):
-        notes.append(f"Judge: {judge['description']}.")
-    empty = doc["counts"].get("empty_qas")
+    if judge.description:
+        notes.append(f"Judge: {judge.description}.")
+    empty = doc.counts.get("empty_qas")
     if empty:
         notes.append(f"{len(empty)} QAs have an empty question or answer and were judged as they are: "
                      f"{', '.join(empty)}.")
-    failure = judging_failure(doc)
     banner = f"**NOT A VALID VDCscore: {failure}.** Unjudged QAs count as no/0 below.\n\n" if failure else ""
     return banner + markdown_table(headers, rows) + "\n" + "\n".join(f"* {n}" for n in notes) + "\n"
 
 
-def write_outputs(out_dir: Path, doc: dict[str, Any], judgements: Iterable[QAJudgement]) -> dict[str, Path]:
+def write_outputs(out_dir: Path, doc: ScoresDocument, judgements: Iterable[QAJudgement]) -> dict[str, Path]:
     """Write scores JSON, Markdown table and audit JSONL into ``out_dir``; returns their paths."""
     paths = {"scores": out_dir / SCORES_NAME, "table": out_dir / TABLE_NAME, "audit": out_dir / AUDIT_NAME}
     atomic_write_text(paths["audit"], (json.dumps(j.as_dict(), ensure_ascii=False) + "\n" for j in judgements))
     atomic_write_text(paths["table"], markdown_report(doc))
-    atomic_write_text(paths["scores"], json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["scores"], json.dumps(doc.to_dict(), indent=1, ensure_ascii=False) + "\n")
     return paths
 
 
@@ -146,8 +135,8 @@ def keep_earlier(out_dir: Path) -> Path | None:
     if not earlier:
         return None
     try:
-        stamp = json.loads((out_dir / SCORES_NAME).read_text(encoding="utf-8"))["created_utc"]
-    except (OSError, ValueError, KeyError, TypeError):
+        stamp = ScoresDocument.load(out_dir / SCORES_NAME).created_utc
+    except VdcBenchError:  # missing or unreadable: the newest file's time
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(p.stat().st_mtime for p in earlier)))
     dest = out_dir / "earlier" / str(stamp).replace(":", "")
     n = 1
