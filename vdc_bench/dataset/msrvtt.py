@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
 from vdc_bench.dataset.loader import Duplicate
+from vdc_bench.dataset.release_root import release_root
 from vdc_bench.dataset.settings import ON_MISSING
 from vdc_bench.dataset.videos import VideoFinder
+from vdc_bench.logs import logger
 
 ROOT_ENV = "MSRVTT_ROOT"
 SPLIT_FILE = "MSRVTT_JSFUSION_test.csv"
 REFERENCE_FILES = ("MSRVTT_data.json", "train_val_videodatainfo.json")
 CSV_HEADER = ("key", "vid_key", "video_id", "sentence")
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,13 +55,7 @@ class MsrvttReport:
 
 
 def resolve_root(spec: dict[str, Any]) -> Path:
-    root = spec.get("root") or os.environ.get(ROOT_ENV)
-    if not root:
-        raise DataNotFoundError(f"MSR-VTT: no data folder; set {ROOT_ENV} (see 'Standard benchmarks' in EVAL.md)")
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataNotFoundError(f"{root}: MSR-VTT data folder not found ({ROOT_ENV})")
-    return root
+    return release_root("MSR-VTT", ROOT_ENV, spec)
 
 
 def _split_ids(path: Path, report: MsrvttReport) -> list[str]:
@@ -126,13 +119,13 @@ def load_msrvtt_1ka(root: Path, on_missing: str = "error") -> tuple[list[dict[st
         docs.append({"video_id": vid, "video_path": str(video), "references": refs[vid]})
     report.n_docs = len(docs)
     for dup in report.duplicates:
-        log.warning("MSR-VTT: duplicate video id %s on lines %s of %s (evaluated once)", dup.video_id, dup.lines, dup.file)
+        logger.warning(f"MSR-VTT: duplicate video id {dup.video_id} on lines {dup.lines} of {dup.file} (evaluated once)")
     if report.without_references:
-        log.warning("MSR-VTT: %d split video(s) without reference captions in %s (not evaluated): %s",
-                    len(report.without_references), reference_file, ", ".join(report.without_references))
+        logger.warning(f"MSR-VTT: {len(report.without_references)} split video(s) without reference captions in "
+                       f"{reference_file} (not evaluated): {', '.join(report.without_references)}")
     if report.missing_videos:
         message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
         if on_missing == "error":
             raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
-        log.warning("MSR-VTT: skipping %s", message)
+        logger.warning(f"MSR-VTT: skipping {message}")
     return docs, report

@@ -19,21 +19,20 @@ the run unless ``on_missing`` is ``skip``.
 from __future__ import annotations
 
 import json
-import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
+from vdc_bench.dataset.release_root import release_root
 from vdc_bench.dataset.settings import ON_MISSING
 from vdc_bench.dataset.videos import VideoFinder
+from vdc_bench.logs import logger
 
 QA_FILE = "test_qa.json"
 MAPPING_FILE = "youtube_mapping.txt"
 ROOT_ENV = {"msrvtt_qa": "MSRVTT_QA_ROOT", "msvd_qa": "MSVD_QA_ROOT"}
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,14 +52,7 @@ class QaReport:
 
 
 def resolve_root(dataset: str, spec: dict[str, Any]) -> Path:
-    env = ROOT_ENV[dataset]
-    root = spec.get("root") or os.environ.get(env)
-    if not root:
-        raise DataNotFoundError(f"{dataset}: no data folder; set {env} (see 'Standard benchmarks' in EVAL.md)")
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataNotFoundError(f"{root}: {dataset} data folder not found ({env})")
-    return root
+    return release_root(dataset, ROOT_ENV[dataset], spec)
 
 
 def _qa_entries(path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -133,10 +125,10 @@ def load_qa_release(dataset: str, root: Path, on_missing: str = "error") -> tupl
     report.missing_videos = list(missing)
     report.n_docs = len(docs)
     for qa_id, indices in report.duplicate_ids.items():
-        log.warning("%s: duplicate QA id %s at entries %s of %s (the first is kept)", dataset, qa_id, indices, root / QA_FILE)
+        logger.warning(f"{dataset}: duplicate QA id {qa_id} at entries {indices} of {root / QA_FILE} (the first is kept)")
     if report.missing_videos:
         message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
         if on_missing == "error":
             raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
-        log.warning("%s: skipping the QAs of %s", dataset, message)
+        logger.warning(f"{dataset}: skipping the QAs of {message}")
     return docs, report

@@ -17,7 +17,6 @@ VLMEvalKit's ``Failed to obtain answer via API.``, an empty sheet cell) become f
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.dataset.videos import KNOWN_EXTENSIONS
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.logs import logger
 from vdc_bench.records import RECORD_KEY
 from vdc_bench.scoring.caption_records import (
     CaptionItem,
@@ -35,8 +35,6 @@ from vdc_bench.scoring.caption_records import (
     load_samples,
     samples_files,
 )
-
-log = logging.getLogger(__name__)
 
 FORMATS = ("samples", "lmms_builtin", "jsonl", "aurora", "vlmevalkit")
 FAILURE_PREFIXES = ("[LMMS_EVAL_REQUEST_FAILED", "[LMMS_EVAL_BUDGET_EXCEEDED]", "Failed to obtain answer via API.")
@@ -197,7 +195,7 @@ def _read_sheet(path: Path) -> Iterator[RawCaption]:
         video_id = Path(video).stem if Path(video).suffix.lower() in KNOWN_EXTENSIONS else video
         yield RawCaption(where, dim, text, video_id=video_id, missing=not text.strip())
     if skipped:
-        log.info("%s: skipped %d 'breakpoint' row(s) (not one of the five VDC dimensions)", path, skipped)
+        logger.info(f"{path}: skipped {skipped} 'breakpoint' row(s) (not one of the five VDC dimensions)")
 
 
 _READERS: dict[str, Callable[[Path], Iterator[RawCaption]]] = {
