@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
+from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
 from vdc_bench.dataset.loader import Duplicate
-from vdc_bench.dataset.release_root import release_root
+from vdc_bench.dataset.release_root import check_missing_videos, release_root
 from vdc_bench.dataset.settings import ON_MISSING
 from vdc_bench.dataset.videos import VideoFinder
 from vdc_bench.logs import logger
@@ -123,9 +123,5 @@ def load_msrvtt_1ka(root: Path, on_missing: str = "error") -> tuple[list[dict[st
     if report.without_references:
         logger.warning(f"MSR-VTT: {len(report.without_references)} split video(s) without reference captions in "
                        f"{reference_file} (not evaluated): {', '.join(report.without_references)}")
-    if report.missing_videos:
-        message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
-        if on_missing == "error":
-            raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
-        logger.warning(f"MSR-VTT: skipping {message}")
+    check_missing_videos(root, report.missing_videos, on_missing, "MSR-VTT: skipping")
     return docs, report

@@ -1,4 +1,5 @@
-"""Where a data set released outside the Hub lives: a folder named by its task setting or environment variable."""
+"""Data sets released outside the Hub: the folder they live in (a task setting or an environment variable)
+and what a run does about videos missing from it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vdc_bench.dataset.errors import DataNotFoundError
+from vdc_bench.dataset.errors import DataNotFoundError, MissingVideosError
+from vdc_bench.logs import logger
 
 
 def release_root(name: str, env: str, spec: dict[str, Any]) -> Path:
@@ -19,3 +21,14 @@ def release_root(name: str, env: str, spec: dict[str, Any]) -> Path:
     if not root.is_dir():
         raise DataNotFoundError(f"{root}: {name} data folder not found ({env})")
     return root
+
+
+def check_missing_videos(root: Path, missing: list[str], on_missing: str, skipping: str) -> None:
+    """``on_missing="error"``: stop, naming every missing video; otherwise warn (``skipping`` leads the
+    warning, e.g. ``"MSR-VTT: skipping"``) and let the run go on with the videos present."""
+    if not missing:
+        return
+    message = f"{root}: {len(missing)} missing video(s): {', '.join(missing)}"
+    if on_missing == "error":
+        raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
+    logger.warning(f"{skipping} {message}")

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError, MissingVideosError
-from vdc_bench.dataset.release_root import release_root
+from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
+from vdc_bench.dataset.release_root import check_missing_videos, release_root
 from vdc_bench.dataset.settings import ON_MISSING
 from vdc_bench.dataset.videos import VideoFinder
 from vdc_bench.logs import logger
@@ -126,9 +126,5 @@ def load_qa_release(dataset: str, root: Path, on_missing: str = "error") -> tupl
     report.n_docs = len(docs)
     for qa_id, indices in report.duplicate_ids.items():
         logger.warning(f"{dataset}: duplicate QA id {qa_id} at entries {indices} of {root / QA_FILE} (the first is kept)")
-    if report.missing_videos:
-        message = f"{root}: {len(report.missing_videos)} missing video(s): {', '.join(report.missing_videos)}"
-        if on_missing == "error":
-            raise MissingVideosError(message + " (on_missing=skip runs the videos present)")
-        logger.warning(f"{dataset}: skipping the QAs of {message}")
+    check_missing_videos(root, report.missing_videos, on_missing, f"{dataset}: skipping the QAs of")
     return docs, report
