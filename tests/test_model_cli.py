@@ -38,3 +38,20 @@ def test_make_checkpoint_refuses_non_empty_dir(tmp_path, capsys):
     (tmp_path / "x").write_text("keep me")
     assert main(["make-checkpoint", "--output", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_make_checkpoint_realistic_tiny_tome(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "ck"
+    assert main(["make-checkpoint", "--layout", "hf", "--size", "tiny-tome", "--init", "realistic",
+                 "--output", str(out)]) == 0
+    marker = json.loads((out / "RANDOM_WEIGHTS.json").read_text())
+    assert marker["random_weights"] and (marker["size"], marker["init"]) == ("tiny-tome", "realistic")
+    assert json.loads((out / "config.json").read_text())["vision_config"]["image_size"] == 84
+    weights = load_file(out / "model.safetensors")
+    norms = [t for name, t in weights.items() if "layer_norm" in name and name.endswith(".weight")]
+    biases = [t for name, t in weights.items() if name.endswith(".bias")]
+    # realistic init: no norm weight is all ones and no bias all zeros (a dropped one would go unnoticed)
+    assert norms and not any(bool((t == 1).all()) for t in norms)
+    assert biases and not any(bool((t == 0).all()) for t in biases)
