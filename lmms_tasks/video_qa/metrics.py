@@ -65,8 +65,8 @@ def normalise_answer(text: str) -> str:
 
 def ivqa_score(pred: str, answers: Sequence[str]) -> float:
     """iVQA's accuracy of one QA: min(1, annotators who gave the predicted answer / 2), so an answer two of
-    the five annotators agree on is fully right (Yang et al., ICCV 2021; antoyang/just-ask
-    train/train_videoqa.py scores ``(answer counts / 2).clamp(max=1)`` at the top-1 prediction)."""
+    the five annotators agree on is fully right (iVQA, Yang et al., ICCV 2021; Just Ask's evaluation code,
+    train/train_videoqa.py, scores ``(answer counts / 2).clamp(max=1)`` at the top-1 prediction)."""
     guess = normalise_answer(pred)
     return min(1.0, sum(normalise_answer(a) == guess for a in answers) / 2) if guess else 0.0
 
