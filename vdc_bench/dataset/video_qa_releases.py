@@ -16,7 +16,8 @@ iVQA (``IVQA_ROOT``), as released with Just Ask (the Just Ask repository's READM
 ``train.csv``, ``val.csv``, ``test.csv`` and a ``video`` subfolder):
 * ``test.csv``: a header, then one QA per row with at least the columns ``video_id`` (YouTube id),
   ``start``, ``end`` (seconds in that video), ``question``, ``answer1`` .. ``answer5`` (one per annotator);
-* one clip per row: ``video/<video_id>_<start>_<end>.<ext>`` or ``video/<video_id>.<ext>`` (or ``videos/``).
+* one clip per row: ``video/<video_id>_<start>_<end>.<ext>`` (the clip names of Just Ask's annotation pages,
+  e.g. ``uiLr9bdOL0M_23_30.mp4``) or ``video/<video_id>.<ext>`` (or ``videos/``).
   The clips are used as they are, never trimmed here: Just Ask's own loader reads the whole file of each
   row and never its start/end. A file much longer than its row's span (more than 1.25 x span + 2 s) is
   taken for an untrimmed video and stops the run, since the question is about the span only.
