@@ -80,9 +80,10 @@ def test_a_video_longer_than_its_span_is_refused_not_trimmed(release):
         load_qa_release("ivqa", release)
     assert str(err.value) == (f"{release}: 1 video(s) much longer than their clip (untrimmed? the questions are about "
                               "the start-end span; trim them): cPhOnE00001.mp4 (4.0 s, span 1 s at test.csv:3)")
-    _write(release, HEADER, BUNNY, CAR)  # a 4 s span: the same file is the clip
+    _write(release, HEADER, BUNNY.replace(",10,15,", ",10.0,15.0,"), CAR)  # a 4 s span: the same file is the clip
     docs, _ = load_qa_release("ivqa", release)
     assert docs[1]["video_path"].endswith("video/cPhOnE00001.mp4")
+    assert docs[0]["video_path"].endswith("video/aqz-KE-bpKQ_10_15.mp4")  # times written 10.0, named 10
 
 
 RABBIT = ["rabbit", "rabbit", "bunny", "a rabbit", "hare"]

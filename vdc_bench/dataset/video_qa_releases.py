@@ -205,7 +205,8 @@ def _load_ivqa(root: Path, on_missing: str, report: QaReport) -> tuple[list[dict
         if len(seen[qa_id]) > 1:
             continue
         clip = f"{qa_id}_{row['start']}_{row['end']}"
-        video = next((v for stem in (clip, qa_id) for ext in IVQA_EXTENSIONS if (v := finder.find(stem + ext))), None)
+        stems = dict.fromkeys((clip, f"{qa_id}_{float(row['start']):g}_{float(row['end']):g}", qa_id))  # "23.0" -> "23"
+        video = next((v for stem in stems for ext in IVQA_EXTENSIONS if (v := finder.find(stem + ext))), None)
         if video is None:
             missing[clip] = None
             continue
