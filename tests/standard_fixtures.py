@@ -213,3 +213,20 @@ def write_qa_release_copies(root: Path) -> dict[str, Path]:
     (msvd / "test_qa.json").write_text(json.dumps(msvd_qa))
     (msvd / "youtube_mapping.txt").write_text("\n".join(mapping) + "\n")
     return {"msrvtt_qa": msrvtt, "msvd_qa": msvd}
+
+
+# demo clip -> (YouTube id, start, end, five hand-written annotator answers); spans match the clips' lengths
+IVQA_CLIPS = {"bigbuckbunny.mp4": ("aqz-KE-bpKQ", "10", "15", ["rabbit", "rabbit", "bunny", "a rabbit", "hare"]),
+              "carphone_pristine.mp4": ("cPhOnE00001", "30", "34", ["car", "in a car", "car", "vehicle", "car seat"])}
+
+
+def write_ivqa_copy(root: Path) -> Path:
+    """An iVQA release folder: test.csv (video_id,start,end,question,answer1..answer5) and video/<id>_<start>_<end>.mp4."""
+    clips = fetch_demo_videos(root / "demo_clips")
+    (root / "video").mkdir(parents=True, exist_ok=True)
+    rows = ["video_id,start,end,question,answer1,answer2,answer3,answer4,answer5"]
+    for clip, (vid, start, end, answers) in IVQA_CLIPS.items():
+        shutil.copyfile(clips[clip], root / "video" / f"{vid}_{start}_{end}.mp4")
+        rows.append(",".join([vid, start, end, VIDEOS[clip][1][0] + "?", *answers]))
+    (root / "test.csv").write_text("\n".join(rows) + "\n")
+    return root

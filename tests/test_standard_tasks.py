@@ -22,7 +22,7 @@ from vdc_bench.dataset.hf_stage import stage_task
 
 IMAGE_TASKS = ("flickr30k_test", "nocaps_val", "coco2017_cap_val", "gqa", "mmmu_val", "vqav2_val")
 VIDEO_TASKS = ("vatex_test", "activitynetqa")
-JUDGED_TASKS = ("activitynetqa_judged", "msrvtt_qa", "msvd_qa")
+JUDGED_TASKS = ("activitynetqa_judged", "msrvtt_qa", "msvd_qa", "ivqa")
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +142,21 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
     copies, videos = standard_copies
     home = tmp_path / "hf_home"
     _stage_all(copies, videos, home)
-    from standard_fixtures import write_msrvtt_copy, write_qa_release_copies
+    from standard_fixtures import write_ivqa_copy, write_msrvtt_copy, write_qa_release_copies
 
     msrvtt = write_msrvtt_copy(tmp_path / "msrvtt")
     # activitynetqa itself is left out (its metric posts to api.openai.com); activitynetqa_judged runs on
-    # the same staged data with our judge client, as do msrvtt_qa and msvd_qa, here pointed at the stub
-    # judge (plumbing, not quality)
+    # the same staged data with our judge client, as do msrvtt_qa, msvd_qa and ivqa, here pointed at the
+    # stub judge (plumbing, not quality)
     judge = scoring_stub()
     releases = write_qa_release_copies(tmp_path / "qa")
+    ivqa = write_ivqa_copy(tmp_path / "ivqa")
     tasks = (*IMAGE_TASKS, "vatex_test", "msrvtt_cap_1ka", *JUDGED_TASKS)
     run = run_lmms_eval("auroracap", {"pretrained": model_tiny_checkpoints["xtuner"], "num_frm": 4}, tasks,
                         tmp_path / "out", batch_size=2, limit=2, timeout=1800,
                         env={"HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"),
                              "MSRVTT_ROOT": str(msrvtt), "MSRVTT_QA_ROOT": str(releases["msrvtt_qa"]),
-                             "MSVD_QA_ROOT": str(releases["msvd_qa"]),
+                             "MSVD_QA_ROOT": str(releases["msvd_qa"]), "IVQA_ROOT": str(ivqa),
                              "VDC_JUDGE_BASE_URL": judge.url, "VDC_JUDGE_MODEL": "stub"})
     results = run.results()["results"]
     expected = {
@@ -166,6 +167,7 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         "vatex_test": [f"vatex_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
         "msrvtt_cap_1ka": [f"msrvtt_{m}" for m in ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")],
         **{task: ["judge_accuracy", "judge_score"] for task in JUDGED_TASKS},
+        "ivqa": ["ivqa_acc", "judge_accuracy", "judge_score"],
     }
     max_new_tokens = {"gqa": 16, "vqav2_val": 16, "mmmu_val": 128}
     for task, metrics in expected.items():
@@ -181,6 +183,12 @@ def test_builtin_tasks_run_offline_through_auroracap_with_their_real_metrics(sta
         stop = "ASSISTANT:" if task in JUDGED_TASKS else "\n\n"  # its YAML's until, else the default
         assert all(stop not in s["filtered_resps"] for s in samples)
     assert all(s["msrvtt_CIDEr"]["data"]["n_docs"] == 2 for s in run.read_samples("msrvtt_cap_1ka"))
+    # iVQA's own accuracy, recomputed from the logged answers with the metric's per-QA rule
+    from vdc_bench.lmms_tasks.video_qa.metrics import ivqa_score
+
+    ivqa_records = [s["ivqa_acc"] for s in run.read_samples("ivqa")]
+    assert sorted(len(r["answers"]) for r in ivqa_records) == [5, 5]
+    assert results["ivqa"]["ivqa_acc,none"] == sum(ivqa_score(r["pred"], r["answers"]) for r in ivqa_records) / 2
     for task in JUDGED_TASKS:
         judged = json.loads(next((tmp_path / "out" / "video_qa_judge").glob(f"{task}_*.json")).read_text())
         assert judged["protocol"]["name"] == "video_chatgpt_qa" and judged["judge"]["model"] == "stub"

@@ -3,8 +3,9 @@
 * ``activitynetqa_judged``: lmms-eval's own ActivityNet-QA docs (``lmms-eval/ActivityNetQA``, staged with
   ``vdc-bench data stage activitynetqa``), videos looked up where the built-in task looks; a missing
   one fails its sample with the file named instead of ending the process.
-* ``msrvtt_qa``, ``msvd_qa``: docs read by ``QaReleaseTask`` from the original release files
-  (``dataset_kwargs``: ``dataset`` plus optional ``root`` and ``on_missing``).
+* ``msrvtt_qa``, ``msvd_qa``, ``ivqa``: docs read by ``QaReleaseTask`` from the original release files
+  (``dataset_kwargs``: ``dataset`` plus optional ``root`` and ``on_missing``). iVQA's records also carry
+  the five annotator answers for its own accuracy (``ivqa_acc``); the judge gets the most frequent one.
 """
 
 from __future__ import annotations
@@ -74,3 +75,8 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[s
               "question": doc["question"], "answer": str(doc["answer"]), "pred": (results[0] if results else "").strip(),
               "error": sample_stats.pop(doc).get("error")}
     return {"judge_accuracy": record, "judge_score": record}
+
+
+def ivqa_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict[str, Any]]:
+    record = {**process_results(doc, results)["judge_accuracy"], "answers": list(doc["answers"])}
+    return {"ivqa_acc": record, "judge_accuracy": record, "judge_score": record}

@@ -1,4 +1,5 @@
-"""MSRVTT-QA and MSVD-QA test sets (Xu et al., ACM MM 2017), read from their original release files.
+"""MSRVTT-QA, MSVD-QA (Xu et al., ACM MM 2017) and iVQA (Yang et al., ICCV 2021) test sets, read from their
+original release files.
 
 MSRVTT-QA (``MSRVTT_QA_ROOT``):
 * ``test_qa.json``: a JSON array of ``{"answer", "category_id", "id", "question", "video_id"}``, where
@@ -11,17 +12,31 @@ MSVD-QA (``MSVD_QA_ROOT``):
 * ``youtube_mapping.txt``: one ``<clip name> vid<N>`` per line;
 * videos from the MSVD release: ``YouTubeClips/<clip name>.avi`` (or ``videos/``).
 
-Defects are reported like VDC's: a malformed entry names ``file: [index]`` (a mapping line names
-file:line), duplicate QA ids name their entries (the first is kept), missing videos are listed and fail
-the run unless ``on_missing`` is ``skip``.
+iVQA (``IVQA_ROOT``), as released with Just Ask (the Just Ask repository's README: the folder holds
+``train.csv``, ``val.csv``, ``test.csv`` and a ``video`` subfolder):
+* ``test.csv``: a header, then one QA per row with at least the columns ``video_id`` (YouTube id),
+  ``start``, ``end`` (seconds in that video), ``question``, ``answer1`` .. ``answer5`` (one per annotator);
+* one clip per row: ``video/<video_id>_<start>_<end>.<ext>`` (the clip names of Just Ask's annotation pages,
+  e.g. ``uiLr9bdOL0M_23_30.mp4``) or ``video/<video_id>.<ext>`` (or ``videos/``).
+  The clips are used as they are, never trimmed here: Just Ask's own loader reads the whole file of each
+  row and never its start/end. A file much longer than its row's span (more than 1.25 x span + 2 s) is
+  taken for an untrimmed video and stops the run, since the question is about the span only.
+
+Defects are reported like VDC's: a malformed entry names ``file: [index]`` (a mapping or CSV line names
+file:line), duplicate QA ids name their entries or lines (the first is kept), missing videos are listed and
+fail the run unless ``on_missing`` is ``skip``.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import av
 
 from vdc_bench.dataset.errors import DataFormatError, DataNotFoundError
 from vdc_bench.dataset.release_root import check_missing_videos, release_root
@@ -31,8 +46,10 @@ from vdc_bench.logs import logger
 
 QA_FILE = "test_qa.json"
 MAPPING_FILE = "youtube_mapping.txt"
-ROOT_ENV = {"msrvtt_qa": "MSRVTT_QA_ROOT", "msvd_qa": "MSVD_QA_ROOT"}
-
+IVQA_FILE = "test.csv"
+IVQA_COLUMNS = ("video_id", "start", "end", "question", "answer1", "answer2", "answer3", "answer4", "answer5")
+IVQA_EXTENSIONS = (".mp4", ".webm", ".mkv")
+ROOT_ENV = {"msrvtt_qa": "MSRVTT_QA_ROOT", "msvd_qa": "MSVD_QA_ROOT", "ivqa": "IVQA_ROOT"}
 
 
 @dataclass
@@ -40,7 +57,7 @@ class QaReport:
     dataset: str
     root: str
     n_docs: int = 0
-    duplicate_ids: dict[str, list[int]] = field(default_factory=dict)  # QA id -> entry indices
+    duplicate_ids: dict[str, list[int]] = field(default_factory=dict)  # QA id -> entry indices (CSV: line numbers)
     missing_videos: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -87,12 +104,15 @@ def _msvd_names(path: Path) -> dict[int, str]:
 
 
 def load_qa_release(dataset: str, root: Path, on_missing: str = "error") -> tuple[list[dict[str, Any]], QaReport]:
-    """Docs ``{sample_key, question_id, question, answer, video_path}`` of ``msrvtt_qa`` or ``msvd_qa``."""
+    """Docs ``{sample_key, question_id, question, answer, video_path}`` of ``msrvtt_qa``, ``msvd_qa`` or ``ivqa``
+    (iVQA docs add ``answers``, the five annotator answers, and the clip's ``start`` and ``end``)."""
     if dataset not in ROOT_ENV:
         raise DataNotFoundError(f"unknown QA release {dataset!r}; known: {', '.join(ROOT_ENV)}")
     if on_missing not in ON_MISSING:
         raise DataFormatError(f"on_missing must be one of {ON_MISSING}, got {on_missing!r}")
     report = QaReport(dataset, str(root))
+    if dataset == "ivqa":
+        return _load_ivqa(root, on_missing, report)
     entries = _qa_entries(root / QA_FILE)
     if dataset == "msvd_qa":
         clip_names = _msvd_names(root / MAPPING_FILE)
@@ -127,4 +147,84 @@ def load_qa_release(dataset: str, root: Path, on_missing: str = "error") -> tupl
     for qa_id, indices in report.duplicate_ids.items():
         logger.warning(f"{dataset}: duplicate QA id {qa_id} at entries {indices} of {root / QA_FILE} (the first is kept)")
     check_missing_videos(root, report.missing_videos, on_missing, f"{dataset}: skipping the QAs of")
+    return docs, report
+
+
+def _ivqa_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    if not path.is_file():
+        raise DataNotFoundError(f"{path}: iVQA QA file not found")
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise DataFormatError(f"{path}:1: empty file, expected a header with {','.join(IVQA_COLUMNS)}")
+        missing = [c for c in IVQA_COLUMNS if c not in header]
+        if missing:
+            raise DataFormatError(f"{path}:1: header lacks column(s) {','.join(missing)}")
+        rows = []
+        for fields in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in fields):
+                continue
+            if len(fields) != len(header):
+                raise DataFormatError(f"{path}:{line}: expected {len(header)} fields, got {len(fields)}")
+            row = {c: v.strip() for c, v in zip(header, fields, strict=True)}
+            empty = [c for c in IVQA_COLUMNS if not row[c]]
+            if empty:
+                raise DataFormatError(f"{path}:{line}: empty field(s) {','.join(empty)}")
+            try:
+                start, end = float(row["start"]), float(row["end"])
+            except ValueError:
+                raise DataFormatError(f"{path}:{line}: start and end must be seconds, got {row['start']!r}, {row['end']!r}") from None
+            if not 0 <= start < end:
+                raise DataFormatError(f"{path}:{line}: need 0 <= start < end, got start {row['start']}, end {row['end']}")
+            rows.append((line, row))
+    return rows
+
+
+def _duration_s(path: Path) -> float | None:
+    # Header only. No duration, or an unreadable file (the adapter then fails that sample, naming it): not judged.
+    try:
+        with av.open(str(path)) as container:
+            return container.duration / av.time_base if container.duration else None
+    except (av.error.FFmpegError, OSError):
+        return None
+
+
+def _load_ivqa(root: Path, on_missing: str, report: QaReport) -> tuple[list[dict[str, Any]], QaReport]:
+    qa_file = root / IVQA_FILE
+    rows = _ivqa_rows(qa_file)
+    finder = VideoFinder([d for d in (root / "video", root / "videos") if d.is_dir()])
+    seen: dict[str, list[int]] = {}
+    missing: dict[str, None] = {}
+    untrimmed = []
+    docs = []
+    for line, row in rows:
+        qa_id = row["video_id"]
+        seen.setdefault(qa_id, []).append(line)
+        if len(seen[qa_id]) > 1:
+            continue
+        clip = f"{qa_id}_{row['start']}_{row['end']}"
+        stems = dict.fromkeys((clip, f"{qa_id}_{float(row['start']):g}_{float(row['end']):g}", qa_id))  # "23.0" -> "23"
+        video = next((v for stem in stems for ext in IVQA_EXTENSIONS if (v := finder.find(stem + ext))), None)
+        if video is None:
+            missing[clip] = None
+            continue
+        span = float(row["end"]) - float(row["start"])
+        duration = _duration_s(video)
+        if duration is not None and duration > 1.25 * span + 2:
+            untrimmed.append(f"{video.name} ({duration:.1f} s, span {span:g} s at {qa_file.name}:{line})")
+        answers = [row[f"answer{k}"] for k in range(1, 6)]
+        docs.append({"sample_key": f"ivqa/{qa_id}", "question_id": qa_id, "question": row["question"],
+                     "answer": Counter(answers).most_common(1)[0][0], "answers": answers,
+                     "start": float(row["start"]), "end": float(row["end"]), "video_path": str(video)})
+    if untrimmed:
+        raise DataFormatError(f"{root}: {len(untrimmed)} video(s) much longer than their clip (untrimmed? the "
+                              f"questions are about the start-end span; trim them): {', '.join(untrimmed)}")
+    report.duplicate_ids = {k: v for k, v in seen.items() if len(v) > 1}
+    report.missing_videos = list(missing)
+    report.n_docs = len(docs)
+    for qa_id, lines in report.duplicate_ids.items():
+        logger.warning(f"ivqa: duplicate video_id {qa_id} at lines {lines} of {qa_file} (the first is kept)")
+    check_missing_videos(root, report.missing_videos, on_missing, "ivqa: skipping the QAs of")
     return docs, report
