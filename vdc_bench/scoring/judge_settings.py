@@ -20,6 +20,7 @@ ENV_MODE = "VDC_JUDGE"
 ENV_BASE_URL = "VDC_JUDGE_BASE_URL"
 ENV_MODEL = "VDC_JUDGE_MODEL"
 ENV_API_KEY = "OPENAI_API_KEY"
+ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 # Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
 _PLACEHOLDER_KEY = "EMPTY"
 # llama-cpp-python's server answers one request at a time: more in flight only queue up there and
