@@ -9,6 +9,7 @@ comparison ``vdcscore_paired.json`` (this run minus that run, on the videos both
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.runs.lmms_runner import find_run
 from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
+from vdc_bench.scoring.batch_files import BatchRound, check_export_folder, read_outputs, write_requests
 from vdc_bench.scoring.caption_sources import ReferenceData, load_captions
 from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -85,6 +87,14 @@ def register(sub) -> None:
     p.add_argument("--update-results", action="store_true",
                    help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
                         "(in place of --predict_only's 999 placeholders); needs one output folder as input")
+    batch = p.add_argument_group("batch mode (OpenAI Batch API or vLLM run_batch files instead of live calls)")
+    batch.add_argument("--batch-export", type=Path, metavar="DIR",
+                       help="write the judge calls the verdict cache lacks as batch request JSONL files into DIR "
+                            "(a new folder per round) and stop; needs --judge-model")
+    batch.add_argument("--batch-import", type=Path, nargs="+", metavar="FILE",
+                       help="batch output JSONL files: their replies go into the verdict cache, then scoring "
+                            "calls nothing (calls still without a reply are reported); with --batch-export, "
+                            "the next round is written instead of scores")
     add_judge_arguments(p)
     deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
@@ -143,6 +153,45 @@ def _dry_run(args: argparse.Namespace, items: list, config: ScoringConfig) -> in
     return 0
 
 
+def _batch_round(args: argparse.Namespace) -> BatchRound | None:
+    """Batch mode's options checked, its output files read: before any other work."""
+    if not (args.batch_export or args.batch_import):
+        return None
+    if args.dry_run or args.no_cache:
+        raise VdcBenchError("--batch-export/--batch-import keep the replies in the verdict cache: "
+                            "drop --dry-run and --no-cache")
+    if not (args.judge_model or os.environ.get(judge_settings.ENV_MODEL, "").strip()):
+        raise VdcBenchError(f"batch mode needs the judge model every request names: --judge-model or "
+                            f"${judge_settings.ENV_MODEL}")
+    if args.batch_export:
+        check_export_folder(args.batch_export)
+    return read_outputs(args.batch_import) if args.batch_import else BatchRound()
+
+
+def _batch_settings(args: argparse.Namespace) -> JudgeSettings:
+    """The judge batch requests ask: the model and sampling of online mode (so the same cache keys), no server."""
+    model = args.judge_model or os.environ[judge_settings.ENV_MODEL].strip()
+    return JudgeSettings(base_url="", model=model, source="batch", description="batch request/output files").with_options(
+        temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens, reasks=args.reasks,
+    )
+
+
+def _export(args: argparse.Namespace, items: list, settings: JudgeSettings, config: ScoringConfig) -> int:
+    doc, _ = score_captions(items, settings, dataclasses.replace(config, bootstrap_iters=0), None)
+    batch = config.batch
+    assert batch is not None and doc.judging is not None
+    judged = doc.judging.qas - doc.judging.judge_failed
+    if not batch.requests:
+        print(f"batch: all {doc.judging.qas} QAs have their replies; score with --batch-import alone (or no batch "
+              "option) to write the scores")
+        return 0
+    paths = write_requests(args.batch_export, batch.requests)
+    print(f"batch: {len(batch.requests)} judge requests written to {', '.join(str(p) for p in paths)} "
+          f"({judged} of {doc.judging.qas} QAs complete); run them, e.g. python -m vllm.entrypoints.openai.run_batch "
+          f"-i {paths[0]} -o OUT.jsonl --model {settings.model}, then score with --batch-import OUT.jsonl ...")
+    return 0
+
+
 def _results_to_update(args: argparse.Namespace) -> Path | None:
     """The results file ``--update-results`` will rewrite, found before any judging."""
     if not args.update_results:
@@ -157,6 +206,7 @@ def _results_to_update(args: argparse.Namespace) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     results_path = _results_to_update(args)
+    batch = _batch_round(args)
     items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
     for path, fmt in formats.items():
         print(f"{path}: {fmt} captions")
@@ -168,10 +218,13 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_iters=args.bootstrap_iters,
         bootstrap_seed=args.bootstrap_seed,
         progress=not args.quiet,
+        batch=batch,
     )
     if args.dry_run:
         return _dry_run(args, items, config)
-    settings = judge_from_args(args)
+    settings = judge_from_args(args) if batch is None else _batch_settings(args)
+    if batch is not None and args.batch_export:
+        return _export(args, items, settings, config)
     kept = keep_earlier(out_dir)
     if kept:
         print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
@@ -180,6 +233,12 @@ def run(args: argparse.Namespace) -> int:
     calls = doc.calls
     print(f"judge calls: {calls.succeeded} made, {calls.cache_hits} from cache, {calls.retries} retries, "
           f"{calls.failed} failed; outputs in {out_dir}")
+    if batch is not None:
+        print(f"batch: {len(batch.used)} imported replies used, {len(batch.failures)} failed output lines, "
+              f"{len(batch.requests)} calls still without a reply (--batch-export DIR writes them)")
+        if batch.unused():
+            print(f"batch: {batch.unused()} imported replies were not asked for by this scoring (another judge "
+                  "model, protocol, sampling or caption set?)", file=sys.stderr)
     if baseline is not None:
         paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)
