@@ -32,7 +32,12 @@ from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
 from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, keep_earlier, read_audit
-from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
+from vdc_bench.scoring.verdict_cache import (
+    CACHE_ENV,
+    VerdictCache,
+    check_local_filesystem,
+    default_cache_path,
+)
 
 PAIRED_NAME = "vdcscore_paired.json"
 
@@ -65,7 +70,11 @@ def judge_from_args(args: argparse.Namespace) -> JudgeSettings:
 
 
 def cache_from_args(args: argparse.Namespace) -> Path | None:
-    return None if args.no_cache else (args.cache or default_cache_path())
+    """The verdict cache path, refused at once where it sits on a network filesystem."""
+    path = None if args.no_cache else (args.cache or default_cache_path())
+    if path is not None:
+        check_local_filesystem(path)
+    return path
 
 
 def register(sub) -> None:
