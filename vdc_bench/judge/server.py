@@ -64,7 +64,8 @@ class ServerSpec:
     model: str
     description: str
     ready_timeout_s: float = 180.0
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold the API key: never logged or saved
+    api_key: str | None = field(default=None, repr=False)  # the key the server requires (readiness checks send it)
 
 
 @dataclass
@@ -133,11 +134,12 @@ def free_port(host: str = LOOPBACK) -> int:
         return s.getsockname()[1]
 
 
-def served_models(host: str, port: int, timeout: float = 2.0) -> list[str] | None:
+def served_models(host: str, port: int, timeout: float = 2.0, api_key: str | None = None) -> list[str] | None:
     """Model ids from ``GET /v1/models``, or None if nothing healthy answers there in time."""
-    url = f"http://{host}:{port}/v1/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(f"http://{host}:{port}/v1/models", headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             data = json.load(resp)
     except (OSError, ValueError):
         return None
@@ -293,7 +295,7 @@ def _wait_ready(proc: subprocess.Popen, spec: ServerSpec) -> None:
                 f"{spec.description} exited with code {rc} before it was ready; last lines of {log_path}:\n"
                 + log_tail(log_path)
             )
-        models = served_models(spec.host, spec.port, timeout=1.0)
+        models = served_models(spec.host, spec.port, timeout=1.0, api_key=spec.api_key)
         if models is not None and spec.model in models:
             return
         time.sleep(0.25)
