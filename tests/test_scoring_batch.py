@@ -87,6 +87,7 @@ def test_batch_rounds_give_the_verdicts_and_scores_of_online_mode(scoring_stub, 
     online, batch = (ScoresDocument.load(tmp_path / name / SCORES_NAME) for name in ("online", "batch"))
     assert batch.dimensions == online.dimensions and batch.vdcscore == online.vdcscore
     assert batch.judging.failed == 0 and batch.judge.source == "batch"
+    assert (online.judge.concurrency, online.judge.extra["concurrency_from"]) == (128, "default for local")
     assert batch.calls.cache_hits == online.calls.succeeded and batch.calls.failed == 0
 
 

@@ -14,7 +14,7 @@ from vdc_bench.commands.option_types import non_negative_int, positive_float, po
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
 from vdc_bench.logs import logger
-from vdc_bench.scoring.judge_settings import ENV_API_KEY
+from vdc_bench.scoring.judge_settings import CONCURRENCY_HELP, ENV_API_KEY
 
 
 def register(sub) -> None:
@@ -108,7 +108,7 @@ def register(sub) -> None:
     c.add_argument(
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
-    c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
+    c.add_argument("--concurrency", type=positive_int, default=None, help=CONCURRENCY_HELP)
     c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md (default: runs/calibration/<UTC time>)")
     c.set_defaults(func=run_calibrate)
 

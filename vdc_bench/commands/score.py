@@ -49,7 +49,7 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
-    g.add_argument("--concurrency", type=positive_int, help="concurrent judge calls (default 32)")
+    g.add_argument("--concurrency", type=positive_int, help=judge_settings.CONCURRENCY_HELP)
     g.add_argument("--temperature", type=non_negative_float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
     g.add_argument("--seed", type=int, help="sampling seed sent with every call (default 1234)")
     g.add_argument("--max-tokens", type=positive_int, help="per call")
