@@ -222,3 +222,25 @@ def test_a_cache_on_a_network_filesystem_is_refused_naming_path_and_way_out(tmp_
     VerdictCache(tmp_path / "local disk" / "verdicts.sqlite", mounts=mounts).put("k", "reply", "m", "p")
     monkeypatch.setenv("VDC_VERDICT_CACHE_ON_NETWORK", "1")  # explicit override
     VerdictCache(on_nfs, mounts=mounts).put("k", "reply", "m", "p")
+
+
+def test_per_node_caches_merge_into_one_counting_conflicts(tmp_path, capsys):
+    from vdc_bench.cli import main
+
+    a, b, into = (tmp_path / f"{name}.sqlite" for name in ("node1", "node2", "merged"))
+    for path, replies in ((a, {"k1": "yes", "k2": "no"}), (b, {"k2": "yes", "k3": "no"})):
+        cache = VerdictCache(path)
+        for key, reply in replies.items():
+            cache.put(key, reply, "m", "p")
+        cache.close()
+    assert main(["cache", "merge", str(a), str(b), "--into", str(into)]) == 0
+    assert "3 replies added, 1 conflicting" in capsys.readouterr().out  # k2 differs: node1's reply stays
+    merged = VerdictCache(into)
+    assert [merged.get(k) for k in ("k1", "k2", "k3")] == ["yes", "no", "no"] and merged.count() == 3
+    assert main(["cache", "merge", str(a), str(b), "--into", str(into)]) == 0
+    assert "0 replies added, 1 conflicting" in capsys.readouterr().out
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database " * 100)
+    assert main(["cache", "merge", str(junk), "--into", str(into)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{junk}: not a verdict cache" in err[0]

@@ -183,3 +183,39 @@ class VerdictCache:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def merge_caches(sources: list[Path], into: Path) -> dict[str, int]:
+    """Copy every reply of the ``sources`` caches (e.g. one per scoring node) into the cache ``into`` (created
+    if missing, on a local disk). First writer wins: a key ``into`` already holds keeps its reply; a source reply
+    that differs from it (a judge sampled at temperature > 0) is counted as a conflict, never silently swapped."""
+    target = VerdictCache(into)
+    conn = target._conn()
+    counts = {"sources": len(sources), "added": 0, "conflicts": 0}
+    try:
+        for source in sources:
+            if not Path(source).is_file():
+                raise VdcBenchError(f"{source}: no verdict cache there")
+            if Path(source).resolve() == Path(into).resolve():
+                raise VdcBenchError(f"{source}: is the cache merged into (--into)")
+            try:
+                conn.execute("ATTACH DATABASE ? AS src", (str(source),))
+            except sqlite3.DatabaseError as exc:
+                raise VdcBenchError(f"{source}: not a verdict cache ({exc})") from exc
+            try:
+                try:
+                    conflicts = conn.execute(
+                        "SELECT COUNT(*) FROM src.replies AS s JOIN main.replies AS m ON s.key = m.key "
+                        "WHERE s.reply != m.reply").fetchone()[0]
+                except sqlite3.DatabaseError as exc:
+                    raise VdcBenchError(f"{source}: not a verdict cache ({exc})") from exc
+                before = target.count()
+                conn.execute("INSERT OR IGNORE INTO main.replies SELECT key, reply, model, protocol, created "
+                             "FROM src.replies")
+                counts["added"] += target.count() - before
+                counts["conflicts"] += int(conflicts)
+            finally:
+                conn.execute("DETACH DATABASE src")
+    finally:
+        target.close()
+    return counts
