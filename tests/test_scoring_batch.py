@@ -135,3 +135,29 @@ def test_batch_options_are_checked_before_any_work(tmp_path, capsys, monkeypatch
     capsys.readouterr()
     assert _score(samples, tmp_path / "c.sqlite", "--batch-export", str(tmp_path / "r")) == 2
     assert "already holds batch request files" in capsys.readouterr().err
+
+
+def test_every_failure_shape_of_the_output_formats_is_a_failure_naming_file_and_line(tmp_path):
+    from vdc_bench.scoring.batch_files import read_outputs
+
+    def completion(text):
+        return {"choices": [{"message": {"role": "assistant", "content": text}}], "usage": {"prompt_tokens": 7}}
+
+    lines = [  # (custom_id, response, error)
+        ("a", {"status_code": 400, "request_id": "r"}, "Bad request: too long"),  # vLLM run_batch
+        ("b", None, {"code": "server_error", "message": "worker died"}),  # OpenAI error file
+        ("c", {"status_code": 429, "request_id": "r", "body": {"error": {"message": "slow down"}}}, None),
+        ("d", {"status_code": 200, "request_id": "r", "body": completion("  ")}, None),  # empty: a glitch
+        ("e", {"status_code": 200, "request_id": "r", "body": {"object": "list"}}, None),
+        ("f", None, {"message": "lost"}),
+        ("f", {"status_code": 200, "request_id": "r", "body": completion("yes")}, None),  # answered after all
+    ]
+    output = tmp_path / "out.jsonl"
+    output.write_text("".join(json.dumps({"id": str(n), "custom_id": key * 64, "response": response, "error": error})
+                              + "\n" for n, (key, response, error) in enumerate(lines)))
+    batch = read_outputs([output])
+    assert batch.replies == {"f" * 64: ("yes", 7, 0)}
+    assert batch.failures == {
+        "a" * 64: f"{output}:1: error: Bad request: too long", "b" * 64: f"{output}:2: error: worker died",
+        "c" * 64: f"{output}:3: HTTP 429: slow down", "d" * 64: f"{output}:4: empty reply",
+        "e" * 64: f"{output}:5: no chat completion in 'response.body'"}

@@ -113,6 +113,15 @@ def write_requests(folder: Path, requests: dict[str, dict[str, Any]]) -> list[Pa
     return paths
 
 
+def _message(error: Any) -> str:
+    """The message of an error as OpenAI ({"message", "code"}) or vLLM ({"error": {"message"}}) write it."""
+    if isinstance(error, dict):
+        inner = error.get("error")
+        found = error.get("message") or (inner.get("message") if isinstance(inner, dict) else inner) or error.get("code")
+        return str(found or json.dumps(error))[:200]
+    return str(error)[:200]
+
+
 def _line_result(record: Any, where: str) -> tuple[str, str | None, tuple[str, int, int] | None]:
     """(custom_id, failure, reply) of one output line; a line that is not a batch output line raises."""
     if not isinstance(record, dict):
@@ -127,14 +136,11 @@ def _line_result(record: Any, where: str) -> tuple[str, str | None, tuple[str, i
     if response is None and error is None:
         raise VdcBenchError(f"{where}: a batch output line needs a 'response' or an 'error'")
     if error is not None:
-        message = error.get("message") or error.get("code") if isinstance(error, dict) else error
-        return key, f"error: {str(message)[:200]}", None
+        return key, f"error: {_message(error)}", None
     status = response.get("status_code", 200)
     body = response.get("body")
     if status != 200:
-        detail = body.get("error") if isinstance(body, dict) else None
-        message = detail.get("message") if isinstance(detail, dict) else detail
-        return key, f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""), None
+        return key, f"HTTP {status}" + (f": {_message(body)}" if body else ""), None
     text = completion_text(body)
     if not text:  # empty or not a completion: a glitch, retried like online, never cached
         return key, "empty reply" if text is not None else "no chat completion in 'response.body'", None
