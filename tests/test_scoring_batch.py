@@ -58,6 +58,7 @@ def _rounds(samples: Path, cache: Path, stub_url: str, tmp_path: Path) -> list[P
         folder = tmp_path / f"round{n}"
         imports = ["--batch-import", str(outputs[-1])] if outputs else []
         assert _score(samples, cache, "--batch-export", str(folder), *imports) == 0
+        assert not (tmp_path / "vdcscore").exists()  # an export writes no scores
         requests = sorted(folder.glob("requests-*.jsonl"))
         if not requests:
             return outputs
@@ -69,7 +70,10 @@ def _audit(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / AUDIT_NAME).read_text().splitlines()]
 
 
-def test_batch_rounds_give_the_verdicts_and_scores_of_online_mode(scoring_stub, tmp_path):
+def test_batch_rounds_give_the_verdicts_and_scores_of_online_mode(scoring_stub, tmp_path, monkeypatch):
+    from vdc_bench.scoring import batch_files
+
+    monkeypatch.setattr(batch_files, "MAX_LINES_PER_FILE", 7)  # 18 requests a round: three files
     # The first verdict of every conversation is unparsable: one re-ask each, online and in batch.
     online_stub, batch_stub = (scoring_stub(fault="garbage", fail_first=1) for _ in range(2))
     samples = _samples(tmp_path / "samples.jsonl")
@@ -78,6 +82,7 @@ def test_batch_rounds_give_the_verdicts_and_scores_of_online_mode(scoring_stub, 
 
     outputs = _rounds(samples, tmp_path / "batch.sqlite", batch_stub.url, tmp_path)
     assert len(outputs) == 3  # call 1, call 2, the re-ask of call 2
+    assert [p.name for p in sorted((tmp_path / "round1").iterdir())] == [f"requests-00{n}.jsonl" for n in (1, 2, 3)]
     assert _score(samples, tmp_path / "batch.sqlite", "--batch-import", *map(str, outputs),
                   "--output", str(tmp_path / "batch")) == 0
 

@@ -219,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
     items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
     for path, fmt in formats.items():
         print(f"{path}: {fmt} captions")
-    out_dir = ensure_output_folder(args.out or _default_out(args.inputs[0]))
+    # An export writes request files only, no scores.
+    out_dir = None if args.batch_export else ensure_output_folder(args.out or _default_out(args.inputs[0]))
     baseline = read_audit(args.compare_to) if args.compare_to else None  # read before any work (or move)
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),
@@ -234,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
     settings = judge_from_args(args) if batch is None else _batch_settings(args)
     if batch is not None and args.batch_export:
         return _export(args, items, settings, config)
+    assert out_dir is not None
     kept = keep_earlier(out_dir)
     if kept:
         print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)

@@ -101,14 +101,15 @@ def write_requests(folder: Path, requests: dict[str, dict[str, Any]]) -> list[Pa
     """Write ``requests`` as batch input files ``requests-001.jsonl``, ... (at most ``MAX_LINES_PER_FILE`` lines
     each) into ``folder``, which must hold no earlier round's request files."""
     check_export_folder(folder)
-    lines = [
-        json.dumps({"custom_id": key, "method": "POST", "url": BATCH_URL, "body": body}, ensure_ascii=False) + "\n"
-        for key, body in requests.items()
-    ]
+    keys = list(requests)
     paths = []
-    for n, start in enumerate(range(0, len(lines), MAX_LINES_PER_FILE), 1):
+    for n, start in enumerate(range(0, len(keys), MAX_LINES_PER_FILE), 1):
         path = folder / f"requests-{n:03d}.jsonl"
-        atomic_write_text(path, lines[start:start + MAX_LINES_PER_FILE])
+        atomic_write_text(path, (  # streamed: a full VDC round is hundreds of MB
+            json.dumps({"custom_id": key, "method": "POST", "url": BATCH_URL, "body": requests[key]},
+                       ensure_ascii=False) + "\n"
+            for key in keys[start:start + MAX_LINES_PER_FILE]
+        ))
         paths.append(path)
     return paths
 
