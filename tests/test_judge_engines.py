@@ -155,3 +155,9 @@ def test_readiness_checks_send_the_key(monkeypatch):
     monkeypatch.setattr(server.urllib.request, "urlopen", urlopen)
     assert server.served_models("127.0.0.1", 1, api_key=KEY) is None
     assert sent == {"Authorization": f"Bearer {KEY}"}
+    sent.clear()
+    monkeypatch.setenv("OPENAI_API_KEY", "status-key")  # `judge status` and reuse checks send the variable
+    state = server.ServerState(pid=1, host="127.0.0.1", port=1, model="m", engine="vllm", description="d", log="l",
+                               owner_pid=None, started_at=0.0, command=[])
+    assert server.health(state, timeout=0.1) == "down"
+    assert sent == {"Authorization": "Bearer status-key"}

@@ -33,6 +33,7 @@ from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
 from vdc_bench.logs import logger
+from vdc_bench.scoring.judge_settings import ENV_API_KEY
 
 LOOPBACK = "127.0.0.1"
 LOG_TAIL_LINES = 30
@@ -148,8 +149,9 @@ def served_models(host: str, port: int, timeout: float = 2.0, api_key: str | Non
 
 def health(state: ServerState, timeout: float = 2.0) -> str:
     """``ok`` (serves its model), ``busy`` (accepts connections but is slow to answer: llama-cpp-python
-    answers ``/v1/models`` only between generations), or ``down``."""
-    models = served_models(state.host, state.port, timeout)
+    answers ``/v1/models`` only between generations), or ``down``. A server that requires an API key is
+    asked with ``OPENAI_API_KEY`` (without it, it answers 401 and counts as busy)."""
+    models = served_models(state.host, state.port, timeout, os.environ.get(ENV_API_KEY, "").strip() or None)
     if models is not None:
         return "ok" if state.model in models else "down"
     try:
