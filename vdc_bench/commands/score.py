@@ -191,8 +191,8 @@ def _export(args: argparse.Namespace, items: list, settings: JudgeSettings, conf
     assert batch is not None and doc.judging is not None
     judged = doc.judging.qas - doc.judging.judge_failed
     if not batch.requests:
-        print(f"batch: all {doc.judging.qas} QAs have their replies; score with --batch-import alone (or no batch "
-              "option) to write the scores")
+        print(f"batch: all {doc.judging.qas} QAs have their replies; score with --batch-import (the last output "
+              "file) and without --batch-export to write the scores")
         return 0
     paths = write_requests(args.batch_export, batch.requests)
     print(f"batch: {len(batch.requests)} judge requests written to {', '.join(str(p) for p in paths)} "
