@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import subprocess
 import sys
 
 import pytest
@@ -89,3 +92,72 @@ def test_data_parallel_replicas_use_each_engines_flag():
     assert "--tp 2 --dp-size 4" in sglang
     with pytest.raises(engines.VdcBenchError, match="--dp"):
         engines.engine_command(engines.EngineOptions("vllm", dp=0, python="/py"))
+
+
+KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_the_api_key_reaches_the_engine_through_its_environment_only(engine):
+    opts = engines.EngineOptions(engine, python="/py", host="0.0.0.0", api_key=KEY)
+    assert KEY not in " ".join(engines.engine_command(opts)) and KEY not in repr(opts)
+    assert engines.engine_env(opts) == {engines.KEY_ENV[engine]: KEY}
+    assert engines.engine_env(dataclasses.replace(opts, api_key=None)) == {}
+
+
+def test_the_sglang_launcher_adds_the_key_flag_and_masks_the_key_in_what_it_prints(tmp_path):
+    cmd = engines.engine_command(engines.EngineOptions("sglang", python=sys.executable, api_key=KEY))
+    assert cmd[1:4] == ["-c", engines.SGLANG_WITH_KEY, "sglang.launch_server"]
+    (tmp_path / "fake_engine.py").write_text(
+        f"import os, sys\nprint(sys.argv[1:-1], sys.argv[-1] == {KEY!r}, 'VDC_ENGINE_API_KEY' in os.environ)\n"
+        "print('server_args', sys.argv[1:], file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", cmd[2], "fake_engine", "--port", "1"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path), "VDC_ENGINE_API_KEY": KEY}, check=True)
+    assert done.stdout.strip() == "['--port', '1', '--api-key'] True False"
+    assert "'--api-key', '***'" in done.stderr and KEY not in done.stdout + done.stderr
+
+
+def test_binding_beyond_loopback_without_a_key_is_refused_in_one_line(capsys, monkeypatch):
+    from vdc_bench.cli import main
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["judge", "serve", "--engine", "vllm", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--host 0.0.0.0" in err[0] and "OPENAI_API_KEY" in err[0]
+
+
+def test_serve_takes_the_key_from_openai_api_key_beyond_loopback_only(monkeypatch):
+    from vdc_bench.cli import build_parser
+    from vdc_bench.commands import judge as judge_command
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setattr(engines, "engine_installed", lambda engine, python: True)
+
+    def spec(*argv: str):
+        return judge_command._spec(build_parser().parse_args(["judge", "serve", *argv]))
+
+    exposed = spec("--engine", "vllm", "--host", "0.0.0.0")
+    assert exposed.env == {"VLLM_API_KEY": KEY} and exposed.api_key == KEY
+    assert KEY not in " ".join(exposed.command) and KEY not in repr(exposed)
+    assert spec("--engine", "sglang").env == {}  # loopback: no key unless --api-key asks for one
+    assert spec("--engine", "sglang", "--api-key", "other").env == {"VDC_ENGINE_API_KEY": "other"}
+
+
+def test_readiness_checks_send_the_key(monkeypatch):
+    from vdc_bench.judge import server
+
+    sent = {}
+
+    def urlopen(request, timeout):
+        sent.update(request.headers)
+        raise OSError("nothing there")
+
+    monkeypatch.setattr(server.urllib.request, "urlopen", urlopen)
+    assert server.served_models("127.0.0.1", 1, api_key=KEY) is None
+    assert sent == {"Authorization": f"Bearer {KEY}"}
+    sent.clear()
+    monkeypatch.setenv("OPENAI_API_KEY", "status-key")  # `judge status` and reuse checks send the variable
+    state = server.ServerState(pid=1, host="127.0.0.1", port=1, model="m", engine="vllm", description="d", log="l",
+                               owner_pid=None, started_at=0.0, command=[])
+    assert server.health(state, timeout=0.1) == "down"
+    assert sent == {"Authorization": "Bearer status-key"}

@@ -198,3 +198,49 @@ def test_unopenable_cache_is_a_clear_error_naming_the_file(tmp_path):
     not_a_db.write_text("this is not an SQLite file, " * 100)
     with pytest.raises(VdcBenchError, match=rf"verdict cache {not_a_db} cannot be opened: .*--no-cache"):
         VerdictCache(not_a_db)
+
+
+def _mounts(tmp_path: Path) -> Path:
+    """A mounts table: the test folder on NFS, its subfolder "local disk" (escaped space) on a local disk."""
+    mounts = tmp_path / "mounts"
+    local = str(tmp_path / "local disk").replace(" ", "\\040")
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nfiler:/export {tmp_path} nfs4 rw,vers=4.2 0 0\n"
+                      f"/dev/sdb1 {local} ext4 rw 0 0\n")
+    return mounts
+
+
+def test_a_cache_on_a_network_filesystem_is_refused_naming_path_and_way_out(tmp_path, monkeypatch):
+    monkeypatch.delenv("VDC_VERDICT_CACHE_ON_NETWORK", raising=False)
+    on_nfs, mounts = tmp_path / "sub" / "verdicts.sqlite", _mounts(tmp_path)
+    with pytest.raises(VdcBenchError) as err:
+        VerdictCache(on_nfs, mounts=mounts)
+    message = str(err.value)
+    assert "\n" not in message and f"verdict cache {on_nfs} is on a network filesystem (nfs4 mounted at {tmp_path})" \
+        in message and "$VDC_VERDICT_CACHE" in message
+    assert not on_nfs.parent.exists()  # refused before anything was created
+    # The longest matching mount point decides: a local disk mounted below the NFS folder is fine.
+    VerdictCache(tmp_path / "local disk" / "verdicts.sqlite", mounts=mounts).put("k", "reply", "m", "p")
+    monkeypatch.setenv("VDC_VERDICT_CACHE_ON_NETWORK", "1")  # explicit override
+    VerdictCache(on_nfs, mounts=mounts).put("k", "reply", "m", "p")
+
+
+def test_per_node_caches_merge_into_one_counting_conflicts(tmp_path, capsys):
+    from vdc_bench.cli import main
+
+    a, b, into = (tmp_path / f"{name}.sqlite" for name in ("node1", "node2", "merged"))
+    for path, replies in ((a, {"k1": "yes", "k2": "no"}), (b, {"k2": "yes", "k3": "no"})):
+        cache = VerdictCache(path)
+        for key, reply in replies.items():
+            cache.put(key, reply, "m", "p")
+        cache.close()
+    assert main(["cache", "merge", str(a), str(b), "--into", str(into)]) == 0
+    assert "3 replies added, 1 conflicting" in capsys.readouterr().out  # k2 differs: node1's reply stays
+    merged = VerdictCache(into)
+    assert [merged.get(k) for k in ("k1", "k2", "k3")] == ["yes", "no", "no"] and merged.count() == 3
+    assert main(["cache", "merge", str(a), str(b), "--into", str(into)]) == 0
+    assert "0 replies added, 1 conflicting" in capsys.readouterr().out
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("not a database " * 100)
+    assert main(["cache", "merge", str(junk), "--into", str(into)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{junk}: not a verdict cache" in err[0]

@@ -70,3 +70,35 @@ def test_embedded_is_the_default_and_called_lazily(monkeypatch):
 def test_parse_qa_list(reply, n):
     pairs = parse_qa_list(reply)
     assert (len(pairs) if pairs else None) == n
+
+
+@pytest.mark.parametrize("url, kind, concurrency", [
+    ("http://127.0.0.1:8000/v1", "local", 128),
+    ("http://10.0.3.7:8000/v1,http://10.0.3.8:8000/v1", "local", 256),  # per URL
+    ("http://gpu-node-3:30000/v1", "local", 128),  # a cluster node's short name
+    ("https://api.openai.com/v1", "hosted", 32),
+    ("http://127.0.0.1:8000/v1,https://judge.example.com/v1", "hosted", 32),
+])
+def test_concurrency_default_follows_the_kind_of_judge_and_the_flag_wins(monkeypatch, url, kind, concurrency):
+    monkeypatch.setattr(embedded, "list_servers", lambda: [])
+    s = resolve_judge(base_url=url, model="m")
+    assert (s.concurrency, s.concurrency_default, s.public()["concurrency_from"]) == (
+        concurrency, kind, f"default for {kind}")
+    explicit = resolve_judge(base_url=url, model="m", concurrency=5)
+    assert (explicit.concurrency, explicit.public()["concurrency_from"]) == (5, "set")
+
+
+def test_a_url_of_a_served_llama_cpp_judge_gets_its_slot_default(monkeypatch):
+    state = server.ServerState(pid=1, host="127.0.0.1", port=8001, model="m", engine="llama-cpp", description="d",
+                               log="l", owner_pid=None, started_at=0.0, command=[])
+    monkeypatch.setattr(embedded, "list_servers", lambda: [state])
+    assert resolve_judge(base_url="http://localhost:8001/v1", model="m").concurrency == 2
+    assert resolve_judge(base_url="http://localhost:8000/v1", model="m").concurrency == 128
+
+
+def test_concurrency_defaults_are_shown_in_help():
+    from vdc_bench.cli import build_parser
+
+    score = build_parser()._subparsers._group_actions[0].choices["score"]
+    shown = " ".join(score.format_help().split())
+    assert "embedded llama.cpp 2" in shown and "(vLLM/SGLang) 128 per URL" in shown and "a hosted API 32" in shown

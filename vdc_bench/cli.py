@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "vdc_bench.commands.make_checkpoint",
     "vdc_bench.commands.judge",
     "vdc_bench.commands.score",
+    "vdc_bench.commands.cache",
     "vdc_bench.commands.make_qa",
     "vdc_bench.commands.sweep",
     "vdc_bench.commands.report",

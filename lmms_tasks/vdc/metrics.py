@@ -30,14 +30,13 @@ from vdc_bench.logs import logger
 from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.caption_records import CaptionItem, check_unique, item_from_record
 from vdc_bench.scoring.judge_client import JudgeUnusableError
-from vdc_bench.scoring.judge_settings import JudgeSettings
+from vdc_bench.scoring.judge_settings import ENV_PROTOCOL, JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, build_document, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, load_protocol
 from vdc_bench.scoring.score_files import write_outputs
 from vdc_bench.scoring.scorer import QAJudgement
 from vdc_bench.scoring.verdict_cache import default_cache_path
 
-ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 SHARD_ENV = DATA_ENV["shard"]
 
 _LOCK = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from vdc_bench.commands.option_types import non_negative_int, positive_float, po
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets, engines, server
 from vdc_bench.logs import logger
+from vdc_bench.scoring.judge_settings import CONCURRENCY_HELP, ENV_API_KEY
 
 
 def register(sub) -> None:
@@ -38,7 +40,14 @@ def register(sub) -> None:
         "--smoke", action="store_true", help=f"llama-cpp: serve {assets.SMOKE_ASSET} (plumbing tests only)"
     )
     s.add_argument(
-        "--host", default=server.LOOPBACK, help="bind address (default loopback; the server has no auth)"
+        "--host", default=server.LOOPBACK,
+        help="bind address (default loopback); vllm/sglang beyond loopback require an API key",
+    )
+    s.add_argument(
+        "--api-key", default=None,
+        help="vllm/sglang: the key clients must send (default: $OPENAI_API_KEY when --host is not loopback, "
+        "the variable the judge client sends; prefer it to this flag, which other users can see in ps); "
+        "passed through the environment, never written to a file or log",
     )
     s.add_argument(
         "--port",
@@ -99,9 +108,23 @@ def register(sub) -> None:
     c.add_argument(
         "--temperature", type=float, default=None, help="default 0 (1.0 = reference-sampling mode)"
     )
-    c.add_argument("--concurrency", type=int, default=None, help="concurrent judge calls (default 32)")
+    c.add_argument("--concurrency", type=positive_int, default=None, help=CONCURRENCY_HELP)
     c.add_argument("--output", type=Path, default=None, help="folder for calibration.json / calibration.md (default: runs/calibration/<UTC time>)")
     c.set_defaults(func=run_calibrate)
+
+
+def _loopback(host: str) -> bool:
+    return host in (server.LOOPBACK, "localhost", "::1")
+
+
+def _engine_api_key(args: argparse.Namespace) -> str | None:
+    """The key a vllm/sglang server will require: --api-key, else $OPENAI_API_KEY beyond loopback, where
+    a server without one would answer anyone on the network."""
+    key = args.api_key or (None if _loopback(args.host) else os.environ.get(ENV_API_KEY, "").strip() or None)
+    if key is None and not _loopback(args.host):
+        raise VdcBenchError(f"--host {args.host} exposes the judge beyond this machine: set {ENV_API_KEY} (or pass "
+                            "--api-key) so the server requires that key, or bind to loopback")
+    return key
 
 
 def _spec(args: argparse.Namespace) -> server.ServerSpec:
@@ -126,6 +149,7 @@ def _spec(args: argparse.Namespace) -> server.ServerSpec:
             context_length=args.context_length,
             python=args.python,
             extra_args=tuple(args.engine_arg),
+            api_key=_engine_api_key(args),
         )
         spec = engines.engine_spec(opts)
     if args.timeout:
@@ -141,8 +165,10 @@ def _print_endpoint(state: server.ServerState, note: str) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    if args.host not in (server.LOOPBACK, "localhost", "::1"):
+    if args.engine == "llama-cpp" and not _loopback(args.host):
         logger.warning(f"[judge] warning: binding to {args.host}: the server has no authentication")
+    if args.engine == "llama-cpp" and args.api_key:
+        raise VdcBenchError("--api-key applies to --engine vllm/sglang only")
     spec = _spec(args)
     running = server.find_server(model=spec.model)
     if running is not None:

@@ -9,6 +9,7 @@ comparison ``vdcscore_paired.json`` (this run minus that run, on the videos both
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -24,13 +25,19 @@ from vdc_bench.render.markdown_table import markdown_table
 from vdc_bench.runs.lmms_runner import find_run
 from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, compare_paired
+from vdc_bench.scoring.batch_files import BatchRound, check_export_folder, read_outputs, write_requests
 from vdc_bench.scoring.caption_sources import ReferenceData, load_captions
 from vdc_bench.scoring.cost_estimate import estimate_cost
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.pipeline import ScoringConfig, score_captions
 from vdc_bench.scoring.protocol import DEFAULT_PROTOCOL, PROTOCOLS, load_protocol
 from vdc_bench.scoring.score_files import TABLE_NAME, format_ci, keep_earlier, read_audit
-from vdc_bench.scoring.verdict_cache import CACHE_ENV, VerdictCache, default_cache_path
+from vdc_bench.scoring.verdict_cache import (
+    CACHE_ENV,
+    VerdictCache,
+    check_local_filesystem,
+    default_cache_path,
+)
 
 PAIRED_NAME = "vdcscore_paired.json"
 
@@ -42,7 +49,7 @@ def add_judge_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-base-url", help="e.g. http://localhost:30000/v1; several, comma-separated, share the calls")
     g.add_argument("--judge-model", help="model name the server expects")
     g.add_argument("--judge-api-key", help="prefer the OPENAI_API_KEY env var (never written to any file)")
-    g.add_argument("--concurrency", type=positive_int, help="concurrent judge calls (default 32)")
+    g.add_argument("--concurrency", type=positive_int, help=judge_settings.CONCURRENCY_HELP)
     g.add_argument("--temperature", type=non_negative_float, help="default 0 (deterministic); 1.0 mimics the reference's sampling")
     g.add_argument("--seed", type=int, help="sampling seed sent with every call (default 1234)")
     g.add_argument("--max-tokens", type=positive_int, help="per call")
@@ -63,7 +70,11 @@ def judge_from_args(args: argparse.Namespace) -> JudgeSettings:
 
 
 def cache_from_args(args: argparse.Namespace) -> Path | None:
-    return None if args.no_cache else (args.cache or default_cache_path())
+    """The verdict cache path, refused at once where it sits on a network filesystem."""
+    path = None if args.no_cache else (args.cache or default_cache_path())
+    if path is not None:
+        check_local_filesystem(path)
+    return path
 
 
 def register(sub) -> None:
@@ -85,6 +96,14 @@ def register(sub) -> None:
     p.add_argument("--update-results", action="store_true",
                    help="write the VDCscore values and stderrs into the run's lmms-eval *_results.json "
                         "(in place of --predict_only's 999 placeholders); needs one output folder as input")
+    batch = p.add_argument_group("batch mode (OpenAI Batch API or vLLM run_batch files instead of live calls)")
+    batch.add_argument("--batch-export", type=Path, metavar="DIR",
+                       help="write the judge calls the verdict cache lacks as batch request JSONL files into DIR "
+                            "(a new folder per round) and stop; needs --judge-model")
+    batch.add_argument("--batch-import", type=Path, nargs="+", metavar="FILE",
+                       help="batch output JSONL files: their replies go into the verdict cache, then scoring "
+                            "calls nothing (calls still without a reply are reported); with --batch-export, "
+                            "the next round is written instead of scores")
     add_judge_arguments(p)
     deprecated_alias(p, "--out", "--output")
     p.set_defaults(func=run)
@@ -143,6 +162,45 @@ def _dry_run(args: argparse.Namespace, items: list, config: ScoringConfig) -> in
     return 0
 
 
+def _batch_round(args: argparse.Namespace) -> BatchRound | None:
+    """Batch mode's options checked, its output files read: before any other work."""
+    if not (args.batch_export or args.batch_import):
+        return None
+    if args.dry_run or args.no_cache:
+        raise VdcBenchError("--batch-export/--batch-import keep the replies in the verdict cache: "
+                            "drop --dry-run and --no-cache")
+    if not (args.judge_model or os.environ.get(judge_settings.ENV_MODEL, "").strip()):
+        raise VdcBenchError(f"batch mode needs the judge model every request names: --judge-model or "
+                            f"${judge_settings.ENV_MODEL}")
+    if args.batch_export:
+        check_export_folder(args.batch_export)
+    return read_outputs(args.batch_import) if args.batch_import else BatchRound()
+
+
+def _batch_settings(args: argparse.Namespace) -> JudgeSettings:
+    """The judge batch requests ask: the model and sampling of online mode (so the same cache keys), no server."""
+    model = args.judge_model or os.environ[judge_settings.ENV_MODEL].strip()
+    return JudgeSettings(base_url="", model=model, source="batch", description="batch request/output files").with_options(
+        temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens, reasks=args.reasks,
+    )
+
+
+def _export(args: argparse.Namespace, items: list, settings: JudgeSettings, config: ScoringConfig) -> int:
+    doc, _ = score_captions(items, settings, dataclasses.replace(config, bootstrap_iters=0), None)
+    batch = config.batch
+    assert batch is not None and doc.judging is not None
+    judged = doc.judging.qas - doc.judging.judge_failed
+    if not batch.requests:
+        print(f"batch: all {doc.judging.qas} QAs have their replies; score with --batch-import (the last output "
+              "file) and without --batch-export to write the scores")
+        return 0
+    paths = write_requests(args.batch_export, batch.requests)
+    print(f"batch: {len(batch.requests)} judge requests written to {', '.join(str(p) for p in paths)} "
+          f"({judged} of {doc.judging.qas} QAs complete); run them, e.g. python -m vllm.entrypoints.openai.run_batch "
+          f"-i {paths[0]} -o OUT.jsonl --model {settings.model}, then score with --batch-import OUT.jsonl ...")
+    return 0
+
+
 def _results_to_update(args: argparse.Namespace) -> Path | None:
     """The results file ``--update-results`` will rewrite, found before any judging."""
     if not args.update_results:
@@ -157,10 +215,12 @@ def _results_to_update(args: argparse.Namespace) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     results_path = _results_to_update(args)
+    batch = _batch_round(args)
     items, formats = load_captions(args.inputs, ReferenceData(_data_root(args)))
     for path, fmt in formats.items():
         print(f"{path}: {fmt} captions")
-    out_dir = ensure_output_folder(args.out or _default_out(args.inputs[0]))
+    # An export writes request files only, no scores.
+    out_dir = None if args.batch_export else ensure_output_folder(args.out or _default_out(args.inputs[0]))
     baseline = read_audit(args.compare_to) if args.compare_to else None  # read before any work (or move)
     config = ScoringConfig(
         protocol=load_protocol(args.protocol),
@@ -168,10 +228,14 @@ def run(args: argparse.Namespace) -> int:
         bootstrap_iters=args.bootstrap_iters,
         bootstrap_seed=args.bootstrap_seed,
         progress=not args.quiet,
+        batch=batch,
     )
     if args.dry_run:
         return _dry_run(args, items, config)
-    settings = judge_from_args(args)
+    settings = judge_from_args(args) if batch is None else _batch_settings(args)
+    if batch is not None and args.batch_export:
+        return _export(args, items, settings, config)
+    assert out_dir is not None
     kept = keep_earlier(out_dir)
     if kept:
         print(f"earlier result in {out_dir} kept in {kept}", file=sys.stderr)
@@ -180,6 +244,12 @@ def run(args: argparse.Namespace) -> int:
     calls = doc.calls
     print(f"judge calls: {calls.succeeded} made, {calls.cache_hits} from cache, {calls.retries} retries, "
           f"{calls.failed} failed; outputs in {out_dir}")
+    if batch is not None:
+        print(f"batch: {len(batch.used)} imported replies used, {len(batch.failures)} failed output lines, "
+              f"{len(batch.requests)} calls still without a reply (--batch-export DIR writes them)")
+        if batch.unused():
+            print(f"batch: {batch.unused()} imported replies were not asked for by this scoring (another judge "
+                  "model, protocol, sampling or caption set?)", file=sys.stderr)
     if baseline is not None:
         paired = compare_paired(judgements, baseline, args.bootstrap_iters, args.bootstrap_seed)
         paired["a"], paired["b"] = str(out_dir), str(args.compare_to)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from vdc_bench.judge import engines
 from vdc_bench.judge.server import (
@@ -20,6 +21,7 @@ from vdc_bench.judge.server import (
     find_server,
     forget_owned,
     free_port,
+    list_servers,
     log_tail,
     owned_servers,
     start_server,
@@ -79,5 +81,11 @@ def resolve_judge(
     mode: str | None = None,
     **options: Any,
 ) -> JudgeSettings:
-    """``scoring.judge_settings.resolve_judge`` with the embedded judge available (started on demand)."""
-    return judge_settings.resolve_judge(base_url, model, api_key, mode, embedded=_ensure, **options)
+    """``scoring.judge_settings.resolve_judge`` with the embedded judge available (started on demand). A URL
+    of a llama.cpp server that ``judge serve`` started gets the embedded judge's concurrency default."""
+    settings = judge_settings.resolve_judge(base_url, model, api_key, mode, embedded=_ensure, **options)
+    if options.get("concurrency") is None and settings.concurrency_default == "local":
+        llama_ports = {state.port for state in list_servers() if state.engine == "llama-cpp"}
+        if any(urlsplit(url).port in llama_ports for url in settings.base_urls()):
+            settings = judge_settings.with_default_concurrency(settings, "embedded")
+    return settings

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -147,6 +147,21 @@ def embedded_spec(
 # --- GPU engines (vLLM, SGLang) ----------------------------------------------------------------
 
 ENGINE_MODULES = {"vllm": "vllm.entrypoints.openai.api_server", "sglang": "sglang.launch_server"}
+# The API key a GPU engine requires reaches it through its environment, never its command line (visible to
+# every local user, and recorded in the server's log and state file). vLLM reads VLLM_API_KEY itself;
+# SGLang only takes --api-key, so a launcher adds that inside the process and masks the key in what the
+# process prints (SGLang logs its arguments at start-up).
+KEY_ENV = {"vllm": "VLLM_API_KEY", "sglang": "VDC_ENGINE_API_KEY"}
+SGLANG_WITH_KEY = """import os, runpy, sys
+key = os.environ.pop("VDC_ENGINE_API_KEY")
+class Masked:
+    def __init__(self, stream): self.stream = stream
+    def write(self, text): return self.stream.write(text.replace(key, "***"))
+    def __getattr__(self, name): return getattr(self.stream, name)
+sys.stdout, sys.stderr = Masked(sys.stdout), Masked(sys.stderr)
+sys.argv = [*sys.argv[1:], "--api-key", key]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
 DEFAULT_PORTS = {"llama-cpp": 8001, "vllm": 8000, "sglang": 30000}  # sglang: the reference scorer's port
 INSTALL_HINTS = {"vllm": "pip install vllm", "sglang": "pip install 'sglang[all]'"}
 
@@ -162,6 +177,7 @@ class EngineOptions:
     context_length: int = ENGINE_CONTEXT
     python: str = sys.executable
     extra_args: tuple[str, ...] = ()
+    api_key: str | None = field(default=None, repr=False)  # the key clients must send (None: no auth)
 
 
 def engine_command(opts: EngineOptions) -> list[str]:
@@ -186,8 +202,9 @@ def engine_command(opts: EngineOptions) -> list[str]:
             "--generation-config", "vllm",
         ]  # fmt: skip
     else:  # sglang
+        launch = ["-c", SGLANG_WITH_KEY] if opts.api_key else ["-m"]
         command = [
-            opts.python, "-m", ENGINE_MODULES["sglang"],
+            opts.python, *launch, ENGINE_MODULES["sglang"],
             "--model-path", opts.model, "--served-model-name", opts.model,
             "--host", opts.host, "--port", port,
             "--tp", str(opts.tp),
@@ -196,6 +213,11 @@ def engine_command(opts: EngineOptions) -> list[str]:
             "--random-seed", "0",
         ]  # fmt: skip
     return command + list(opts.extra_args)
+
+
+def engine_env(opts: EngineOptions) -> dict[str, str]:
+    """Environment the engine needs beyond ours: its API key, if any."""
+    return {KEY_ENV[opts.engine]: opts.api_key} if opts.api_key else {}
 
 
 def engine_installed(engine: str, python: str) -> bool:
@@ -222,6 +244,9 @@ def engine_spec(opts: EngineOptions) -> ServerSpec:
         host=opts.host,
         port=opts.port or DEFAULT_PORTS[opts.engine],
         model=opts.model,
-        description=f"{opts.model} via {opts.engine} (tp={opts.tp}, dp={opts.dp})",
+        description=f"{opts.model} via {opts.engine} (tp={opts.tp}, dp={opts.dp})"
+        + (", API key required" if opts.api_key else ""),
         ready_timeout_s=1800.0,  # downloading and loading 8B weights, CUDA graph capture
+        env=engine_env(opts),
+        api_key=opts.api_key,
     )

@@ -33,6 +33,7 @@ from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import assets
 from vdc_bench.logs import logger
+from vdc_bench.scoring.judge_settings import ENV_API_KEY
 
 LOOPBACK = "127.0.0.1"
 LOG_TAIL_LINES = 30
@@ -64,7 +65,8 @@ class ServerSpec:
     model: str
     description: str
     ready_timeout_s: float = 180.0
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold the API key: never logged or saved
+    api_key: str | None = field(default=None, repr=False)  # the key the server requires (readiness checks send it)
 
 
 @dataclass
@@ -133,11 +135,12 @@ def free_port(host: str = LOOPBACK) -> int:
         return s.getsockname()[1]
 
 
-def served_models(host: str, port: int, timeout: float = 2.0) -> list[str] | None:
+def served_models(host: str, port: int, timeout: float = 2.0, api_key: str | None = None) -> list[str] | None:
     """Model ids from ``GET /v1/models``, or None if nothing healthy answers there in time."""
-    url = f"http://{host}:{port}/v1/models"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(f"http://{host}:{port}/v1/models", headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             data = json.load(resp)
     except (OSError, ValueError):
         return None
@@ -146,8 +149,9 @@ def served_models(host: str, port: int, timeout: float = 2.0) -> list[str] | Non
 
 def health(state: ServerState, timeout: float = 2.0) -> str:
     """``ok`` (serves its model), ``busy`` (accepts connections but is slow to answer: llama-cpp-python
-    answers ``/v1/models`` only between generations), or ``down``."""
-    models = served_models(state.host, state.port, timeout)
+    answers ``/v1/models`` only between generations), or ``down``. A server that requires an API key is
+    asked with ``OPENAI_API_KEY`` (without it, it answers 401 and counts as busy)."""
+    models = served_models(state.host, state.port, timeout, os.environ.get(ENV_API_KEY, "").strip() or None)
     if models is not None:
         return "ok" if state.model in models else "down"
     try:
@@ -293,7 +297,7 @@ def _wait_ready(proc: subprocess.Popen, spec: ServerSpec) -> None:
                 f"{spec.description} exited with code {rc} before it was ready; last lines of {log_path}:\n"
                 + log_tail(log_path)
             )
-        models = served_models(spec.host, spec.port, timeout=1.0)
+        models = served_models(spec.host, spec.port, timeout=1.0, api_key=spec.api_key)
         if models is not None and spec.model in models:
             return
         time.sleep(0.25)

@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from vdc_bench.atomic_write import atomic_write_text, ensure_output_folder
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.logs import logger
 from vdc_bench.models.auroracap.arg_names import canonical_name
 from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
@@ -38,7 +37,7 @@ from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
-from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
+from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, ENV_PROTOCOL, redact_url
 from vdc_bench.scoring.score_files import read_audit
 
 SWEEP_FILE = "sweep.json"

@@ -119,7 +119,7 @@ def check_reachable(settings: JudgeSettings, timeout_s: float = 10.0) -> None:
             ) from err
 
 
-def _completion_text(data: Any) -> str | None:
+def completion_text(data: Any) -> str | None:
     """The reply text of a chat completion ("" when empty or blank), or None when ``data`` is not one."""
     try:
         content = data["choices"][0]["message"]["content"]
@@ -128,6 +128,21 @@ def _completion_text(data: Any) -> str | None:
     if content is not None and not isinstance(content, str):
         return None
     return content if content and content.strip() else ""
+
+
+def request_body(
+    settings: JudgeSettings, messages: list[dict[str, str]], response_format: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The chat-completions request body of one judge call (online and in batch request files)."""
+    body: dict[str, Any] = {
+        "model": settings.model, "messages": messages, "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+    }
+    if settings.seed is not None:
+        body["seed"] = settings.seed
+    if response_format is not None:
+        body["response_format"] = response_format
+    return body
 
 
 @dataclass
@@ -177,7 +192,7 @@ class JudgeClient:
     async def complete(
         self, messages: list[dict[str, str]], response_format: dict[str, Any] | None = None
     ) -> CallResult:
-        key = request_key(self.settings.model, self.protocol_id, messages, self.settings.sampling(), response_format)
+        key = self.request_key(messages, response_format)
         hit = self.cache.get(key)
         if hit is not None:
             self.stats.cache_hits += 1
@@ -205,6 +220,10 @@ class JudgeClient:
         finally:
             del self._pending[key]
         return result
+
+    def request_key(self, messages: list[dict[str, str]], response_format: dict[str, Any] | None) -> str:
+        """The verdict-cache key of this call."""
+        return request_key(self.settings.model, self.protocol_id, messages, self.settings.sampling(), response_format)
 
     def _least_loaded(self) -> _Endpoint:
         # Fewest in flight; on a tie, the one sent fewer so far (round robin while all are idle).
@@ -237,13 +256,7 @@ class JudgeClient:
     ) -> CallResult:
         assert self._endpoints, "use JudgeClient as an async context manager"
         s = self.settings
-        body: dict[str, Any] = {
-            "model": s.model, "messages": messages, "temperature": s.temperature, "max_tokens": s.max_tokens,
-        }
-        if s.seed is not None:
-            body["seed"] = s.seed
-        if response_format is not None:
-            body["response_format"] = response_format
+        body = request_body(s, messages, response_format)
         error = ""
         for attempt in range(1, s.max_attempts + 1):
             self.stats.http_attempts += 1
@@ -282,7 +295,7 @@ class JudgeClient:
                 error = f"invalid response body: {err}"
             else:
                 self._count_tokens(data)
-                text = _completion_text(data)
+                text = completion_text(data)
                 if text:
                     return CallResult(text, attempt, False)
                 # Glitches, not answers: retried like a 5xx, never cached, never passed on as a judge reply.

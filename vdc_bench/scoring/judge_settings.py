@@ -8,6 +8,7 @@ The API key never leaves this object: ``public()`` records only the base URL's h
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,11 +21,18 @@ ENV_MODE = "VDC_JUDGE"
 ENV_BASE_URL = "VDC_JUDGE_BASE_URL"
 ENV_MODEL = "VDC_JUDGE_MODEL"
 ENV_API_KEY = "OPENAI_API_KEY"
+ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 # Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
 _PLACEHOLDER_KEY = "EMPTY"
-# llama-cpp-python's server answers one request at a time: more in flight only queue up there and
-# run into the client timeout on a slow CPU. Two keep it busy while the client handles a reply.
+# Concurrency defaults by kind of judge (``--concurrency`` wins). llama-cpp-python's server answers one
+# request at a time: more in flight only queue up there and run into the client timeout on a slow CPU; two
+# keep it busy while the client handles a reply. vLLM/SGLang batch hundreds of requests continuously, so a
+# local server (per URL) takes many. A hosted API's rate limits answer too many with 429s.
 EMBEDDED_CONCURRENCY = 2
+CONCURRENCY_DEFAULTS = {"embedded": EMBEDDED_CONCURRENCY, "local": 128, "hosted": 32}
+CONCURRENCY_HELP = (f"concurrent judge calls; default by judge: embedded llama.cpp {EMBEDDED_CONCURRENCY}, a server "
+                    f"at a loopback, private or single-label host (vLLM/SGLang) {CONCURRENCY_DEFAULTS['local']} per "
+                    f"URL, a hosted API {CONCURRENCY_DEFAULTS['hosted']}")
 EMBEDDED_TIMEOUT_S = 600.0
 
 
@@ -58,6 +66,7 @@ class JudgeSettings:
     source: str = "url"  # "url" | "embedded"
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
+    concurrency_default: str | None = None  # the kind whose default ``concurrency`` is; None: set explicitly
 
     def __post_init__(self) -> None:
         # Zero workers would wait forever and zero attempts would fail every QA: reject, never score.
@@ -86,6 +95,7 @@ class JudgeSettings:
             "description": self.description,
             **self.sampling(),
             "concurrency": self.concurrency,
+            "concurrency_from": f"default for {self.concurrency_default}" if self.concurrency_default else "set",
             "timeout_s": self.timeout_s,
             "max_attempts": self.max_attempts,
             "reasks": self.reasks,
@@ -93,6 +103,26 @@ class JudgeSettings:
 
     def with_options(self, **changes: Any) -> JudgeSettings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def server_kind(base_url: str) -> str:
+    """"local" for a server at a loopback, private or single-label host (a cluster node), else "hosted"."""
+    host = urlsplit(base_url).hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "local" if host == "localhost" or "." not in host else "hosted"
+    return "local" if address.is_private or address.is_loopback else "hosted"
+
+
+def with_default_concurrency(settings: JudgeSettings, kind: str | None = None) -> JudgeSettings:
+    """``settings`` with the concurrency default of its kind of judge (``kind``, else from its source and URL)."""
+    urls = settings.base_urls()
+    kind = kind or ("embedded" if settings.source == "embedded" else
+                    "local" if all(server_kind(u) == "local" for u in urls) else "hosted")
+    per_url = kind == "local"
+    return replace(settings, concurrency=CONCURRENCY_DEFAULTS[kind] * (len(urls) if per_url else 1),
+                   concurrency_default=kind)
 
 
 def base_url_host(url: str) -> str:
@@ -141,7 +171,6 @@ def resolve_judge(
             api_key=api_key,
             source="embedded",
             description=endpoint.description,
-            concurrency=EMBEDDED_CONCURRENCY,
             timeout_s=EMBEDDED_TIMEOUT_S,
             revive=embedded,
         )
@@ -153,4 +182,6 @@ def resolve_judge(
         settings = JudgeSettings(base_url=base_url, model=model, api_key=api_key, source="url")
     else:
         raise VdcBenchError(f"{ENV_MODE}={mode!r}: expected 'embedded' or 'url'")
+    if options.get("concurrency") is None:
+        settings = with_default_concurrency(settings)
     return settings.with_options(**options)

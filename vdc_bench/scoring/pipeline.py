@@ -9,6 +9,7 @@ from typing import Any
 
 from vdc_bench.records import ScoresDocument
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, summarize
+from vdc_bench.scoring.batch_files import BatchRound
 from vdc_bench.scoring.caption_records import CaptionItem
 from vdc_bench.scoring.judge_client import CallStats, check_reachable
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -25,6 +26,7 @@ class ScoringConfig:
     bootstrap_iters: int = DEFAULT_BOOTSTRAP_ITERS
     bootstrap_seed: int = DEFAULT_BOOTSTRAP_SEED
     progress: bool = True
+    batch: BatchRound | None = None  # batch mode: no HTTP, judge from the cache and this round's results
 
 
 def caption_counts(items: Sequence[CaptionItem]) -> dict[str, Any]:
@@ -76,10 +78,11 @@ def score_captions(
     inputs: Sequence[str] = (),
 ) -> tuple[ScoresDocument, list[QAJudgement]]:
     """Judge ``items`` and return (scores document, judgements); also write the outputs to ``out_dir``."""
-    check_reachable(settings)
+    if config.batch is None:
+        check_reachable(settings)
     cache = VerdictCache(config.cache_path)
     try:
-        outcome = judge_items(items, settings, config.protocol, cache, progress=config.progress)
+        outcome = judge_items(items, settings, config.protocol, cache, progress=config.progress, batch=config.batch)
     finally:
         cache.close()
     doc = build_document(outcome.judgements, items, settings, config, outcome.calls, inputs, outcome.elapsed_s)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from vdc_bench.scoring.batch_files import BatchJudgeClient, BatchRound
 from vdc_bench.scoring.caption_records import CaptionItem
 from vdc_bench.scoring.judge_client import CallStats, JudgeClient
 from vdc_bench.scoring.judge_settings import JudgeSettings
@@ -133,13 +134,18 @@ async def judge_items_async(
     protocol: Protocol,
     cache: VerdictCache,
     progress: bool = True,
+    batch: BatchRound | None = None,
 ) -> ScoringOutcome:
+    """``batch``: judge from the verdict cache and that round's imported replies only, collecting the rest."""
     work: list[tuple[CaptionItem, int]] = [(item, i) for item in items for i in range(len(item.qa))]
     results: list[QAJudgement | None] = [None] * len(work)
     queue: Iterator[int] = iter(range(len(work)))
     started = time.perf_counter()
     bar = tqdm(total=len(work), desc="VDCscore judge", unit="QA", disable=not progress, mininterval=1.0)
-    async with JudgeClient(settings, cache, f"{protocol.name}:{protocol.prompt_sha256}") as judge:
+    protocol_id = f"{protocol.name}:{protocol.prompt_sha256}"
+    client = JudgeClient(settings, cache, protocol_id) if batch is None else BatchJudgeClient(
+        settings, cache, protocol_id, batch)
+    async with client as judge:
 
         async def worker() -> None:
             for n in queue:  # shared iterator: each index is taken by exactly one worker
@@ -184,6 +190,7 @@ def judge_items(
     protocol: Protocol,
     cache: VerdictCache,
     progress: bool = True,
+    batch: BatchRound | None = None,
 ) -> ScoringOutcome:
     """Synchronous entry point (CLI, lmms-eval aggregation)."""
-    return run_coroutine(judge_items_async(items, settings, protocol, cache, progress))
+    return run_coroutine(judge_items_async(items, settings, protocol, cache, progress, batch))
