@@ -26,7 +26,7 @@ from vdc_bench.records import (
     sample_record_of_line,
 )
 from vdc_bench.runs.efficiency import efficiency_from_records
-from vdc_bench.runs.lmms_runner import LmmsRun, find_run
+from vdc_bench.runs.lmms_runner import LmmsRun, find_run, results_files
 from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
 
 
@@ -54,7 +54,7 @@ def locate_run(run_dir: Path) -> LmmsRun:
     run = find_run(run_dir)
     if run is None:
         raise VdcBenchError(f"{run_dir}: no lmms-eval *_results.json under this folder")
-    others = [p for p in run_dir.rglob("*_results.json") if p != run.results_path]
+    others = [p for p in results_files(run_dir) if p != run.results_path]
     if others:  # never a silent choice: say which run the numbers come from
         print(f"warning: {run_dir} holds {len(others) + 1} lmms-eval runs; using the newest, {run.results_path} "
               "(give each run its own --output_path to avoid this)", file=sys.stderr)
