@@ -206,7 +206,7 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
             f"{folder}: lmms-eval wrote VDC samples but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
             f"see {folder / 'lmms_eval.log'}"
         )
-    if not summary.task_metrics:
+    if not summary.task_metrics and summary.scores is None:
         raise VdcBenchError(f"{folder}: lmms-eval's results file holds no metric for {config.tasks}; "
                             f"see {folder / 'lmms_eval.log'}")
     _write_json(folder / SUMMARY_FILE, summary.to_dict())
