@@ -12,9 +12,10 @@ import yaml
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.leaderboard.published import RATIO_SWEEP_CSV, load_paper_sweep, published_relative_curve
 from vdc_bench.lmms_tasks import TASKS_DIR
-from vdc_bench.records import RunSummary, SweepDocument
+from vdc_bench.records import Efficiency, RunSummary, SweepDocument
 from vdc_bench.runs.paper_metrics import PAPER_METRICS, paper_series, relative_curve, sweep_relative_curve
 from vdc_bench.runs.run_summary import task_metrics
+from vdc_bench.runs.sweep import check_recorded_ratio
 from vdc_bench.runs.task_names import check_task_names
 
 # The published "average performance" curve of the AuroraCap ratio sweep, recomputed by hand from the 17
@@ -136,6 +137,20 @@ def test_sweep_files_without_task_metrics_still_load():
     doc = SweepDocument.from_dict({"schema": "vdc-bench.sweep/1", "created_utc": "t", "config": {},
                                    "points": [old_point]}, "old.json")
     assert doc.relative is None and doc.points[0].task_metrics == {} and doc.points[0].throughput == {}
+
+
+def test_a_run_without_vdc_samples_takes_the_ratio_it_was_given_and_says_so(tmp_path):
+    summary = _summary(0.4, {"gqa": {"exact_match": 0.5}})
+    summary.token_kept_ratio = None  # nothing recorded it: no VDC sample ran
+    check_recorded_ratio(summary, 0.4, "auroracap", tmp_path)
+    assert (summary.token_kept_ratio, summary.token_kept_ratio_source) == (0.4, "model_args")
+    with_vdc = _summary(0.4, {})
+    with_vdc.token_kept_ratio, with_vdc.efficiency = None, Efficiency(captions=5, videos=1, failed=0)
+    with pytest.raises(VdcBenchError, match="recorded no token_kept_ratio"):
+        check_recorded_ratio(with_vdc, 0.4, "vdc_oracle", tmp_path)
+    other = _summary(0.1, {})
+    with pytest.raises(VdcBenchError, match="recorded token_kept_ratio 0.1 in its samples, not 0.4"):
+        check_recorded_ratio(other, 0.4, "auroracap", tmp_path)
 
 
 class _Index:

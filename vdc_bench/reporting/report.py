@@ -165,7 +165,7 @@ def judge_lines(points: Sequence[RunSummary]) -> list[str]:
             + ("." if proto.comparable_with_published else "; NOT comparable with published VDCscore.")
         )
     if not lines:
-        lines.append("No VDCscore scores found: the run was not judged.")
+        lines.append("No VDCscore scores found: no VDC task ran, or it was not judged.")
     lines.append("The published numbers were judged by Llama-3.1-8B; a different judge gives different scales.")
     return lines
 

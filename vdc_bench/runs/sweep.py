@@ -3,9 +3,10 @@
 Layout of ``<output>/``::
 
     ratio_0.1/              lmms-eval output of that ratio, all --tasks in one run (results, samples,
-                        vdcscore_<UTC>/ scores for VDC tasks, log)
+                            vdcscore_<UTC>/ scores for VDC tasks, log)
     ratio_0.1/summary.json  RunSummary of that ratio (runs/run_summary.py)
-    ratio_0.1/DONE.json     written atomically, last, once results + scores + summary exist
+    ratio_0.1/DONE.json     written atomically, last, once results (+ VDCscore scores where a VDC task ran)
+                            + summary exist
     .incomplete/            earlier attempts of a ratio that crashed (kept for their logs)
     sweep.json              every ratio's summary (every task's lmms-eval metrics included), paired VDCscore
                             differences between adjacent ratios, the relative-performance curve
@@ -180,7 +181,8 @@ def _set_aside(folder: Path) -> None:
 
 
 def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
-    """Run lmms-eval (generation + VDCscore at aggregation) for one ratio and mark it done."""
+    """Run lmms-eval (generation + every task's metrics, VDCscore included, at aggregation) for one ratio and
+    mark it done."""
     folder = ratio_dir(config.output, ratio)
     _set_aside(folder)
     started = time.time()
