@@ -49,7 +49,7 @@ def test_sweep_report_renders_with_table_and_plots(report_sweep_run, tmp_path):
     assert console_messages(dom.stderr) == []
     summary = dom.stdout.split('<table id="summary">')[1].split("</table>")[0]
     assert summary.count("<tr>") == 1 + 3  # header + one row per ratio
-    assert dom.stdout.count("<svg") == 4
+    assert dom.stdout.count("<svg") == 6  # 4 VDCscore plots + every task's metric vs ratio and vs tokens
     shot = tmp_path / "report.png"
     result = chromium(page, tmp_path, "--window-size=1400,2000", f"--screenshot={shot}", "--hide-scrollbars")
     assert console_messages(result.stderr) == []

@@ -32,7 +32,7 @@ def test_report_from_the_sweep_file_alone(report_sweep_run, tmp_path):
         assert f"| {ratio} |" in md
     assert "ρ=0.5 − ρ=0.1" in md and "DEMO" in md
     html = html_path.read_text()
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 6  # 4 VDCscore plots + every task's metric vs ratio and vs tokens
     assert "published (judge Llama-3.1-8B)" in html  # published reference points are labelled in the plots
     assert "dtype=float32, device=cpu, decode=hf, processes=1, max_batch_size=1" in html  # how captions were computed
 
@@ -51,7 +51,7 @@ def test_report_of_a_single_run_folder(report_sweep_run, tmp_path):
     shutil.copytree(ratio_dir(report_sweep_run["output"], 1.0), run)
     html_path, _ = write_report(run)
     html = html_path.read_text()
-    assert "VDC run: run" in html and html.count("<svg") == 4
+    assert "VDC run: run" in html and html.count("<svg") == 6
     assert "stub-judge" in html
 
 

@@ -6,7 +6,9 @@
 * ``ScoresDocument`` (``vdc-bench.scores/1``): a VDCscore result, ``vdcscore_scores.json``; read by run
   summaries, the leaderboard and reports.
 * ``SweepDocument`` (``vdc-bench.sweep/1``): a sweep's ``sweep.json``, one ``RunSummary`` per setting
-  (also saved alone as each setting's ``summary.json``); read by reports and the leaderboard.
+  (also saved alone as each setting's ``summary.json``, with every task's lmms-eval metrics in
+  ``task_metrics``) and the relative-performance curve over the paper's metrics; read by reports and the
+  leaderboard.
 
 ``from_dict`` checks every field's type and raises ``VdcBenchError`` naming where (``file:line`` for a
 JSONL line, the file otherwise) and the field; ``to_dict`` gives the JSON form. Files written before the
@@ -474,6 +476,23 @@ class CaptionFailure(_Record):
     error: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class MetricValue(_Record):
+    """One metric of one task as lmms-eval's results file gives it (``stderr`` None where it gives "N/A")."""
+
+    value: float
+    stderr: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskMetrics(_Record):
+    """Every numeric metric lmms-eval reported for one task or group, keyed ``metric`` (filter ``none``) or
+    ``metric,filter``; ``samples`` is lmms-eval's effective sample count (None for groups)."""
+
+    metrics: dict[str, MetricValue] = field(default_factory=dict)
+    samples: int | None = None
+
+
 @dataclass(kw_only=True)
 class RunSummary(_Record):
     """One evaluated setting, from its saved files alone (runs/run_summary.py builds it)."""
@@ -501,6 +520,13 @@ class RunSummary(_Record):
     damaged_videos: list[str] = field(default_factory=list)  # sample keys captioned from a truncated/corrupt file
     random_weights: bool = False  # a sample's checkpoint carries the random-weights marker: never a real result
     judging_failure: str | None = None  # set: QAs the judge did not judge, the numbers are not a VDCscore
+    task_metrics: dict[str, TaskMetrics] = field(default_factory=dict)  # task/group -> lmms-eval's metrics
+    # lmms-eval's throughput block (numbers only): the adapter's run-wide means over all tasks' requests, e.g.
+    # avg_visual_tokens_per_frame; the only token measurement for tasks whose samples carry no stats
+    throughput: dict[str, float] = field(default_factory=dict)
+    # "samples": token_kept_ratio read from the samples' stats; "model_args": no sample records it (no VDC
+    # task ran), so it is the ratio the sweep passed; None: not known
+    token_kept_ratio_source: str | None = None
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> RunSummary:
@@ -536,6 +562,25 @@ class PairedDifference(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RelativePoint(_Record):
+    """The relative performance at one ratio: mean and population std over metrics of value / own best, in %."""
+
+    ratio: float
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelativeCurve(_Record):
+    """The paper's "average performance" curve over the paper metrics a sweep ran (``metrics``: their
+    published-table column names; ``excluded``: column -> why it could not enter)."""
+
+    metrics: list[str]
+    points: list[RelativePoint]
+    excluded: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SweepDocument(_Record):
     schema: str = SWEEP_SCHEMA
     created_utc: str
@@ -543,6 +588,7 @@ class SweepDocument(_Record):
     versions: dict[str, str] = field(default_factory=dict)
     points: list[RunSummary]  # one per ratio, by ratio
     paired: list[PairedDifference] = field(default_factory=list)
+    relative: RelativeCurve | None = None  # None: written before it existed, or no paper metric ran
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> SweepDocument:

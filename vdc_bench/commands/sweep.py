@@ -22,9 +22,10 @@ def register(sub) -> None:
     p.add_argument("--model", default="auroracap", help="lmms-eval model name")
     p.add_argument("--model_args", default="", help="k=v,... without token_kept_ratio (the sweep sets it)")
     p.add_argument("--ratios", default=",".join(f"{r:g}" for r in DEFAULT_RATIOS), help="comma-separated token_kept_ratio settings")
-    p.add_argument("--tasks", default="vdc", help="comma-separated VDC tasks/groups, e.g. vdc or vdc_demo")
+    p.add_argument("--tasks", default="vdc",
+                   help="comma-separated lmms-eval tasks/groups, VDC and standard ones, e.g. vdc or auroracap_paper")
     p.add_argument("--output", type=Path, required=True, help="sweep folder (re-use it to resume)")
-    p.add_argument("--limit", type=positive_float, default=None, help="lmms-eval --limit (per dimension)")
+    p.add_argument("--limit", type=positive_float, default=None, help="lmms-eval --limit (per task; per dimension for VDC)")
     p.add_argument("--gen_kwargs", default=None, help="lmms-eval generation arguments, e.g. max_new_tokens=1024")
     p.add_argument("--judge-base-url", default=None,
                    help="OpenAI-compatible judge URL (default: VDC_JUDGE_* environment, else the embedded judge)")

@@ -132,6 +132,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
             "judge": summary.judge.to_dict() if summary.judge else None,
             "versions": summary.versions,
             "runtime": summary.runtime,
+            # every task's lmms-eval metrics of this run (standard tasks beside VDC), as the summary holds them
+            "task_metrics": {task: tm.to_dict() for task, tm in summary.task_metrics.items()},
         },
         note=(DEMO_NOTE if summary.kind == "demo" else RANDOM_WEIGHTS_NOTE) if kind == "demo" else "",
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from vdc_bench.leaderboard.schema import DIMENSIONS, Entry, Score, mean_of_dimensions
 from vdc_bench.leaderboard.token_budget import reachable_tokens_per_frame, tokens_per_frame
+from vdc_bench.records import RelativePoint
+from vdc_bench.runs.paper_metrics import PAPER_METRICS, relative_curve
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 LEADERBOARD_CSV = DATA_DIR / "vdc_published_leaderboard.csv"
@@ -65,6 +67,21 @@ def load_ratio_sweep(path: Path = RATIO_SWEEP_CSV) -> list[RatioSweepPoint]:
         RatioSweepPoint(ratio=float(row["ratio"]), acc={d: float(row[f"vdc_{d}_acc"]) for d in DIMENSIONS})
         for row in rows
     ]
+
+
+def load_paper_sweep(path: Path = RATIO_SWEEP_CSV) -> dict[str, dict[float, float]]:
+    """All 17 metrics of the published AuroraCap sweep: column -> {ratio: value}, in the CSV's column order."""
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = [m.column for m in PAPER_METRICS]
+    return {c: {float(row["ratio"]): float(row[c]) for row in rows} for c in columns}
+
+
+def published_relative_curve(columns: list[str] | None = None, path: Path = RATIO_SWEEP_CSV) -> list[RelativePoint]:
+    """The paper's "average performance" curve recomputed from the published sweep, over ``columns`` (all 17
+    by default; a partial sweep is compared with the curve over the metrics it ran), at all published ratios."""
+    series = load_paper_sweep(path)
+    return relative_curve({c: series[c] for c in (columns if columns is not None else series)})
 
 
 def _value(row: dict[str, str], key: str) -> PublishedValue | None:

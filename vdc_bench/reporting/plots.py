@@ -24,8 +24,10 @@ from vdc_bench.leaderboard.published import (  # noqa: E402
     RatioSweepPoint,
     load_ratio_sweep,
     published_entries,
+    published_relative_curve,
 )
-from vdc_bench.records import RunSummary  # noqa: E402
+from vdc_bench.records import RelativeCurve, RelativePoint, RunSummary  # noqa: E402
+from vdc_bench.runs.paper_metrics import PAPER_METRICS  # noqa: E402
 
 PUBLISHED_LABEL = f"published (judge {PUBLISHED_JUDGE})"
 NOMINAL_TOKENS_PER_RATIO = 5600  # notebook axis: rho x 560 tokens x 10 frames
@@ -180,12 +182,112 @@ def plot_token_check(points: Sequence[RunSummary], out_dir: Path, sweep: list[Ra
                  "Measured visual tokens per frame against the code formula (they should coincide on 378 px input).")
 
 
-def write_plots(points: Sequence[RunSummary], out_dir: Path) -> list[PlotFiles]:
-    """All plots for the given settings (one or many) into ``out_dir``."""
-    sweep = load_ratio_sweep()
-    return [
-        plot_vs_tokens(points, out_dir, sweep),
-        plot_vs_seconds(points, out_dir),
-        plot_per_dimension(points, out_dir, sweep),
-        plot_token_check(points, out_dir, sweep),
-    ]
+def write_plots(points: Sequence[RunSummary], out_dir: Path, relative: RelativeCurve | None = None) -> list[PlotFiles]:
+    """All plots for the given settings (one or many) into ``out_dir``: the VDCscore plots where VDC was
+    scored, every task's metric where lmms-eval reported any, the relative-performance curve where a sweep
+    ran paper metrics."""
+    plots = []
+    if any(p.overall() for p in points):
+        sweep = load_ratio_sweep()
+        plots += [plot_vs_tokens(points, out_dir, sweep), plot_vs_seconds(points, out_dir),
+                  plot_per_dimension(points, out_dir, sweep), plot_token_check(points, out_dir, sweep)]
+    if task_panels(points):
+        plots += [plot_tasks_vs_ratio(points, out_dir), plot_tasks_vs_tokens(points, out_dir)]
+    if relative is not None and relative.metrics:
+        plots.append(plot_relative(relative, out_dir, published_relative_curve(relative.metrics)))
+    return plots
+
+
+# --- any task: metrics vs ratio and tokens, the relative-performance curve -------------------------------
+
+
+def task_panels(points: Sequence[RunSummary]) -> list[tuple[str, str]]:
+    """(task, metric) panels to draw: a paper task's paper metric, every metric of other tasks and groups."""
+    paper = {m.task: m.metric for m in PAPER_METRICS}
+    tasks = sorted({t for p in points for t in p.task_metrics})
+    panels = []
+    for task in tasks:
+        metrics = sorted({m for p in points for m in (p.task_metrics.get(task).metrics if task in p.task_metrics else {})})
+        panels += [(task, paper[task])] if paper.get(task) in metrics else [(task, m) for m in metrics]
+    return panels
+
+
+def measured_tokens_per_frame(p: RunSummary) -> float | None:
+    """Visual tokens per frame (an image is one frame) as measured in this run: from the VDC samples' stats,
+    else the adapter's run-wide mean over every task's requests (lmms-eval's throughput block)."""
+    if p.efficiency.visual_tokens_per_frame is not None:
+        return p.efficiency.visual_tokens_per_frame
+    return p.throughput.get("avg_visual_tokens_per_frame")
+
+
+def _task_grid(points: Sequence[RunSummary], out_dir: Path, name: str, x_of, xlabel: str, caption: str) -> PlotFiles:
+    panels = task_panels(points)
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
+    for ax, (task, metric) in zip(axes.flat, panels, strict=False):
+        drawn = []
+        for p in sorted(points, key=lambda q: q.token_kept_ratio or 0.0):
+            value = p.task_metrics[task].metrics.get(metric) if task in p.task_metrics else None
+            x = x_of(p)
+            if value is not None and x is not None:
+                drawn.append((x, value, p))
+        if drawn:
+            ax.errorbar([x for x, _, _ in drawn], [v.value for _, v, _ in drawn],
+                        yerr=[v.stderr or 0.0 for _, v, _ in drawn], marker="o", capsize=3, color="#0969da")
+            for x, v, p in drawn:
+                ax.annotate(_label(p), (x, v.value), fontsize=6, color="#0969da", xytext=(3, -9),
+                            textcoords="offset points")
+        ax.set_title(f"{task}\n{metric}", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"Each task's metric ({_ours_label(points)})")
+    fig.tight_layout()
+    return _save(fig, out_dir, name, caption)
+
+
+def plot_tasks_vs_ratio(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
+    return _task_grid(points, out_dir, "tasks_vs_ratio", lambda p: p.token_kept_ratio, "token_kept_ratio ρ",
+                      "Every task's metric (lmms-eval's value, its stderr as error bar where lmms-eval gives one) vs "
+                      "token_kept_ratio; a paper task shows the metric the paper reports.")
+
+
+def plot_tasks_vs_tokens(points: Sequence[RunSummary], out_dir: Path) -> PlotFiles:
+    return _task_grid(points, out_dir, "tasks_vs_tokens", measured_tokens_per_frame,
+                      "measured visual tokens per frame",
+                      "Every task's metric vs the visual tokens per frame (an image is one frame) measured at that "
+                      "ratio: from the VDC samples' stats where a VDC task ran, else the adapter's run-wide mean over "
+                      "all requests (lmms-eval's throughput block). Per-task token counts are not recorded for tasks "
+                      "whose samples carry no stats.")
+
+
+def _subset_label(columns: Sequence[str]) -> str:
+    if len(columns) == len(PAPER_METRICS):
+        return f"all {len(PAPER_METRICS)} paper metrics"
+    return f"the same {len(columns)} of {len(PAPER_METRICS)} paper metrics"
+
+
+def plot_relative(curve: RelativeCurve, out_dir: Path, published: Sequence[RelativePoint]) -> PlotFiles:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    label = _subset_label(curve.metrics)
+    pub_x = [p.ratio for p in published]
+    ax.plot(pub_x, [p.mean for p in published], color="#6e7781", marker=".",
+            label=f"AuroraCap-7B published sweep, {label}")
+    ax.fill_between(pub_x, [p.mean - p.std for p in published], [p.mean + p.std for p in published],
+                    color="#8c959f", alpha=0.2, label="published ±1 std (population)")
+    ours_x = [p.ratio for p in curve.points]
+    ax.plot(ours_x, [p.mean for p in curve.points], color="#0969da", marker="o", label=f"our sweep, {label}")
+    ax.fill_between(ours_x, [p.mean - p.std for p in curve.points], [p.mean + p.std for p in curve.points],
+                    color="#0969da", alpha=0.15, label="ours ±1 std (population)")
+    ax.set_xlabel("token_kept_ratio ρ")
+    ax.set_ylabel("relative performance (% of each metric's best over the sweep)")
+    ax.set_title(f"Average relative performance over {len(curve.metrics)} metrics")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, out_dir, "relative_performance",
+                 f"Each metric divided by its own best value over the sweep, then averaged per ratio (band: ±1 "
+                 f"population std across metrics), over {label}: {', '.join(curve.metrics)}. Grey: the published "
+                 "AuroraCap-7B sweep recomputed over the same metrics at its 12 ratios (normalised over those "
+                 "ratios); ours is normalised over the ratios swept here.")

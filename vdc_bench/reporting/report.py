@@ -16,12 +16,13 @@ from typing import Any
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.dataset.dimensions import DIMENSIONS
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.leaderboard.published import published_entries
-from vdc_bench.records import DimensionScores, OverallScores, PairedDifference, RunSummary
+from vdc_bench.leaderboard.published import published_entries, published_relative_curve
+from vdc_bench.records import DimensionScores, OverallScores, PairedDifference, RelativeCurve, RunSummary
 from vdc_bench.render.html_page import Markup, esc, page, table
 from vdc_bench.render.markdown_table import markdown_table
-from vdc_bench.reporting.plots import PlotFiles, write_plots
+from vdc_bench.reporting.plots import PlotFiles, measured_tokens_per_frame, write_plots
 from vdc_bench.runs.environment import environment_versions
+from vdc_bench.runs.paper_metrics import BY_COLUMN, PAPER_METRICS
 from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.runs.sweep import SWEEP_FILE, load_sweep
 from vdc_bench.scoring.judge_settings import redact_url
@@ -39,6 +40,7 @@ class ReportInput:
     paired: list[PairedDifference]
     config: dict[str, Any]
     versions: dict[str, str]
+    relative: RelativeCurve | None = None
 
 
 def load_input(folder: Path) -> ReportInput:
@@ -48,7 +50,8 @@ def load_input(folder: Path) -> ReportInput:
     sweep_path = folder / SWEEP_FILE
     if sweep_path.is_file():
         doc, points = load_sweep(sweep_path)
-        return ReportInput(f"token_kept_ratio sweep: {folder.name}", points, doc.paired, doc.config, doc.versions)
+        return ReportInput(f"token_kept_ratio sweep: {folder.name}", points, doc.paired, doc.config, doc.versions,
+                           doc.relative)
     summary = summarize_run(folder)
     return ReportInput(f"VDC run: {folder.name}", [summary], [], summary.config,
                        summary.versions or environment_versions())
@@ -162,9 +165,70 @@ def judge_lines(points: Sequence[RunSummary]) -> list[str]:
             + ("." if proto.comparable_with_published else "; NOT comparable with published VDCscore.")
         )
     if not lines:
-        lines.append("No VDCscore scores found: the run was not judged.")
+        lines.append("No VDCscore scores found: no VDC task ran, or it was not judged.")
     lines.append("The published numbers were judged by Llama-3.1-8B; a different judge gives different scales.")
     return lines
+
+
+def task_metric_headers(points: Sequence[RunSummary]) -> list[str]:
+    return ["task", "metric", *[_setting(p) for p in points]]
+
+
+def task_metric_rows(points: Sequence[RunSummary]) -> list[list[str]]:
+    """One row per task (or group) and metric as lmms-eval reported it; ± its stderr where it gave one."""
+    rows = []
+    tasks = sorted({t for p in points for t in p.task_metrics})
+    for task in tasks:
+        metrics = sorted({m for p in points if task in p.task_metrics for m in p.task_metrics[task].metrics})
+        for metric in metrics:
+            cells = []
+            for p in points:
+                value = p.task_metrics[task].metrics.get(metric) if task in p.task_metrics else None
+                cells.append("–" if value is None else f"{value.value:.4g}"
+                             + (f" ± {value.stderr:.2g}" if value.stderr is not None else ""))
+            rows.append([task, metric, *cells])
+    return rows
+
+
+def token_rows(points: Sequence[RunSummary]) -> list[list[str]]:
+    rows = []
+    for p in points:
+        source = ("VDC samples' stats" if p.efficiency.visual_tokens_per_frame is not None
+                  else "adapter's run-wide mean (lmms-eval throughput)" if measured_tokens_per_frame(p) is not None
+                  else "not measured")
+        rows.append([_setting(p), _f(measured_tokens_per_frame(p), 1), source,
+                     p.token_kept_ratio_source or "–"])
+    return rows
+
+
+def relative_lines(curve: RelativeCurve | None) -> list[str]:
+    """What the relative-performance curve covers, and what it leaves out."""
+    if curve is None:
+        return []
+    ran = [BY_COLUMN[c].label for c in curve.metrics]
+    lines = [f"Over {len(curve.metrics)} of the paper's {len(PAPER_METRICS)} metrics: {', '.join(ran) or 'none'}."]
+    not_run = [m.label for m in PAPER_METRICS if m.column not in curve.metrics and m.column not in curve.excluded]
+    if not_run:
+        lines.append(f"Not run in this sweep: {', '.join(not_run)}.")
+    lines += [f"Left out: {BY_COLUMN[c].label}: {why}." for c, why in curve.excluded.items()]
+    if curve.metrics and len(curve.metrics) < len(PAPER_METRICS):
+        lines.append(f"The published curve is recomputed over the same {len(curve.metrics)} metrics, not all "
+                     f"{len(PAPER_METRICS)}: a partial sweep is not comparable with the paper's full curve.")
+    return lines
+
+
+def relative_rows(curve: RelativeCurve) -> list[list[str]]:
+    published = {p.ratio: p for p in published_relative_curve(curve.metrics)} if curve.metrics else {}
+    rows = []
+    for point in curve.points:
+        pub = published.get(point.ratio)
+        rows.append([f"ρ={point.ratio:g}", f"{point.mean:.2f} % ± {point.std:.2f}",
+                     f"{pub.mean:.2f} % ± {pub.std:.2f}" if pub else "– (ratio not in the published sweep)"])
+    return rows
+
+
+TOKEN_HEADERS = ["setting", "visual tokens per frame", "measured from", "token_kept_ratio from"]
+RELATIVE_HEADERS = ["setting", "ours: mean ± std (population)", "published, same metrics: mean ± std"]
 
 
 def _reference_rows() -> list[list[str]]:
@@ -208,6 +272,16 @@ def render_markdown(inp: ReportInput, plots: Sequence[PlotFiles], folder: Path) 
             markdown_table(["setting", *DIMENSIONS], dimension_rows(inp.points, "acc", 2))]
     out += ["## Per-dimension score (0–5)\n",
             markdown_table(["setting", *DIMENSIONS], dimension_rows(inp.points, "score", 3))]
+    if any(p.task_metrics for p in inp.points):
+        out += ["## Every task's metrics (lmms-eval results)\n",
+                markdown_table(task_metric_headers(inp.points), task_metric_rows(inp.points))]
+        out += ["## Measured visual tokens per frame\n",
+                markdown_table(TOKEN_HEADERS, token_rows(inp.points))]
+    if inp.relative is not None:
+        out.append("## Relative performance over the paper's metrics\n")
+        out += [f"* {line}" for line in relative_lines(inp.relative)]
+        if inp.relative.metrics:
+            out += ["", markdown_table(RELATIVE_HEADERS, relative_rows(inp.relative))]
     if inp.paired:
         out += ["## Paired differences between adjacent ratios (accuracy points, 95% CI)\n",
                 markdown_table(["pair", "VDCscore", *DIMENSIONS], paired_rows(inp.paired))]
@@ -231,6 +305,20 @@ def render_html(inp: ReportInput, plots: Sequence[PlotFiles], generated: str) ->
     body.append(table(["setting", *DIMENSIONS], dimension_rows(inp.points, "acc", 2), table_id="dimensions-acc"))
     body.append("<h2>Per-dimension score (0–5)</h2>")
     body.append(table(["setting", *DIMENSIONS], dimension_rows(inp.points, "score", 3), table_id="dimensions-score"))
+    if any(p.task_metrics for p in inp.points):
+        body.append("<h2>Every task's metrics</h2>")
+        body.append(table(task_metric_headers(inp.points), task_metric_rows(inp.points), left_columns=2,
+                          table_id="task-metrics"))
+        body.append('<p class="sub">As lmms-eval wrote them in each setting\'s results file (its scale: CIDEr and '
+                    "accuracies of the built-in tasks are fractions, VDC accuracies percent); ± its standard error "
+                    "where lmms-eval computed one.</p>")
+        body.append("<h2>Measured visual tokens per frame</h2>")
+        body.append(table(TOKEN_HEADERS, token_rows(inp.points), left_columns=4, table_id="tokens"))
+    if inp.relative is not None:
+        body.append("<h2>Relative performance over the paper's metrics</h2><ul>"
+                    + "".join(f"<li>{esc(x)}</li>" for x in relative_lines(inp.relative)) + "</ul>")
+        if inp.relative.metrics:
+            body.append(table(RELATIVE_HEADERS, relative_rows(inp.relative), table_id="relative"))
     if inp.paired:
         body.append("<h2>Paired differences between adjacent ratios</h2>")
         body.append(table(["pair", "VDCscore", *DIMENSIONS], paired_rows(inp.paired), table_id="paired"))
@@ -265,7 +353,7 @@ def write_report(folder: Path) -> tuple[Path, Path]:
     """Write plots, ``report.html`` and ``report.md`` into ``folder``; returns (html, md)."""
     folder = Path(folder)
     inp = load_input(folder)
-    plots = write_plots(inp.points, folder / PLOTS_DIR)
+    plots = write_plots(inp.points, folder / PLOTS_DIR, inp.relative)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     html_path, md_path = folder / REPORT_HTML, folder / REPORT_MD
     atomic_write_text(html_path, render_html(inp, plots, generated))

@@ -65,9 +65,19 @@ class LmmsRun:
             return [json.loads(line) for line in f if line.strip()]
 
 
+# lmms-eval names its results file after the run's time (``20260101_000000_results.json``); captioning tasks
+# (COCO, VATEX) write their own ``*_results.json`` submission files beside it, which are not runs.
+_RESULTS_NAME = re.compile(r"^\d{8}_\d{6}_results\.json$")
+
+
+def results_files(output_path: Path) -> list[Path]:
+    """Every lmms-eval results file under ``output_path`` (submission files of tasks left out)."""
+    return [p for p in Path(output_path).rglob("*_results.json") if _RESULTS_NAME.match(p.name)]
+
+
 def find_run(output_path: Path, since: float = 0.0) -> LmmsRun | None:
-    """The newest ``*_results.json`` under ``output_path`` written after ``since`` (epoch s)."""
-    candidates = [p for p in Path(output_path).rglob("*_results.json") if p.stat().st_mtime >= since]
+    """The newest lmms-eval results file under ``output_path`` written after ``since`` (epoch s)."""
+    candidates = [p for p in results_files(output_path) if p.stat().st_mtime >= since]
     if not candidates:
         return None
     results_path = max(candidates, key=lambda p: p.stat().st_mtime)

@@ -16,15 +16,17 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.records import (
     CaptionFailure,
     JudgeUsage,
+    MetricValue,
     RunScores,
     RunSummary,
     SampleRecord,
     ScoresDocument,
+    TaskMetrics,
     read_json_file,
     sample_record_of_line,
 )
 from vdc_bench.runs.efficiency import efficiency_from_records
-from vdc_bench.runs.lmms_runner import LmmsRun, find_run
+from vdc_bench.runs.lmms_runner import LmmsRun, find_run, results_files
 from vdc_bench.scoring.score_files import AUDIT_NAME, SCORES_NAME
 
 
@@ -52,7 +54,7 @@ def locate_run(run_dir: Path) -> LmmsRun:
     run = find_run(run_dir)
     if run is None:
         raise VdcBenchError(f"{run_dir}: no lmms-eval *_results.json under this folder")
-    others = [p for p in run_dir.rglob("*_results.json") if p != run.results_path]
+    others = [p for p in results_files(run_dir) if p != run.results_path]
     if others:  # never a silent choice: say which run the numbers come from
         print(f"warning: {run_dir} holds {len(others) + 1} lmms-eval runs; using the newest, {run.results_path} "
               "(give each run its own --output_path to avoid this)", file=sys.stderr)
@@ -107,6 +109,33 @@ def _judge_usage(scores_path: Path, scores_doc: ScoresDocument) -> JudgeUsage:
     )
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def task_metrics(results: dict[str, Any]) -> dict[str, TaskMetrics]:
+    """Every task's and group's numeric metrics from an lmms-eval results file, with their stderrs.
+
+    lmms-eval keys a metric ``<metric>,<filter>`` and its standard error ``<metric>_stderr,<filter>``
+    ("N/A" where it computes none); the filter is dropped when it is ``none``. Entries with no numeric
+    metric (a group without an aggregate) are left out."""
+    counts = results.get("n-samples") or {}
+    out = {}
+    for task, block in sorted((results.get("results") or {}).items()):
+        metrics = {}
+        for key, value in block.items() if isinstance(block, dict) else ():
+            metric, sep, filt = key.partition(",")
+            number = _number(value)
+            if not sep or "_stderr" in metric or number is None:  # also _stderr_clt, _stderr_clustered
+                continue
+            stderr = _number(block.get(f"{metric}_stderr,{filt}"))
+            metrics[metric if filt == "none" else key] = MetricValue(value=number, stderr=stderr)
+        if metrics:
+            effective = (counts.get(task) or {}).get("effective")
+            out[task] = TaskMetrics(metrics=metrics, samples=effective if isinstance(effective, int) else None)
+    return out
+
+
 def summarize_run(
     run_dir: Path,
     *,
@@ -125,12 +154,13 @@ def summarize_run(
     audit = scores_path.parent / AUDIT_NAME if scores_path else None
     date = str(results.get("date") or "")
     stamp = run.results_path.name[:8]
+    ratio = recorded_ratio(records, run.results_path.parent)
     return RunSummary(
         label=label or run_dir.name,
         kind=kind,
         model=str(config.get("model") or "unknown"),
         model_args=str(config.get("model_args") or ""),
-        token_kept_ratio=recorded_ratio(records, run.results_path.parent),
+        token_kept_ratio=ratio,
         tasks=sorted((results.get("results") or {}).keys()),
         date=f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}" if stamp.isdigit() else date[:10],
         results_path=str(run.results_path),
@@ -149,4 +179,7 @@ def summarize_run(
         damaged_videos=sorted(r.key for r in records if r.stats.video_damaged),
         random_weights=any(r.stats.random_weights for r in records),
         judging_failure=scores_doc.judging_failure() if scores_doc else None,
+        task_metrics=task_metrics(results),
+        throughput={k: v for k, v in (results.get("throughput") or {}).items() if _number(v) is not None},
+        token_kept_ratio_source="samples" if ratio is not None else None,
     )

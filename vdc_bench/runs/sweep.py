@@ -2,11 +2,14 @@
 
 Layout of ``<output>/``::
 
-    ratio_0.1/              lmms-eval output of that ratio (results, samples, vdcscore_<UTC>/ scores, log)
+    ratio_0.1/              lmms-eval output of that ratio, all --tasks in one run (results, samples,
+                            vdcscore_<UTC>/ scores for VDC tasks, log)
     ratio_0.1/summary.json  RunSummary of that ratio (runs/run_summary.py)
-    ratio_0.1/DONE.json     written atomically, last, once results + scores + summary exist
+    ratio_0.1/DONE.json     written atomically, last, once results (+ VDCscore scores where a VDC task ran)
+                            + summary exist
     .incomplete/            earlier attempts of a ratio that crashed (kept for their logs)
-    sweep.json              every ratio's summary + paired differences between adjacent ratios
+    sweep.json              every ratio's summary (every task's lmms-eval metrics included), paired VDCscore
+                            differences between adjacent ratios, the relative-performance curve
     plots/, report.html, report.md   written by reporting.report (``vdc-bench sweep`` composes both)
 
 A ratio with a DONE marker for the same configuration is never evaluated again; a ratio without one
@@ -35,7 +38,9 @@ from vdc_bench.models.auroracap.arg_names import canonical_name
 from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
+from vdc_bench.runs.paper_metrics import sweep_relative_curve
 from vdc_bench.runs.run_summary import summarize_run
+from vdc_bench.runs.task_names import check_task_names
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, ENV_PROTOCOL, redact_url
 from vdc_bench.scoring.score_files import read_audit
@@ -175,7 +180,8 @@ def _set_aside(folder: Path) -> None:
 
 
 def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
-    """Run lmms-eval (generation + VDCscore at aggregation) for one ratio and mark it done."""
+    """Run lmms-eval (generation + every task's metrics, VDCscore included, at aggregation) for one ratio and
+    mark it done."""
     folder = ratio_dir(config.output, ratio)
     _set_aside(folder)
     started = time.time()
@@ -195,18 +201,15 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         extra_args=config.lmms_args,
     )
     summary = summarize_run(folder, label=label, kind=config.kind, versions=environment_versions())
-    recorded = summary.token_kept_ratio
-    if recorded is None or f"{recorded:g}" != f"{ratio:g}":  # compared as passed in model_args
-        got = "no token_kept_ratio" if recorded is None else f"token_kept_ratio {recorded:g}"
+    check_recorded_ratio(summary, ratio, config.model, folder)
+    if summary.scores is None and summary.efficiency.captions:  # VDC samples, never judged
         raise VdcBenchError(
-            f"{folder}: the model recorded {got} in its samples, not {ratio:g}; a sweep needs a model that "
-            f"takes and records token_kept_ratio (--model {config.model})"
+            f"{folder}: lmms-eval wrote VDC samples but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
+            f"see {folder / 'lmms_eval.log'}"
         )
-    if summary.scores is None:
-        raise VdcBenchError(
-            f"{folder}: lmms-eval wrote results but no VDCscore scores (vdcscore_*/vdcscore_scores.json); "
-            f"are the tasks {config.tasks} VDC tasks? see {folder / 'lmms_eval.log'}"
-        )
+    if not summary.task_metrics and summary.scores is None:
+        raise VdcBenchError(f"{folder}: lmms-eval's results file holds no metric for {config.tasks}; "
+                            f"see {folder / 'lmms_eval.log'}")
     _write_json(folder / SUMMARY_FILE, summary.to_dict())
     if summary.judging_failure:
         # Not marked done: the next run evaluates this ratio again (judged verdicts come from the cache).
@@ -222,6 +225,22 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
     return summary
+
+
+def check_recorded_ratio(summary: RunSummary, ratio: float, model: str, folder: Path) -> None:
+    """The ratio a setting ran with must be the one asked for. The adapter records it in the stats of VDC
+    samples; a run without such samples (only other tasks) records none, so the ratio passed in
+    ``model_args`` stands, marked as such (``token_kept_ratio_source``)."""
+    if summary.token_kept_ratio is None and summary.efficiency.captions == 0:
+        summary.token_kept_ratio, summary.token_kept_ratio_source = ratio, "model_args"
+        return
+    recorded = summary.token_kept_ratio
+    if recorded is None or f"{recorded:g}" != f"{ratio:g}":  # compared as passed in model_args
+        got = "no token_kept_ratio" if recorded is None else f"token_kept_ratio {recorded:g}"
+        raise VdcBenchError(
+            f"{folder}: the model recorded {got} in its samples, not {ratio:g}; a sweep needs a model that "
+            f"takes and records token_kept_ratio (--model {model})"
+        )
 
 
 def paired_differences(points: list[RunSummary]) -> list[PairedDifference]:
@@ -247,12 +266,14 @@ def sweep_document(config: SweepConfig, points: list[RunSummary]) -> SweepDocume
         versions=environment_versions(),
         points=sorted(points, key=lambda p: p.token_kept_ratio or 0.0),
         paired=paired_differences(points),
+        relative=sweep_relative_curve(points),
     )
 
 
 def run_sweep(config: SweepConfig) -> Path:
     """Evaluate every ratio not yet done, then write ``sweep.json``. Returns its path (the report is
     ``reporting.report.write_report``'s job, composed by the command)."""
+    check_task_names(config.tasks)
     ensure_output_folder(config.output, "sweep folder")
     lock = FileLock(config.output / LOCK_FILE)
     try:
