@@ -14,6 +14,7 @@ from standard_fixtures import (
     VIDEOS,
     fetch_photos,
     write_image_copies,
+    write_ivqa_copy,
     write_msrvtt_copy,
     write_qa_release_copies,
     write_video_copies,
@@ -46,5 +47,6 @@ def stage_paper_data(root: Path) -> dict[str, str]:
         "HF_HOME": str(home), "HF_DATASETS_CACHE": str(home / "datasets"),
         "MSRVTT_ROOT": str(write_msrvtt_copy(root / "msrvtt")),
         "MSRVTT_QA_ROOT": str(releases["msrvtt_qa"]), "MSVD_QA_ROOT": str(releases["msvd_qa"]),
+        "IVQA_ROOT": str(write_ivqa_copy(root / "ivqa")),
         "VDC_ROOT": str(write_vdc_root(root / "vdc", videos)),
     }
