@@ -185,7 +185,7 @@ def markdown(report: dict) -> str:
         f"`python -m lmms_eval --model {MODEL_ID} --tasks vdc --predict_only`: {cfg['videos']} videos x "
         f"{len(DIMENSIONS)} dimensions, {cfg['frames']} frames, token_kept_ratio {cfg['ratio']}, batch "
         f"{cfg['batch_size']} (continuous batching), KV cache sized for the {r['kv_sizing']} length, lengths seed "
-        f"{cfg['lengths_seed']}; videos: {clip}; warm compile cache: {cfg['warmup']}. torch {meta['torch']} "
+        f"{cfg['lengths_seed']}; videos: {clip}; warm-up run first: {'yes' if cfg['warmup'] else 'no'}. torch {meta['torch']} "
         f"(CUDA {meta['cuda']}), transformers {meta['transformers']}, lmms-eval {meta['lmms-eval']}, {meta['machine']}.",
         "",
         "| captions | mean new tokens | off imposed length | generation s | captions/s (whole run) | steady captions/s "

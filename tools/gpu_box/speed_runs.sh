@@ -8,8 +8,9 @@
 #   bash tools/gpu_box/speed_runs.sh e2e OUT     lmms-eval end to end at VDC-like caption lengths (16 frames, rho 0.4,
 #                                               batch 16): 32 synthetic videos, then 16 of 1280x720, 30 s; needs
 #                                               lmms-eval importable (the carried wheels of dp_wheels.txt)
-#   bash tools/gpu_box/speed_runs.sh rest16 OUT  16 frames x rho 1.0/0.1 with realistic lengths, batch 1 at rho 0.2
-#   bash tools/gpu_box/speed_runs.sh rest8 OUT   8 frames x rho 0.4/0.1/1.0 with realistic lengths
+#   bash tools/gpu_box/speed_runs.sh rest16 OUT  16 frames x rho 1.0 with realistic lengths, batch 1 at rho 0.2
+#   bash tools/gpu_box/speed_runs.sh restb OUT   realistic lengths: 16 frames x rho 0.1, 8 frames x rho 0.4/0.1/1.0
+#   bash tools/gpu_box/speed_runs.sh rest8b OUT  8 frames x rho 0.1 realistic lengths at batch 64
 set -uo pipefail
 mode=$1 out=$2
 for sub in models lmms_tasks; do  # what installing the package would map
@@ -52,7 +53,13 @@ e2e)
     e2e b16 330 --batch-size 16
     e2e clip720p_b16 230 --batch-size 16 --videos 16 --clip 1280x720@30 --no-warmup ;;
 rest16)
-    bench r16 330 --frames 16 --ratios 1.0,0.1 --stream-requests 96 --no-baseline
+    bench r16 300 --frames 16 --ratios 1.0 --stream-requests 96 --no-baseline
     bench b1rho02 60 --frames 16 --ratios 0.2 --max-batch 1 --no-baseline ;;
-rest8) bench r8 500 --frames 8 --ratios 0.4,0.1,1.0 --stream-requests 96 --max-batch 96 --no-baseline ;;
+restb)
+    bench r16b 130 --frames 16 --ratios 0.1 --stream-requests 96 --no-baseline
+    bench r8a 130 --frames 8 --ratios 0.4 --stream-requests 96 --no-baseline
+    bench r8b 130 --frames 8 --ratios 0.1 --stream-requests 96 --max-batch 96 --no-baseline
+    bench r8c 170 --frames 8 --ratios 1.0 --stream-requests 48 --no-baseline ;;
+rest8b)  # 8 frames, rho 0.1: realistic lengths ran out of memory at the searched batch 80, so cap the search at 64
+    bench r8b64 200 --frames 8 --ratios 0.1 --stream-requests 128 --max-batch 64 --no-baseline ;;
 esac
