@@ -150,6 +150,9 @@ def measure(run: LmmsRun, timeline: Path, expected: int, seed: int) -> dict:
     if len(calls) != 1:
         raise VdcBenchError(f"{timeline}: {len(calls)} generate_until calls, expected 1")
     call = calls[0]
+    if not len(call["finished_s"]) == len(call["input_waits_s"]) == expected:  # the model's wrappers saw every request
+        raise VdcBenchError(f"{timeline}: {len(call['finished_s'])} finish times and {len(call['input_waits_s'])} "
+                            f"input waits, expected {expected} of each")
     table = caption_lengths(len(DIMENSIONS) * (max(s["doc_id"] for s in samples) + 1), seed=seed)
     off = sum(s["output_tokens"] != imposed_length(s["task"], s["doc_id"], table) for s in samples)
     cpu = [s["decode_s"] + s["preprocess_s"] for s in samples]
