@@ -8,6 +8,7 @@
 #   bash tools/gpu_box/speed_runs.sh e2e OUT     lmms-eval end to end at VDC-like caption lengths (16 frames, rho 0.4,
 #                                               batch 16): 32 synthetic videos, then 16 of 1280x720, 30 s; needs
 #                                               lmms-eval importable (the carried wheels of dp_wheels.txt)
+#   bash tools/gpu_box/speed_runs.sh e2e18 OUT   the same at batch 18, without the warm-up run
 #   bash tools/gpu_box/speed_runs.sh rest16 OUT  16 frames x rho 1.0 with realistic lengths, batch 1 at rho 0.2
 #   bash tools/gpu_box/speed_runs.sh restb OUT   realistic lengths: 16 frames x rho 0.1, 8 frames x rho 0.4/0.1/1.0
 #   bash tools/gpu_box/speed_runs.sh rest8b OUT  8 frames x rho 0.1 realistic lengths at batch 64
@@ -52,6 +53,8 @@ rest)
 e2e)
     e2e b16 330 --batch-size 16
     e2e clip720p_b16 230 --batch-size 16 --videos 16 --clip 1280x720@30 --no-warmup ;;
+e2e18)  # does batch 18 (the bench's, whose cache is sized for 300 tokens) fit with the cache sized for 1024?
+    e2e b18 260 --batch-size 18 --no-warmup ;;
 rest16)
     bench r16 300 --frames 16 --ratios 1.0 --stream-requests 96 --no-baseline
     bench b1rho02 60 --frames 16 --ratios 0.2 --max-batch 1 --no-baseline ;;
