@@ -5,9 +5,18 @@
 #   bash tools/gpu_box/speed_runs.sh rest OUT    a tiny-geometry smoke run, 16 frames x rho 0.2/1.0/0.1 fp16
 #                                               without baselines, then fp32 token identity (16 frames, rho 0.4,
 #                                               dynamic baseline)
+#   bash tools/gpu_box/speed_runs.sh e2e OUT     lmms-eval end to end at VDC-like caption lengths (16 frames, rho 0.4,
+#                                               batch 16): 32 synthetic videos, then 16 of 1280x720, 30 s; needs
+#                                               lmms-eval importable (the carried wheels of dp_wheels.txt)
+#   bash tools/gpu_box/speed_runs.sh e2e18 OUT   the same at batch 18, without the warm-up run
+#   bash tools/gpu_box/speed_runs.sh rest16 OUT  16 frames x rho 1.0 with realistic lengths, batch 1 at rho 0.2
+#   bash tools/gpu_box/speed_runs.sh restb OUT   realistic lengths: 16 frames x rho 0.1, 8 frames x rho 0.4/0.1/1.0
+#   bash tools/gpu_box/speed_runs.sh rest8b OUT  8 frames x rho 0.1 realistic lengths at batch 64
 set -uo pipefail
 mode=$1 out=$2
-[ -e vdc_bench/models ] || ln -sfn "$PWD/models" vdc_bench/models  # what installing the package would map
+for sub in models lmms_tasks; do  # what installing the package would map
+    [ -e vdc_bench/$sub ] || ln -sfn "$PWD/$sub" vdc_bench/$sub
+done
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
@@ -17,6 +26,14 @@ bench() {  # name, seconds, options...
     timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep -v "^\[bench\] {" "$out/$name.log" | tail -40
+}
+e2e() {  # name, seconds, options...
+    local name=$1 limit=$2
+    shift 2
+    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.e2e_lengths --out "$out" \
+        --name "$name" "$@" >"$out/$name.driver.log" 2>&1
+    echo "[$name] exit $?"
+    tail -12 "$out/$name.driver.log"
 }
 case $mode in
 main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
@@ -33,4 +50,19 @@ rest)
     bench rest 270 --frames 16 --ratios 0.2,1.0,0.1 --stream-requests 48 --no-baseline
     bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
         --baseline-batch 1 ;;
+e2e)
+    e2e b16 330 --batch-size 16
+    e2e clip720p_b16 230 --batch-size 16 --videos 16 --clip 1280x720@30 --no-warmup ;;
+e2e18)  # does batch 18 (the bench's, whose cache is sized for 300 tokens) fit with the cache sized for 1024?
+    e2e b18 260 --batch-size 18 --no-warmup ;;
+rest16)
+    bench r16 300 --frames 16 --ratios 1.0 --stream-requests 96 --no-baseline
+    bench b1rho02 60 --frames 16 --ratios 0.2 --max-batch 1 --no-baseline ;;
+restb)
+    bench r16b 130 --frames 16 --ratios 0.1 --stream-requests 96 --no-baseline
+    bench r8a 130 --frames 8 --ratios 0.4 --stream-requests 96 --no-baseline
+    bench r8b 130 --frames 8 --ratios 0.1 --stream-requests 96 --max-batch 96 --no-baseline
+    bench r8c 170 --frames 8 --ratios 1.0 --stream-requests 48 --no-baseline ;;
+rest8b)  # 8 frames, rho 0.1: realistic lengths ran out of memory at the searched batch 80, so cap the search at 64
+    bench r8b64 200 --frames 8 --ratios 0.1 --stream-requests 128 --max-batch 64 --no-baseline ;;
 esac
