@@ -104,12 +104,16 @@ def test_adapter_reuses_finished_captions_with_their_stats_and_only_for_the_same
     assert other_weights.generated == 3
 
 
-def test_batching_enters_the_configuration(tiny_xtuner, docs, tmp_path, monkeypatch):
+def test_batching_and_rank_as_lmms_eval_sets_them_after_the_model_is_built(tiny_xtuner, docs, tmp_path, monkeypatch):
     monkeypatch.setenv(ENV, str(tmp_path / "cache"))
     _Run(tiny_xtuner, docs)()
     batched = _Run(tiny_xtuner, docs, batch_size=2)
+    batched.lm._rank, batched.lm._world_size = 1, 2  # as lmms-eval's evaluate() does, after __init__
     batched()
     assert batched.generated == 3  # batch mates can change fp16 tokens: no reuse across batch sizes
+    assert batched.lm.cache.path.name.startswith("rank1-")
+    described = json.loads((batched.lm.cache.folder / "configuration.json").read_text())
+    assert described["configuration"]["batching"] == {"batch_size": 2, "processes": 2}
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 

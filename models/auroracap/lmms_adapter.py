@@ -51,7 +51,8 @@ class AuroraCap(lmms):
         if info["random_weights"]:
             logger.warning(f"{info['checkpoint']} holds RANDOM weights: captions are gibberish, not AuroraCap results")
         logger.info(f"auroracap rank {self._rank}/{self._world_size}: {info}")
-        self.cache = self._open_cache()
+        self.cache: CaptionCache | None = None
+        self._cache_opened = False  # at the first request: lmms-eval sets the rank and world size after __init__
 
     def _open_cache(self) -> CaptionCache | None:
         folder = os.environ.get(caption_cache.ENV, "").strip()
@@ -62,10 +63,10 @@ class AuroraCap(lmms):
         # (with batches of one, the process count cannot matter).
         batching = {"batch_size": self.batch_size_per_rank}
         if self.batch_size_per_rank > 1:
-            batching["processes"] = self._world_size
+            batching["processes"] = self.world_size
         cache = CaptionCache(folder, {**self.captioner.configuration(), "batching": batching},
-                             caption_cache.writer_name(self._rank))
-        logger.info(f"auroracap rank {self._rank}: caption cache {cache.folder} holds {len(cache)} captions "
+                             caption_cache.writer_name(self.rank))
+        logger.info(f"auroracap rank {self.rank}: caption cache {cache.folder} holds {len(cache)} captions "
                     "of this configuration")
         return cache
 
@@ -84,6 +85,8 @@ class AuroraCap(lmms):
         super().clean()
 
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
+        if not self._cache_opened:
+            self.cache, self._cache_opened = self._open_cache(), True
         collator = Collator([r.args for r in requests], lambda args: (-len(args[0]), args[0]), grouping=True)
         results: list[GenerationResult] = []
         failed = cached = 0
