@@ -178,3 +178,18 @@ def test_checkpoint_fingerprint_follows_content_and_file_stats(tmp_path, monkeyp
     assert weights.stat().st_size == stat.st_size
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     assert fingerprint(root) != large
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "demo"])
+def test_run_sweep_and_demo_keep_the_cache_under_their_output_unless_told_otherwise(command, tmp_path, monkeypatch):
+    from vdc_bench.cli import build_parser
+    from vdc_bench.runs.lmms_runner import caption_cache_env
+
+    required = {"run": ["--tasks", "vdc"], "sweep": ["--output", "x"], "demo": []}[command]
+    assert build_parser().parse_args([command, *required]).caption_cache is True
+    assert build_parser().parse_args([command, *required, "--no-caption-cache"]).caption_cache is False
+    monkeypatch.delenv(ENV, raising=False)
+    assert caption_cache_env(tmp_path / "out") == {ENV: str(tmp_path / "out" / "caption_cache")}
+    assert caption_cache_env(tmp_path / "out", enabled=False) == {ENV: ""}  # the adapter then keeps no cache
+    monkeypatch.setenv(ENV, str(tmp_path / "mine"))
+    assert caption_cache_env(tmp_path / "out") == {ENV: str(tmp_path / "mine")}
