@@ -77,8 +77,11 @@ def visual_digest(visual: Any) -> str | None:
         stat = path.stat()
         memo = (str(path), stat.st_size, stat.st_mtime_ns)
         if memo not in _FILE_DIGESTS:
+            digest = hashlib.sha256()
             with path.open("rb") as f:
-                _FILE_DIGESTS[memo] = hashlib.file_digest(f, "sha256").hexdigest()
+                while chunk := f.read(2**20):
+                    digest.update(chunk)
+            _FILE_DIGESTS[memo] = digest.hexdigest()
         return _FILE_DIGESTS[memo]
     except OSError:
         return None  # the captioner reports the file with a clear error
