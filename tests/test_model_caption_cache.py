@@ -193,3 +193,21 @@ def test_run_sweep_and_demo_keep_the_cache_under_their_output_unless_told_otherw
     assert caption_cache_env(tmp_path / "out", enabled=False) == {ENV: ""}  # the adapter then keeps no cache
     monkeypatch.setenv(ENV, str(tmp_path / "mine"))
     assert caption_cache_env(tmp_path / "out") == {ENV: str(tmp_path / "mine")}
+
+
+def test_a_sweep_hands_its_caption_cache_to_every_ratio(tmp_path, monkeypatch):
+    from vdc_bench.runs import sweep
+
+    monkeypatch.delenv(ENV, raising=False)
+    seen = []
+
+    def fake_run(*args, env, **kwargs):
+        seen.append(env[ENV])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(sweep, "run_lmms_eval", fake_run)
+    for enabled in (True, False):
+        with pytest.raises(RuntimeError, match="stop here"):
+            sweep.evaluate_ratio(sweep.SweepConfig(output=tmp_path, caption_cache=enabled), 0.5, "x")
+    # beside the ratio folders: a killed ratio's folder is set aside, its captions stay
+    assert seen == [str(tmp_path.resolve() / "caption_cache"), ""]
