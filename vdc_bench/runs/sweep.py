@@ -5,14 +5,14 @@ Layout of ``<output>/``::
     ratio_0.1/              lmms-eval output of that ratio (results, samples, vdcscore_<UTC>/ scores, log)
     ratio_0.1/summary.json  RunSummary of that ratio (runs/run_summary.py)
     ratio_0.1/DONE.json     written atomically, last, once results + scores + summary exist
-    caption_cache/          finished captions of every ratio (unless turned off): a killed ratio resumes
     .incomplete/            earlier attempts of a ratio that crashed (kept for their logs)
     sweep.json              every ratio's summary + paired differences between adjacent ratios
     plots/, report.html, report.md   written by reporting.report (``vdc-bench sweep`` composes both)
 
 A ratio with a DONE marker for the same configuration is never evaluated again; a ratio without one
 (crash, kill, failure) is moved to ``.incomplete/`` and run afresh: captions it finished come from the
-caption cache, and judge verdicts from the VDCscore verdict cache, so nothing done before is done again.
+caption cache ``<output>/caption_cache/``, kept beside the ratio folders unless turned off, and judge verdicts
+from the VDCscore verdict cache, so nothing done before is done again.
 """
 
 from __future__ import annotations
@@ -35,14 +35,9 @@ from vdc_bench.lmms_tasks.vdc.metrics import ENV_PROTOCOL
 from vdc_bench.logs import logger
 from vdc_bench.models.auroracap.arg_names import canonical_name
 from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
+from vdc_bench.runs import lmms_runner
 from vdc_bench.runs.environment import environment_versions
-from vdc_bench.runs.lmms_runner import (
-    LAUNCHERS,
-    caption_cache_env,
-    check_extra_args,
-    format_model_args,
-    run_lmms_eval,
-)
+from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.run_summary import summarize_run
 from vdc_bench.scoring.aggregate import compare_paired
 from vdc_bench.scoring.judge_settings import ENV_BASE_URL, ENV_MODE, ENV_MODEL, redact_url
@@ -194,7 +189,8 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         config.tasks,
         folder,
         # the caption cache sits beside the ratio folders: a crashed ratio's folder is set aside, its captions stay
-        env={**config.judge_env(), "PYTHONUNBUFFERED": "1", **caption_cache_env(config.output, config.caption_cache)},
+        env={**config.judge_env(), "PYTHONUNBUFFERED": "1",
+             **lmms_runner.caption_cache_env(config.output, config.caption_cache)},
         timeout=config.timeout_s,
         echo=config.echo,
         limit=config.limit,
