@@ -57,9 +57,11 @@ if FAST_TIER:
 def _isolated_caches(tmp_path_factory):
     """Keep the datasets/hub caches and the verdict cache of test runs out of the user's home, so no
     test depends on (or pollutes) verdicts from earlier runs. Judge models and demo assets stay in the
-    shared VDC_CACHE_DIR: they are verified by sha256 and expensive to rebuild."""
+    shared VDC_CACHE_DIR: they are verified by sha256 and expensive to rebuild. No caption cache shared
+    between tests: runs and sweeps keep theirs under their own output folder."""
     root = tmp_path_factory.mktemp("caches")
-    values = {"HF_HOME": str(root / "hf_home"), "VDC_VERDICT_CACHE": str(root / "verdicts.sqlite")}
+    values = {"HF_HOME": str(root / "hf_home"), "VDC_VERDICT_CACHE": str(root / "verdicts.sqlite"),
+              "VDC_CAPTION_CACHE": ""}
     old = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     yield root

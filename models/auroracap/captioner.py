@@ -11,7 +11,9 @@ request (``CaptionResult.error`` names the file); the rest still runs.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
+import platform
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +25,8 @@ import torch
 from transformers import AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, locate
+from vdc_bench.models.auroracap.caption_cache import code_digest
+from vdc_bench.models.auroracap.checkpoint import CheckpointFiles, fingerprint, locate
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.image_processing import FramePreprocessor, PreprocessConfig
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -131,6 +134,7 @@ class AuroraCapCaptioner:
         self.random_weights = marker.is_file() and bool(json.loads(marker.read_text()).get("random_weights"))
         self.context_limit = int(self.model.language_model.config.max_position_embeddings)
         self._decoder: StaticKVDecoder | None = None
+        self._graphed = graphed
         self._frame_encoder = GraphedFrameEncoder(self.model) if graphed else self.model.encode_frames
 
     def _use_generation_config(self) -> None:
@@ -165,6 +169,27 @@ class AuroraCapCaptioner:
             "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,
             "generation_config": self.settings.generation_config,
         }
+
+    def configuration(self) -> dict[str, Any]:
+        """Everything besides the request and the batching that decides a caption (the caption cache's key):
+        the checkpoint by content, every setting, the resolved numerics, library versions and this code."""
+        settings = dataclasses.asdict(self.settings)
+        for name in ("pretrained", "device", "batch_size"):  # by content / resolved below / the caller's batching
+            del settings[name]
+        cuda = self.device.type == "cuda"
+        return {
+            "checkpoint": fingerprint(self.files.root),
+            "settings": settings,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": torch.cuda.get_device_name(self.device) if cuda else f"cpu {platform.machine()}",
+            "vision": "graphed" if self._graphed else "eager",
+            "versions": {name: importlib.metadata.version(name) for name in ("torch", "transformers", "av")},
+            "code": code_digest(),
+        }
+
+    def decode_path(self, generation: GenerationSettings) -> str:
+        """``static`` or ``hf``: which decoder ``caption_stream`` uses for ``generation``."""
+        return "static" if self._static(self.settings.with_semantics(generation)) else "hf"
 
     def _prepare(self, request: CaptionRequest) -> _Prepared:
         append_last = self.settings.frame_sampling == "upstream"

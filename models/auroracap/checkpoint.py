@@ -15,6 +15,7 @@ VdcBenchError naming the missing file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from vdc_bench.errors import VdcBenchError
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+FINGERPRINT_CONTENT_LIMIT = 8 * 2**20  # files up to this size (configs, tokenizer) enter the fingerprint by content
 
 
 class CheckpointError(VdcBenchError):
@@ -69,6 +71,26 @@ class CheckpointFiles:
         if self.layout == "hf":
             return int(AutoConfig.from_pretrained(self.root).vision_feature_layer)
         return -2
+
+
+def fingerprint(root: Path) -> str:
+    """Identity of the checkpoint under ``root`` from what it holds, cheap enough for every process start.
+
+    Every file below ``root`` (symlinks followed, hidden names skipped) enters with its relative path, size
+    and modification time; files up to ``FINGERPRINT_CONTENT_LIMIT`` (configs, tokenizer, small weights) also
+    with their content. Reading 14 GB of 7B weights on every rank's start would cost tens of seconds; a
+    weight file rewritten in place gets a new mtime, and a copy that does not keep mtimes (``cp`` without
+    ``-p``) only changes the fingerprint: results are then recomputed, never mixed.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+        if stat.st_size <= FINGERPRINT_CONTENT_LIMIT:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def resolve_pretrained(pretrained: str) -> Path:

@@ -4,10 +4,14 @@ Requests are grouped by gen_kwargs (lmms-eval's Collator) and each group streams
 AuroraCapCaptioner with ``batch_size`` requests in flight (continuous batching on the static decoder). Under torchrun/accelerate each rank holds the model on its own device; lmms-eval
 shards the requests. A sample whose video/image cannot be used returns "" with its error recorded in
 ``vdc_bench.sample_stats`` (VDC tasks put it in the sample), and the failed count goes to ``log_metrics``.
+With ``VDC_CAPTION_CACHE`` set, every finished caption is stored there at once and a request found there is
+not generated again (caption_cache.py): a killed run resumes with only the missing captions.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 
 import torch
@@ -20,7 +24,9 @@ from tqdm import tqdm
 
 from vdc_bench import sample_stats
 from vdc_bench.logs import logger
-from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest
+from vdc_bench.models.auroracap import caption_cache
+from vdc_bench.models.auroracap.caption_cache import CachedCaption, CaptionCache
+from vdc_bench.models.auroracap.captioner import AuroraCapCaptioner, CaptionRequest, CaptionResult
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, GenerationSettings
 
 _MEANS = ("frames", "visual_tokens", "vit_ms", "ttft_ms", "prefill_ms", "decode_tok_per_s", "decode_s", "preprocess_s",
@@ -45,6 +51,24 @@ class AuroraCap(lmms):
         if info["random_weights"]:
             logger.warning(f"{info['checkpoint']} holds RANDOM weights: captions are gibberish, not AuroraCap results")
         logger.info(f"auroracap rank {self._rank}/{self._world_size}: {info}")
+        self.cache: CaptionCache | None = None
+        self._cache_opened = False  # at the first request: lmms-eval sets the rank and world size after __init__
+
+    def _open_cache(self) -> CaptionCache | None:
+        folder = os.environ.get(caption_cache.ENV, "").strip()
+        if not folder:
+            logger.info(f"auroracap: no caption cache ({caption_cache.ENV} unset): a killed run starts over")
+            return None
+        # Batch mates can change fp16 greedy tokens: a caption is reused only under the same batching
+        # (with batches of one, the process count cannot matter).
+        batching = {"batch_size": self.batch_size_per_rank}
+        if self.batch_size_per_rank > 1:
+            batching["processes"] = self.world_size
+        cache = CaptionCache(folder, {**self.captioner.configuration(), "batching": batching},
+                             caption_cache.writer_name(self.rank))
+        logger.info(f"auroracap rank {self.rank}: caption cache {cache.folder} holds {len(cache)} captions "
+                    "of this configuration")
+        return cache
 
     @property
     def device(self) -> torch.device:
@@ -55,21 +79,36 @@ class AuroraCap(lmms):
         return self.batch_size_per_rank
 
     def clean(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
         self.captioner = None  # lmms.clean() only drops nn.Module attributes
         super().clean()
 
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
+        if not self._cache_opened:
+            self.cache, self._cache_opened = self._open_cache(), True
         collator = Collator([r.args for r in requests], lambda args: (-len(args[0]), args[0]), grouping=True)
         results: list[GenerationResult] = []
-        failed = 0
+        failed = cached = 0
         finished: list[dict] = []
         started = time.perf_counter()
         pbar = tqdm(total=len(requests), disable=self.rank != 0, desc="AuroraCap responding")
         for group in collator.get_batched(n=0):  # n=0: one whole gen_kwargs group at a time
             generation, docs, batch = self._requests(group)
             outputs: list[GenerationResult | None] = [None] * len(batch)
-            for index, out in self.captioner.caption_stream(batch, generation, self.batch_size):
+            keys = self._cache_keys(docs, batch, generation)
+            for index, key in enumerate(keys):
+                hit = self.cache.get(key) if self.cache is not None else None
+                if hit is not None:
+                    sample_stats.record(docs[index], {**hit.stats, "cached": True})
+                    outputs[index] = GenerationResult(hit.text, TokenCounts(hit.input_tokens, hit.output_tokens))
+                    cached += 1
+                    pbar.update(1)
+            missing = [i for i, out in enumerate(outputs) if out is None]
+            for j, out in self.captioner.caption_stream([batch[i] for i in missing], generation, self.batch_size):
+                index = missing[j]
                 out.stats["processes"] = self.world_size  # data-parallel ranks: they decide each batch's mates
+                out.stats["cached"] = False
                 if out.error:
                     failed += 1
                     logger.error(f"auroracap: sample failed: {out.error}")
@@ -77,12 +116,29 @@ class AuroraCap(lmms):
                 else:
                     sample_stats.record(docs[index], out.stats)
                     finished.append(out.stats)
+                    self._store(keys[index], docs[index], out)
                 outputs[index] = GenerationResult(out.text, TokenCounts(out.input_tokens, out.output_tokens))
                 pbar.update(1)
             results.extend(outputs)
         pbar.close()
-        self._log_metrics(len(requests), failed, finished, time.perf_counter() - started)
+        if self.cache is not None:
+            logger.info(f"auroracap rank {self.rank}: {cached} of {len(requests)} captions from the caption cache, "
+                        f"{len(requests) - cached} generated")
+        self._log_metrics(len(requests), failed, cached, finished, time.perf_counter() - started)
         return collator.get_original(results)
+
+    def _cache_keys(self, docs: list[dict], batch: list[CaptionRequest], generation: GenerationSettings) -> list:
+        if self.cache is None:
+            return [None] * len(batch)
+        settings = self.captioner.settings.with_semantics(generation)
+        gen = {**dataclasses.asdict(settings), "decode": self.captioner.decode_path(generation)}
+        return [self.cache.key(sample_stats.sample_key(doc), request.visuals, request.context, gen)
+                for doc, request in zip(docs, batch, strict=True)]
+
+    def _store(self, key: str | None, doc: dict, out: CaptionResult) -> None:
+        if self.cache is not None and key is not None:
+            self.cache.put(key, sample_stats.sample_key(doc),
+                           CachedCaption(out.text, out.input_tokens, out.output_tokens, out.stats))
 
     def _requests(self, chunk) -> tuple[GenerationSettings, list[dict], list[CaptionRequest]]:
         contexts, all_gen_kwargs, doc_to_visuals, doc_ids, tasks, splits = zip(*chunk, strict=True)
@@ -94,11 +150,12 @@ class AuroraCap(lmms):
         ]
         return generation, docs, batch
 
-    def _log_metrics(self, total: int, failed: int, finished: list[dict], elapsed: float) -> None:
+    def _log_metrics(self, total: int, failed: int, cached: int, finished: list[dict], elapsed: float) -> None:
+        """Means over the captions generated now (cached ones were timed by the run that made them)."""
         if failed:
             logger.warning(f"auroracap: {failed} of {total} samples failed on rank {self.rank} (see the samples' errors)")
         gen_tokens = sum(s["output_tokens"] for s in finished)
-        extra: dict[str, float] = {"total_requests": total, "failed_requests": failed}
+        extra: dict[str, float] = {"total_requests": total, "failed_requests": failed, "cached_requests": cached}
         for key in _MEANS:
             values = [s[key] for s in finished if s.get(key) is not None]
             if values:

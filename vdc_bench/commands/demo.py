@@ -90,7 +90,7 @@ def run(args) -> int:
     sweep = run_sweep(SweepConfig(
         output=args.output, ratios=ratios, model="auroracap",
         model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
-        gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo",
+        gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo", caption_cache=args.caption_cache,
         batch_size=args.batch_size, nproc=args.nproc, launcher=args.launcher, lmms_args=list(args.lmms_args),
     ))
     write_report(args.output)

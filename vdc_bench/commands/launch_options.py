@@ -15,6 +15,9 @@ def add_launch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=positive_int, default=1, help="data-parallel processes on this node (one per GPU)")
     p.add_argument("--launcher", choices=LAUNCHERS, default="torchrun",
                    help="how several processes start (one process needs none with torchrun)")
+    p.add_argument("--no-caption-cache", dest="caption_cache", action="store_false",
+                   help="neither store nor reuse finished captions (default: kept in <output>/caption_cache, or "
+                        "$VDC_CAPTION_CACHE, so a re-run after a crash generates only the missing ones)")
     p.add_argument("lmms_args", nargs="*", metavar="-- LMMS_EVAL_FLAGS",
                    help="further lmms-eval flags after '--', e.g. -- --wandb_args project=vdc --seed 1")
 

@@ -10,7 +10,7 @@ from vdc_bench.commands.launch_options import add_launch_options, check_launch_o
 from vdc_bench.commands.option_types import positive_float
 from vdc_bench.dataset.settings import ENV, parse_shard
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.runs.lmms_runner import run_lmms_eval
+from vdc_bench.runs.lmms_runner import caption_cache_env, run_lmms_eval
 
 SHARD_ENV = ENV["shard"]
 
@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     check_launch_options(args)
-    env = {}
+    env = caption_cache_env(args.output_path, args.caption_cache)
     if args.shard is not None:
         parse_shard(args.shard)
         if not args.predict_only:

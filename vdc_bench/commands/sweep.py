@@ -57,6 +57,7 @@ def run(args) -> int:
         nproc=args.nproc,
         launcher=args.launcher,
         lmms_args=list(args.lmms_args),
+        caption_cache=args.caption_cache,
     )
     path = run_sweep(config)
     print(f"sweep: {path}")

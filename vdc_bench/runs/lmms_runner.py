@@ -23,6 +23,7 @@ from typing import IO
 import psutil
 
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.models.auroracap.caption_cache import ENV as CAPTION_CACHE_ENV
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -41,6 +42,18 @@ def offline_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     if extra:
         env.update(extra)
     return env
+
+
+CAPTION_CACHE_DIR = "caption_cache"
+
+
+def caption_cache_env(output: Path, enabled: bool = True) -> dict[str, str]:
+    """``VDC_CAPTION_CACHE`` for the lmms-eval processes: the user's own if set, else ``<output>/caption_cache``;
+    empty (no cache) when ``enabled`` is false."""
+    if not enabled:
+        return {CAPTION_CACHE_ENV: ""}
+    folder = os.environ.get(CAPTION_CACHE_ENV, "").strip() or str(Path(output).resolve() / CAPTION_CACHE_DIR)
+    return {CAPTION_CACHE_ENV: folder}
 
 
 def format_model_args(model_args: str | Mapping[str, object]) -> str:

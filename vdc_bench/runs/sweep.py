@@ -13,8 +13,9 @@ Layout of ``<output>/``::
     plots/, report.html, report.md   written by reporting.report (``vdc-bench sweep`` composes both)
 
 A ratio with a DONE marker for the same configuration is never evaluated again; a ratio without one
-(crash, kill, failure) is moved to ``.incomplete/`` and run afresh. Judge verdicts go through the
-VDCscore verdict cache, so re-running a ratio re-judges nothing that was judged before.
+(crash, kill, failure) is moved to ``.incomplete/`` and run afresh: captions it finished come from the
+caption cache ``<output>/caption_cache/``, kept beside the ratio folders unless turned off, and judge verdicts
+from the VDCscore verdict cache, so nothing done before is done again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from vdc_bench.errors import VdcBenchError
 from vdc_bench.logs import logger
 from vdc_bench.models.auroracap.arg_names import canonical_name
 from vdc_bench.records import SWEEP_SCHEMA, PairedDifference, RunSummary, SweepDocument, read_json_file
+from vdc_bench.runs import lmms_runner
 from vdc_bench.runs.environment import environment_versions
 from vdc_bench.runs.lmms_runner import LAUNCHERS, check_extra_args, format_model_args, run_lmms_eval
 from vdc_bench.runs.paper_metrics import sweep_relative_curve
@@ -71,6 +73,7 @@ class SweepConfig:
     nproc: int = 1  # data-parallel processes
     launcher: str = "torchrun"  # or "accelerate"
     lmms_args: list[str] = field(default_factory=list)  # further lmms-eval flags
+    caption_cache: bool = True  # store finished captions under <output>/caption_cache (or $VDC_CAPTION_CACHE)
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
@@ -190,7 +193,9 @@ def evaluate_ratio(config: SweepConfig, ratio: float, label: str) -> RunSummary:
         config.model_args_for(ratio),
         config.tasks,
         folder,
-        env={**config.judge_env(), "PYTHONUNBUFFERED": "1"},
+        # the caption cache sits beside the ratio folders: a crashed ratio's folder is set aside, its captions stay
+        env={**config.judge_env(), "PYTHONUNBUFFERED": "1",
+             **lmms_runner.caption_cache_env(config.output, config.caption_cache)},
         timeout=config.timeout_s,
         echo=config.echo,
         limit=config.limit,
