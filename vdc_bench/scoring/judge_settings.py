@@ -22,9 +22,10 @@ ENV_MODEL = "VDC_JUDGE_MODEL"
 ENV_API_KEY = "OPENAI_API_KEY"
 # Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
 _PLACEHOLDER_KEY = "EMPTY"
-# llama-cpp-python's server answers one request at a time: more in flight only queue up there and
-# run into the client timeout on a slow CPU. Two keep it busy while the client handles a reply.
-EMBEDDED_CONCURRENCY = 2
+# llama-cpp-python's server answers one request at a time and keeps the KV cache of the last prompt
+# only: one request in flight keeps the calls of one caption back to back, so each reuses the prefix the
+# previous one left (a second worker's calls, interleaved, would evict it). The idle gap is milliseconds.
+EMBEDDED_CONCURRENCY = 1
 EMBEDDED_TIMEOUT_S = 600.0
 
 
