@@ -31,8 +31,11 @@ test-fast: venv
 	$(VENV)/bin/ruff check .
 	VDC_BENCH_FAST_TIER=1 $(PY) -m pytest -m "not slow"
 
-demo: venv judge
-	$(VENV)/bin/vdc-bench demo
+# Setup (timed, venv and judge runtime side by side) then the demo, which prints and writes the time split.
+DEMO_SETUP_TIMES := runs/demo-setup-times.json
+demo:
+	bash scripts/bootstrap_demo.sh $(DEMO_SETUP_TIMES)
+	$(VENV)/bin/vdc-bench demo --setup-times $(DEMO_SETUP_TIMES)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -121,12 +121,21 @@ def test_early_exit_reports_log_tail(judge_cache):
     assert server.list_servers() == []
 
 
-def test_find_server_skips_servers_owned_by_other_processes(judge_cache, stub_script):
+def test_find_server_skips_servers_owned_by_other_processes_not_by_ancestors(judge_cache, stub_script):
     state = server.start_server(stub_spec(stub_script), owned=False, log=lambda m: None)
     path = judge_cache / "servers" / f"{state.port}.json"
-    text = path.read_text().replace('"owner_pid": null', f'"owner_pid": {os.getppid()}')
-    path.write_text(text)
-    assert server.find_server(model="stub-model") is None
+    detached = path.read_text()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a sibling, not an ancestor
+    try:
+        path.write_text(detached.replace('"owner_pid": null', f'"owner_pid": {other.pid}'))
+        assert server.find_server(model="stub-model") is None
+    finally:
+        other.kill()
+        other.wait()
+    # Owned by the process that started this one (a demo or sweep starting lmms-eval): it outlives us, so reuse it.
+    path.write_text(detached.replace('"owner_pid": null', f'"owner_pid": {os.getppid()}'))
+    found = server.find_server(model="stub-model")
+    assert found is not None and found.port == state.port
     server.stop_server(state, grace_s=5)
 
 

@@ -51,8 +51,8 @@ def test_embedded_is_the_default_and_called_lazily(monkeypatch):
     assert asked == [None]
     assert (s.base_url, s.model, s.source) == ("http://127.0.0.1:4321/v1", "tiny-gguf", "embedded")
     assert "NOT the published judge" in s.public()["description"]
-    # a one-slot local server: few requests in flight, a long timeout; explicit options still win
-    assert (s.concurrency, s.timeout_s) == (2, 600.0)
+    # a one-slot local server: one request in flight (prefix reuse), a long timeout; explicit options still win
+    assert (s.concurrency, s.timeout_s) == (1, 600.0)
     assert resolve_judge(concurrency=8).concurrency == 8
 
 
@@ -92,7 +92,7 @@ def test_a_url_of_a_served_llama_cpp_judge_gets_its_slot_default(monkeypatch):
     state = server.ServerState(pid=1, host="127.0.0.1", port=8001, model="m", engine="llama-cpp", description="d",
                                log="l", owner_pid=None, started_at=0.0, command=[])
     monkeypatch.setattr(embedded, "list_servers", lambda: [state])
-    assert resolve_judge(base_url="http://localhost:8001/v1", model="m").concurrency == 2
+    assert resolve_judge(base_url="http://localhost:8001/v1", model="m").concurrency == 1
     assert resolve_judge(base_url="http://localhost:8000/v1", model="m").concurrency == 128
 
 
@@ -101,4 +101,4 @@ def test_concurrency_defaults_are_shown_in_help():
 
     score = build_parser()._subparsers._group_actions[0].choices["score"]
     shown = " ".join(score.format_help().split())
-    assert "embedded llama.cpp 2" in shown and "(vLLM/SGLang) 128 per URL" in shown and "a hosted API 32" in shown
+    assert "embedded llama.cpp 1" in shown and "(vLLM/SGLang) 128 per URL" in shown and "a hosted API 32" in shown

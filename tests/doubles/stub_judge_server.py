@@ -99,6 +99,7 @@ class StubJudgeServer(LoopbackApp):
         self.attempts: Counter[int] = Counter()  # request digest -> HTTP requests received
         self.served: Counter[int] = Counter()  # request digest -> successful replies sent
         self._turns: Counter[int] = Counter()
+        self.received: list[list[dict[str, Any]]] = []  # every request's messages, in arrival order
         self._lock = threading.Lock()
 
     @property
@@ -117,6 +118,7 @@ class StubJudgeServer(LoopbackApp):
         # Re-asks extend the conversation; "garbage" counts replies per conversation so a re-ask can succeed.
         conversation = _digest((body.get("messages") or [])[:2])
         with self._lock:
+            self.received.append(body.get("messages") or [])
             self.attempts[key] += 1
             self._turns[conversation] += 1
             attempt = self.attempts[key]

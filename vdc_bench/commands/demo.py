@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--judge-model", default=None, help="embedded model name or .gguf path (default: Qwen2.5-Coder-1.5B)")
     p.add_argument("--board", type=Path, default=BOARD,
                    help="leaderboard JSON to copy the demo rows onto (a copy is written under --output)")
+    p.add_argument("--setup-times", type=Path, default=None,
+                   help="setup timings written by scripts/bootstrap_demo.sh (`make demo` passes them)")
     add_launch_options(p)
     p.set_defaults(func=run)
 
@@ -60,13 +62,16 @@ def tiny_checkpoint() -> Path:
 
 
 def run(args) -> int:
+    from vdc_bench.commands import demo_timing
     from vdc_bench.dataset.demo import ensure_demo_root
+    from vdc_bench.judge import llama_log
     from vdc_bench.judge.embedded import ensure_embedded_judge
+    from vdc_bench.judge.server import find_server
     from vdc_bench.leaderboard.board import load_board, save_board
     from vdc_bench.leaderboard.from_runs import add_results
     from vdc_bench.leaderboard.render import write_rendered
     from vdc_bench.reporting.report import write_report
-    from vdc_bench.runs.sweep import SweepConfig, run_sweep
+    from vdc_bench.runs.sweep import SweepConfig, completed_summary, load_sweep, run_sweep
 
     check_launch_options(args)
     try:
@@ -76,6 +81,8 @@ def run(args) -> int:
     if len(ratios) < 3:
         raise VdcBenchError(f"--ratios: a curve needs at least three settings, got {args.ratios!r}")
     ensure_output_folder(args.output, "demo folder")  # before minutes of set-up, not after them
+    setup = demo_timing.read_setup_times(args.setup_times)
+    load = {"start": demo_timing.load_average()}
     started = time.perf_counter()
     logger.info(f"[demo] demo set: {ensure_demo_root()}")
     checkpoint = tiny_checkpoint()
@@ -86,20 +93,38 @@ def run(args) -> int:
     if args.judge_model:
         os.environ["VDC_JUDGE_MODEL"] = endpoint.model
     logger.info(f"[demo] judge: {endpoint.description} at {endpoint.base_url}")
+    server = find_server(model=endpoint.model)
+    judge_log = Path(server.log) if server else None
+    log_start = llama_log.log_size(judge_log) if judge_log else 0
 
-    sweep = run_sweep(SweepConfig(
+    config = SweepConfig(
         output=args.output, ratios=ratios, model="auroracap",
         model_args=f"pretrained={checkpoint},num_frm={args.num_frm}", tasks=["vdc_demo"], limit=args.limit,
         gen_kwargs=f"max_new_tokens={args.max_new_tokens}", kind="demo", caption_cache=args.caption_cache,
         batch_size=args.batch_size, nproc=args.nproc, launcher=args.launcher, lmms_args=list(args.lmms_args),
-    ))
+    )
+    resumed = {f"{r:g}" for r in ratios if completed_summary(config, r) is not None}
+    swept = time.perf_counter()
+    sweep = run_sweep(config)
+    reported = time.perf_counter()
+    # Judging happens inside each ratio's lmms-eval run; ratios resumed from an earlier demo took no time now.
+    judging_s = sum(
+        p.judge_usage.seconds for p in load_sweep(sweep)[1]
+        if p.judge_usage and p.token_kept_ratio is not None and f"{p.token_kept_ratio:g}" not in resumed
+    )
+    judge_stats = llama_log.read_stats(judge_log, log_start) if judge_log else None
     write_report(args.output)
     board = args.output / "leaderboard.json"
     save_board(board, load_board(args.board))  # the published board plus this demo's rows, outside the repo
     add_results(board, args.output, kind="demo")
     markdown, html = write_rendered(load_board(board), args.output)
-    logger.info(f"[demo] done in {time.perf_counter() - started:.0f} s")
+    load["end"] = demo_timing.load_average()
+    phases = {"prepare": swept - started, "sweep": reported - swept, "report": time.perf_counter() - reported}
+    split = demo_timing.time_split(setup, phases, judging_s, judge_stats, load)
+    timing = demo_timing.write_timing(args.output, split)
+    for line in demo_timing.summary_lines(split):
+        print(line)
     for what, path in (("sweep", sweep), ("report", args.output / "report.html"), ("plots", args.output / "plots"),
-                       ("leaderboard", html), ("leaderboard (Markdown)", markdown)):
+                       ("leaderboard", html), ("leaderboard (Markdown)", markdown), ("time split", timing)):
         print(f"[demo] {what}: {path.resolve()}")
     return 0

@@ -391,12 +391,27 @@ def _install_exit_hooks() -> None:
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def _self_and_ancestors() -> set[int]:
+    """This process and the chain of processes that started it."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
 def find_server(model: str | None = None, port: int | None = None) -> ServerState | None:
-    """A running server (healthy or busy) serving ``model`` (and on ``port``) that this process may use."""
+    """A running server (healthy or busy) serving ``model`` (and on ``port``) that this process may use:
+    a detached one, or one owned by this process or by a process that started it (e.g. ``vdc-bench demo``
+    or ``sweep`` for the lmms-eval runs they start), which outlives this process."""
+    users = _self_and_ancestors()
     for state in list_servers():
         if (model is not None and state.model != model) or (port is not None and state.port != port):
             continue
-        if state.owner_pid not in (None, os.getpid()):
+        if state.owner_pid is not None and state.owner_pid not in users:
             continue  # owned by another run: it disappears when that run exits
         if health(state) != "down":
             return state

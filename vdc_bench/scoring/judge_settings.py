@@ -25,10 +25,11 @@ ENV_PROTOCOL = "VDC_JUDGE_PROTOCOL"
 # Local OpenAI-compatible servers accept any key, but the openai client refuses an empty one.
 _PLACEHOLDER_KEY = "EMPTY"
 # Concurrency defaults by kind of judge (``--concurrency`` wins). llama-cpp-python's server answers one
-# request at a time: more in flight only queue up there and run into the client timeout on a slow CPU; two
-# keep it busy while the client handles a reply. vLLM/SGLang batch hundreds of requests continuously, so a
-# local server (per URL) takes many. A hosted API's rate limits answer too many with 429s.
-EMBEDDED_CONCURRENCY = 2
+# request at a time and keeps the KV cache of the last prompt only: one request in flight keeps the calls of
+# one caption back to back, so each reuses the prefix the previous one left (a second worker's calls,
+# interleaved, would evict it); the idle gap is milliseconds. vLLM/SGLang batch hundreds of requests
+# continuously, so a local server (per URL) takes many. A hosted API's rate limits answer too many with 429s.
+EMBEDDED_CONCURRENCY = 1
 CONCURRENCY_DEFAULTS = {"embedded": EMBEDDED_CONCURRENCY, "local": 128, "hosted": 32}
 CONCURRENCY_HELP = (f"concurrent judge calls; default by judge: embedded llama.cpp {EMBEDDED_CONCURRENCY}, a server "
                     f"at a loopback, private or single-label host (vLLM/SGLang) {CONCURRENCY_DEFAULTS['local']} per "

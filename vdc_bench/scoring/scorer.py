@@ -1,8 +1,8 @@
 """Judge every reference QA of every caption: call 1 (answer from the caption), call 2 (verdict).
 
-All QAs of all captions go through one bounded pool of workers (``settings.concurrency``), in video
-order, so the QAs of one video run back to back and share the server's prefix cache. Work is pulled
-from an iterator, so memory stays bounded by the results, not by pending tasks.
+Captions are taken in order by a pool of ``settings.concurrency`` workers; within a caption all call 1s
+go first, then all call 2s, so requests that share a long prompt prefix reach the server back to back
+(see ``_judge_caption``). The judge client's slots bound the requests in flight across workers.
 
 QA statuses: ``ok``; ``parse_failed`` (no parsable reply after the bounded re-asks); ``judge_failed``
 (HTTP failures after all retries); ``generation_failed`` (the caption itself failed; the judge is not
@@ -100,32 +100,65 @@ def answer_parser(protocol: Protocol) -> Callable[[str], str | None]:
     return parse_answer_json if protocol.constrained else (lambda text: text[:MAX_REPLY_CHARS])
 
 
-async def _judge_qa(judge: JudgeClient, protocol: Protocol, item: CaptionItem, index: int) -> QAJudgement:
-    qa = item.qa[index]
-    out = QAJudgement(item.dimension, item.video_id, index, qa.question, qa.answer, qa.category, "ok")
-    if item.failed:
-        out.status, out.error = "generation_failed", item.error or "caption generation failed"
-        return out
-    out.raw_call1, out.raw_call2 = [], []
+async def _answer(judge: JudgeClient, protocol: Protocol, out: QAJudgement, caption: str) -> str | None:
+    """Call 1 for one QA; None (and ``out`` marked failed) when no usable answer came back."""
     try:
-        # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does; only a runaway
-        # reply is cut (to what the verdict parser would read), so it cannot blow up call 2.
-        parse_answer = answer_parser(protocol)
-        caption = item.caption[:MAX_CAPTION_CHARS]
-        out.caption_truncated = len(caption) < len(item.caption)
-        answer = await _ask(
-            judge, protocol, protocol.answer_messages(caption, qa.question), "call1", parse_answer, out.raw_call1
+        return await _ask(
+            judge, protocol, protocol.answer_messages(caption, out.question), "call1", answer_parser(protocol),
+            out.raw_call1,
         )
-        out.extracted_answer = answer
+    except _Failed as failure:
+        out.status, out.error = failure.status, failure.error
+        return None
+
+
+async def _verdict(judge: JudgeClient, protocol: Protocol, out: QAJudgement, answer: str) -> None:
+    """Call 2 for one QA, given call 1's answer."""
+    try:
         verdict = await _ask(
-            judge, protocol, protocol.verdict_messages(qa.question, qa.answer, answer), "call2", parse_verdict,
+            judge, protocol, protocol.verdict_messages(out.question, out.answer, answer), "call2", parse_verdict,
             out.raw_call2,
         )
         out.pred, out.score = verdict.pred, verdict.score
     except _Failed as failure:
         out.status, out.error = failure.status, failure.error
-    out.reasks = max(0, len(out.raw_call1) - 1) + max(0, len(out.raw_call2) - 1)
-    return out
+
+
+async def _judge_caption(
+    judge: JudgeClient, protocol: Protocol, item: CaptionItem, done: Callable[[], None]
+) -> list[QAJudgement]:
+    """Every QA of one caption: first all call 1s, then all call 2s (``done`` is called once per QA).
+
+    All call 1 prompts of a caption share the system prompt and the caption, and all call 2 prompts their
+    system prompt and head, so sent back to back each kind reuses the prefix a server keeps from the
+    previous request (llama.cpp keeps only that one); alternating call 1 and call 2 reused almost nothing.
+    """
+    outs = [
+        QAJudgement(item.dimension, item.video_id, i, qa.question, qa.answer, qa.category, "ok")
+        for i, qa in enumerate(item.qa)
+    ]
+    if item.failed:
+        for out in outs:
+            out.status, out.error = "generation_failed", item.error or "caption generation failed"
+            done()
+        return outs
+    # Free-text call 1 is passed raw (unstripped) into call 2, as the reference does; only a runaway
+    # reply is cut (to what the verdict parser would read), so it cannot blow up call 2.
+    caption = item.caption[:MAX_CAPTION_CHARS]
+    for out in outs:
+        out.raw_call1, out.raw_call2 = [], []
+        out.caption_truncated = len(caption) < len(item.caption)
+    answers = await asyncio.gather(*(_answer(judge, protocol, out, caption) for out in outs))
+
+    async def finish(out: QAJudgement, answer: str | None) -> None:
+        if answer is not None:
+            out.extracted_answer = answer
+            await _verdict(judge, protocol, out, answer)
+        out.reasks = max(0, len(out.raw_call1) - 1) + max(0, len(out.raw_call2) - 1)
+        done()
+
+    await asyncio.gather(*(finish(out, answer) for out, answer in zip(outs, answers, strict=True)))
+    return outs
 
 
 async def judge_items_async(
@@ -137,28 +170,27 @@ async def judge_items_async(
     batch: BatchRound | None = None,
 ) -> ScoringOutcome:
     """``batch``: judge from the verdict cache and that round's imported replies only, collecting the rest."""
-    work: list[tuple[CaptionItem, int]] = [(item, i) for item in items for i in range(len(item.qa))]
-    results: list[QAJudgement | None] = [None] * len(work)
-    queue: Iterator[int] = iter(range(len(work)))
+    results: list[list[QAJudgement]] = [[] for _ in items]
+    queue: Iterator[int] = iter(range(len(items)))
     started = time.perf_counter()
-    bar = tqdm(total=len(work), desc="VDCscore judge", unit="QA", disable=not progress, mininterval=1.0)
+    total = sum(len(item.qa) for item in items)
+    bar = tqdm(total=total, desc="VDCscore judge", unit="QA", disable=not progress, mininterval=1.0)
     protocol_id = f"{protocol.name}:{protocol.prompt_sha256}"
     client = JudgeClient(settings, cache, protocol_id) if batch is None else BatchJudgeClient(
         settings, cache, protocol_id, batch)
     async with client as judge:
 
         async def worker() -> None:
-            for n in queue:  # shared iterator: each index is taken by exactly one worker
-                item, index = work[n]
-                results[n] = await _judge_qa(judge, protocol, item, index)
-                bar.update(1)
+            for n in queue:  # shared iterator: each caption is taken by exactly one worker
+                results[n] = await _judge_caption(judge, protocol, items[n], lambda: bar.update(1))
 
-        workers = max(1, min(settings.concurrency, len(work)))
+        # One worker per request slot; the client's slots bound the requests in flight across workers.
+        workers = max(1, min(settings.concurrency, len(items)))
         try:
             await asyncio.gather(*(worker() for _ in range(workers)))
         finally:
             bar.close()
-    judgements = [r for r in results if r is not None]
+    judgements = [j for per_caption in results for j in per_caption]
     return ScoringOutcome(judgements, judge.stats, time.perf_counter() - started)
 
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything `make demo` needs, timed. The project venv and the embedded judge runtime are built
+# side by side: the venv's pip installs mostly wait on downloads and unpack on one core, while the
+# llama.cpp compile (niced) takes whatever CPU is left. Then the judge model (the demo needs only
+# qwen2.5-coder-1.5b; the smoke-test model is left to `make judge`).
+# Usage: bash scripts/bootstrap_demo.sh TIMES_JSON   (seconds per step, read by `vdc-bench demo --setup-times`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: bootstrap_demo.sh TIMES_JSON}
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+mkdir -p "$(dirname "$out")"
+rm -f "$out"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+t0=$(now)
+runtime_done=$(mktemp)
+( bash scripts/bootstrap_judge.sh --no-models && now > "$runtime_done" ) &
+runtime_pid=$!
+trap 'kill "$runtime_pid" 2>/dev/null || true; rm -f "$runtime_done"' EXIT
+bash scripts/bootstrap_venv.sh
+t_venv=$(now)
+wait "$runtime_pid"
+trap 'rm -f "$runtime_done"' EXIT
+t_runtime=$(cat "$runtime_done")
+t1=$(now)
+bash scripts/bootstrap_judge.sh qwen2.5-coder-1.5b
+t2=$(now)
+cat > "$out" <<JSON
+{
+ "started_utc": "$(date -u -d "@${t0%.*}" +%Y-%m-%dT%H:%M:%SZ)",
+ "wall_s": $(secs "$t0" "$t2"),
+ "steps_s": {"venv": $(secs "$t0" "$t_venv"), "judge runtime": $(secs "$t0" "$t_runtime"), "judge model": $(secs "$t1" "$t2")},
+ "side_by_side": ["venv", "judge runtime"],
+ "load_average_start": "$load_start",
+ "load_average_end": "$(cut -d' ' -f1-3 /proc/loadavg)"
+}
+JSON
+echo "[bootstrap_demo] setup $(secs "$t0" "$t2") s (venv $(secs "$t0" "$t_venv") s and judge runtime $(secs "$t0" "$t_runtime") s side by side, judge model $(secs "$t1" "$t2") s)" >&2
