@@ -79,3 +79,16 @@ def test_a_file_that_is_not_a_scores_json_is_refused(tmp_path, capsys):
     bogus.write_text(json.dumps({"hello": 1}))
     assert main(["leaderboard", "--board", str(tmp_path / "b.json"), "add", str(bogus), "--name", "x"]) == 2
     assert "not a vdc-bench scores file" in capsys.readouterr().err
+
+
+def test_a_moved_sweep_folder_keeps_its_rows_ids(tmp_path):
+    from vdc_bench.leaderboard.from_runs import moved_sweep_path, stable_id
+
+    results = tmp_path / "now" / "ratio_0.4" / "ckpt" / "20260101_000000_results.json"
+    results.parent.mkdir(parents=True)
+    results.write_text("{}")
+    recorded = "runs/then/ratio_0.4/ckpt/20260101_000000_results.json"  # where the sweep ran, gone since
+    moved = moved_sweep_path(recorded, tmp_path / "now")
+    assert moved == str(results)
+    assert stable_id("demo", moved).startswith("demo:sha256:")
+    assert moved_sweep_path("runs/then/other/x.json", tmp_path / "now") == "runs/then/other/x.json"

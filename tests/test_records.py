@@ -23,7 +23,8 @@ from vdc_bench.records import (
 )
 from vdc_bench.runs.run_summary import summarize_run
 
-DEMO = Path(__file__).resolve().parents[1] / "results" / "demo_sweep"
+# A demo sweep as an earlier version wrote it (before several record fields existed): old files must still load.
+DEMO = Path(__file__).resolve().parent / "data" / "sweep_written_2026-11-26"
 RATIO = DEMO / "ratio_0.1"
 
 
@@ -80,6 +81,14 @@ def test_fields_a_newer_writer_adds_are_kept(tmp_path):
     doc = ScoresDocument.from_dict(raw, "scores.json")
     assert doc.extra == {"judge_unusable": False} and doc.dimensions["camera"].extra == {"flag": "x"}
     assert _without_later_fields(doc.to_dict()) == raw
+
+
+def test_the_committed_demo_sweep_round_trips_exactly():
+    path = Path(__file__).resolve().parents[1] / "results" / "demo_sweep" / "sweep.json"
+    doc = SweepDocument.load(path)
+    assert [p.token_kept_ratio for p in doc.points] == [0.1, 0.4, 1.0]
+    assert all(p.random_weights for p in doc.points)  # a tiny random checkpoint: flagged as such
+    assert doc.to_dict() == json.loads(path.read_text())  # written by this version: nothing added or lost
 
 
 def test_committed_sweep_and_summaries_load_and_round_trip():

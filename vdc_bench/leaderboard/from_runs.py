@@ -78,10 +78,19 @@ def _protocol_label(proto: ProtocolInfo | None) -> str:
     return f"{proto.name} (prompts sha256 {(proto.prompt_sha256 or '')[:12]})" if proto else "unknown"
 
 
+def _shown_path(path: Path) -> str:
+    """Relative to the working directory when under it (a board committed with its results stays valid
+    on another machine), else absolute."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
+
+
 def _default_name(summary: RunSummary) -> str:
     """The lmms-eval model id plus the checkpoint or API model it ran (``llava_hf`` alone names no model)."""
     args = dict(part.split("=", 1) for part in summary.model_args.split(",") if "=" in part)
     target = next((args[k] for k in ("pretrained", "model", "model_version") if args.get(k)), None)
+    if target and target.startswith(("/", ".", "~")):  # a local checkpoint: its folder name, not where it sat
+        target = Path(target).name
     ratio = summary.token_kept_ratio
     return summary.model + (f" {target}" if target else "") + (f" ρ={ratio:g}" if ratio is not None else "")
 
@@ -121,7 +130,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         dimensions=dims,
         average=_average(overall),
         computed_average=mean_of_dimensions(dims),
-        source=str(Path(summary.scores_path or summary.results_path).resolve()),
+        source=_shown_path(Path(summary.scores_path or summary.results_path)),
         date=summary.date,
         flags=flags,
         run_config={
@@ -189,6 +198,19 @@ def _run_dir_of(scores: Path) -> Path | None:
     return next((c for c in candidates if c.is_dir() and find_run(c) is not None), None)
 
 
+def moved_sweep_path(recorded: str, sweep_dir: Path) -> str:
+    """A path a sweep recorded, under the folder the sweep is now in: a copied or moved sweep keeps its
+    rows' ids (the digest of their results files) instead of falling back to paths that no longer exist."""
+    if Path(recorded).exists():
+        return recorded
+    parts = Path(recorded).parts
+    start = next((i for i, part in enumerate(parts) if part.startswith("ratio_")), None)
+    if start is None:
+        return recorded
+    moved = Path(sweep_dir).joinpath(*parts[start:])
+    return str(moved) if moved.exists() else recorded
+
+
 def summaries_from_path(path: Path, kind: str) -> list[RunSummary]:
     """Summaries of a sweep folder (one per ratio, with the kind the sweep recorded), a run folder, or a
     scores JSON of a run (both get ``kind``)."""
@@ -201,7 +223,12 @@ def summaries_from_path(path: Path, kind: str) -> list[RunSummary]:
             return []
         return [summarize_run(run_dir, kind=kind, scores_path=path)]
     if (path / SWEEP_FILE).is_file():
-        return load_sweep(path / SWEEP_FILE)[1]
+        summaries = load_sweep(path / SWEEP_FILE)[1]
+        for summary in summaries:
+            summary.results_path = moved_sweep_path(summary.results_path, path)
+            if summary.scores_path:
+                summary.scores_path = moved_sweep_path(summary.scores_path, path)
+        return summaries
     if path.is_dir():
         return [summarize_run(path, kind=kind)]
     raise VdcBenchError(f"{path}: no such file or folder")
