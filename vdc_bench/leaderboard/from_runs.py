@@ -78,13 +78,6 @@ def _protocol_label(proto: ProtocolInfo | None) -> str:
     return f"{proto.name} (prompts sha256 {(proto.prompt_sha256 or '')[:12]})" if proto else "unknown"
 
 
-def _shown_path(path: Path) -> str:
-    """Relative to the working directory when under it (a board committed with its results stays valid
-    on another machine), else absolute."""
-    resolved = path.resolve()
-    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(resolved)
-
-
 def _default_name(summary: RunSummary) -> str:
     """The lmms-eval model id plus the checkpoint or API model it ran (``llava_hf`` alone names no model)."""
     args = dict(part.split("=", 1) for part in summary.model_args.split(",") if "=" in part)
@@ -130,7 +123,7 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         dimensions=dims,
         average=_average(overall),
         computed_average=mean_of_dimensions(dims),
-        source=_shown_path(Path(summary.scores_path or summary.results_path)),
+        source=str(Path(summary.scores_path or summary.results_path).resolve()),
         date=summary.date,
         flags=flags,
         run_config={
