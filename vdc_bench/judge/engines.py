@@ -53,15 +53,30 @@ def judge_python() -> Path:
     return Path(os.environ.get("VDC_JUDGE_PYTHON") or CHECKOUT / ".venv-judge" / "bin" / "python")
 
 
+# The CPU instruction sets a llama.cpp build reports, widest first; the first one present names the build.
+_BUILD_LEVELS = ("AVX512", "AVX2", "AVX")
+
+
 @cache
 def llama_cpp_version(python: Path) -> str | None:
-    """llama-cpp-python version importable by ``python`` (server extras included), or None."""
-    probe = "import llama_cpp, llama_cpp.server.app; print(llama_cpp.__version__)"
+    """llama-cpp-python version importable by ``python`` (server extras included) and the instruction set
+    its llama.cpp was built for, e.g. ``0.3.36, AVX512 build``; None when it cannot be imported.
+
+    Builds for different instruction sets can differ in a logit's last bits, so the build is part of
+    what a judge description records.
+    """
+    probe = ("import llama_cpp, llama_cpp.server.app; "
+             "print(llama_cpp.__version__); print(llama_cpp.llama_print_system_info().decode())")
     try:
         done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return done.stdout.strip() if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    version, _, system_info = done.stdout.strip().partition("\n")
+    enabled = {part.split("=")[0].strip() for part in system_info.replace("CPU :", "|").split("|") if "= 1" in part}
+    level = next((name for name in _BUILD_LEVELS if name in enabled), "generic")
+    return f"{version}, {level} build"
 
 
 def ensure_judge_python(log: Callable[[str], None]) -> tuple[Path, str]:
