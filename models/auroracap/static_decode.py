@@ -25,7 +25,11 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
   writes and attention stay eager, so no compiled graph ever mutates (or copies) the cache;
 * K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor (one cache write per
   layer), and masking is an additive float mask kept up to date in place (one write per step) rather
-  than a boolean mask that attention would convert again in every layer.
+  than a boolean mask that attention would convert again in every layer;
+* with ``attention="triton"`` (the default on CUDA where Triton is installed) a decode step's attention
+  is ``decode_attention.py``'s split-K kernel instead of SDPA: it reads only each row's valid columns
+  (``column + 1``, from the device) rather than all ``max_len`` under the mask, spread over many
+  programs; SDPA stays the path on CPU and for prefill.
 
 Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
 ``generate``. The layer math mirrors transformers' Llama (fp32 RMSNorm, rotate-half RoPE from the
@@ -98,6 +102,22 @@ def _packed(*linears: torch.nn.Linear) -> torch.Tensor:
     return torch.cat([m.weight.detach() for m in linears]).contiguous()
 
 
+ATTENTION_BACKENDS = ("auto", "sdpa", "triton")
+
+
+def _attention_backend(name: str, device: torch.device, head_dim: int) -> str:
+    """auto = triton on CUDA where Triton is importable and head_dim a power of two, else sdpa."""
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {name!r}")
+    if name != "auto":
+        return name
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return "sdpa"
+    return "triton" if device.type == "cuda" and head_dim & (head_dim - 1) == 0 else "sdpa"
+
+
 @dataclass
 class DecodeRequest:
     embeds: torch.Tensor  # (T, hidden) input embeddings
@@ -168,6 +188,7 @@ class StaticKVDecoder:
         compile_layers: bool = True,
         compile_prefill: bool = True,
         sync_every: int = 16,
+        attention: str = "auto",
     ) -> None:
         cfg = lm.config
         rope_type = (getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
@@ -184,6 +205,12 @@ class StaticKVDecoder:
         self.head_dim = lm.model.layers[0].self_attn.head_dim
         self.scaling = lm.model.layers[0].self_attn.scaling
         self.gqa = cfg.num_key_value_heads != cfg.num_attention_heads
+        self.attention = _attention_backend(attention, self.device, self.head_dim)
+        self._split_k = None
+        if self.attention == "triton":
+            from vdc_bench.models.auroracap.decode_attention import decode_attention
+
+            self._split_k = decode_attention
         self.q_dim = cfg.num_attention_heads * self.head_dim
         self.kv_dim = cfg.num_key_value_heads * self.head_dim
         self.pre_weights, self.post_weights = [], []  # per layer: (ln1, w_qkv), (wo, ln2, w_gate_up, w_down)
@@ -252,12 +279,15 @@ class StaticKVDecoder:
         column = buf.column.view(-1, 1, 1, 1)
         buf.bias.scatter_(3, column, 0.0)
         slots = buf.column.view(1, -1, 1, 1, 1).expand(2, -1, buf.kv_shape[2], 1, buf.kv_shape[4])
+        lengths = buf.column + 1  # the columns the mask leaves open: a prefix of each row
 
         def write(i, kv):
             buf.kv[i].scatter_(3, slots, kv)
 
         def attend(i, q, kv):
             keys, values = buf.kv[i]
+            if self._split_k is not None:
+                return self._split_k(q, keys, values, lengths, self.scaling)
             return F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=buf.bias, scale=self.scaling, enable_gqa=self.gqa
             )
