@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 
+from vdc_bench.models.auroracap.settings import AuroraCapSettings, ModelArgError
 from vdc_bench.models.auroracap.static_decode import _attention_backend
 
 _KERNEL_CHECK = """
@@ -95,3 +96,6 @@ def test_backend_choice():
     assert _attention_backend("triton", torch.device("cpu"), 128) == "triton"
     with pytest.raises(ValueError, match="attention must be one of"):
         _attention_backend("flash", torch.device("cpu"), 128)
+    assert AuroraCapSettings.from_model_args({"pretrained": "x", "decode_attention": "sdpa"}).decode_attention == "sdpa"
+    with pytest.raises(ModelArgError, match="decode_attention must be one of"):
+        AuroraCapSettings.from_model_args({"pretrained": "x", "decode_attention": "flash"})

@@ -279,7 +279,7 @@ class StaticKVDecoder:
         column = buf.column.view(-1, 1, 1, 1)
         buf.bias.scatter_(3, column, 0.0)
         slots = buf.column.view(1, -1, 1, 1, 1).expand(2, -1, buf.kv_shape[2], 1, buf.kv_shape[4])
-        lengths = buf.column + 1  # the columns the mask leaves open: a prefix of each row
+        lengths = buf.column + 1 if self._split_k else None  # the columns the mask leaves open: a prefix
 
         def write(i, kv):
             buf.kv[i].scatter_(3, slots, kv)
