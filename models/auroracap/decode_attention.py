@@ -22,7 +22,9 @@ import triton
 import triton.language as tl
 
 _BLOCK_N = 64  # cache columns per loop iteration
-_TARGET_PROGRAMS = 2048  # enough (row, head, split) programs to keep every multiprocessor streaming
+_TARGET_PROGRAMS = 1024  # enough (row, head, split) programs to keep every multiprocessor streaming
+_MAX_SPLIT_BLOCKS = 16  # long splits would leave a tail of programs still streaming at large batch
+_NUM_WARPS = 4
 
 
 @triton.jit
@@ -53,13 +55,13 @@ def _partial(
         for i in range(SPLIT_BLOCKS):
             n = start + i * BLOCK_N + tl.arange(0, BLOCK_N)
             valid = n < end
-            k = tl.load(k_base + n[:, None] * k_sn + d[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
-            score = tl.where(valid, tl.sum(k * q[None, :], axis=1), float("-inf"))
+            k = tl.load(k_base + n[:, None] * k_sn + d[None, :], mask=valid[:, None], other=0.0)
+            v = tl.load(v_base + n[:, None] * v_sn + d[None, :], mask=valid[:, None], other=0.0)  # both in flight
+            score = tl.where(valid, tl.sum(k.to(tl.float32) * q[None, :], axis=1), float("-inf"))
             m_new = tl.maximum(m, tl.max(score, axis=0))
             alpha = tl.exp(m - m_new)
             p = tl.exp(score - m_new)
-            v = tl.load(v_base + n[:, None] * v_sn + d[None, :], mask=valid[:, None], other=0.0).to(tl.float32)
-            acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
+            acc = acc * alpha + tl.sum(p[:, None] * v.to(tl.float32), axis=0)
             s = s * alpha + tl.sum(p, axis=0)
             m = m_new
     out = bh * n_splits + split
@@ -85,27 +87,31 @@ def _combine(m_ptr, l_ptr, acc_ptr, o_ptr, heads, n_splits, o_sb, o_sh, D: tl.co
     tl.store(o_ptr + b * o_sb + h * o_sh + d, out.to(o_ptr.dtype.element_ty))
 
 
-def split_blocks(batch: int, heads: int, max_len: int) -> int:
+def split_blocks(batch: int, heads: int, max_len: int, block_n: int = _BLOCK_N, target: int | None = None,
+                 max_blocks: int = _MAX_SPLIT_BLOCKS) -> int:
     """Column blocks per split: a power of two (few compiled variants) giving about enough programs."""
-    wanted_splits = -(-_TARGET_PROGRAMS // (batch * heads))
-    blocks = -(-max_len // _BLOCK_N)
-    return triton.next_power_of_2(-(-blocks // wanted_splits))
+    wanted_splits = -(-(target or _TARGET_PROGRAMS) // (batch * heads))
+    blocks = -(-max_len // block_n)
+    return min(triton.next_power_of_2(-(-blocks // wanted_splits)), max_blocks)
 
 
 def decode_attention(
-    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, lengths: torch.Tensor, scale: float
+    q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, lengths: torch.Tensor, scale: float,
+    block_n: int = _BLOCK_N, target: int | None = None, max_split_blocks: int = _MAX_SPLIT_BLOCKS,
+    num_warps: int = _NUM_WARPS, num_stages: int | None = None,
 ) -> torch.Tensor:
     """Softmax attention of one query per row over each row's first ``lengths[b]`` cache columns.
 
     q (B, H, 1, D); keys, values (B, KV, max_len, D) with the last dimension contiguous; lengths (B,)
-    integers in ``[1, max_len]`` on the device. Returns (B, H, 1, D) in q's dtype, fp32 inside.
+    integers in ``[1, max_len]`` on the device. Returns (B, H, 1, D) in q's dtype, fp32 inside. The
+    keyword arguments after ``scale`` are launch settings (the defaults are the measured choice).
     """
     batch, heads, one, dim = q.shape
     kv_heads, max_len = keys.shape[1], keys.shape[2]
     if one != 1 or heads % kv_heads or q.stride(3) != 1 or keys.stride(3) != 1 or values.stride(3) != 1:
         raise ValueError(f"decode_attention: q {tuple(q.shape)} over keys {tuple(keys.shape)} is not a decode step")
-    blocks = split_blocks(batch, heads, max_len)
-    n_splits = -(-max_len // (blocks * _BLOCK_N))
+    blocks = split_blocks(batch, heads, max_len, block_n, target, max_split_blocks)
+    n_splits = -(-max_len // (blocks * block_n))
     m = torch.empty((batch * heads, n_splits), device=q.device, dtype=torch.float32)
     s = torch.empty_like(m)
     acc = torch.empty((batch * heads, n_splits, dim), device=q.device, dtype=torch.float32)
@@ -115,7 +121,8 @@ def decode_attention(
         scale, heads, heads // kv_heads, n_splits,
         q.stride(0), q.stride(1), keys.stride(0), keys.stride(1), keys.stride(2),
         values.stride(0), values.stride(1), values.stride(2),
-        D=dim, BLOCK_N=_BLOCK_N, SPLIT_BLOCKS=blocks,
+        D=dim, BLOCK_N=block_n, SPLIT_BLOCKS=blocks, num_warps=num_warps,
+        **({} if num_stages is None else {"num_stages": num_stages}),
     )
     _combine[(batch * heads,)](
         m, s, acc, out, heads, n_splits, out.stride(0), out.stride(1),

@@ -20,6 +20,8 @@ On AuroraCap-7B-shaped random weights (fp16), with a real prompt (``--frames``, 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import statistics
 import sys
@@ -124,13 +126,38 @@ def _profile_table(fn, path: Path, steps: int) -> list[dict]:
              "ms_per_call_group": round(e.self_device_time_total / steps / 1e3, 3)} for e in top]
 
 
-def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path) -> list[dict]:
+VARIANTS = [dict(block_n=b, num_warps=w, target=t) for b in (32, 64, 128) for w in (4, 8) for t in (512, 2048)] + [
+    dict(max_split_blocks=c) for c in (4, 64)] + [dict(num_stages=s) for s in (1, 2)] + [{}]
+
+
+def kernel_variants(device, ctx: int) -> list[dict]:
+    """Launch settings of the split-K kernel on the two decode shapes, median ms each ({} = the defaults)."""
+    g = torch.Generator().manual_seed(3)
+    rows = []
+    for batch, max_len, low, high in ((1, 6400, ctx + 150, ctx + 150), (16, 6400, ctx, ctx + 300)):
+        q = torch.randn(batch, 1, 32, 128, generator=g).to(device, torch.float16).transpose(1, 2)
+        kv = torch.randn(2, batch, 32, max_len, 128, generator=g).to(device, torch.float16)
+        lengths = torch.randint(low, high + 1, (batch,), generator=g).to(device)
+        valid = int(lengths.sum()) * 2 * 32 * 128 * 2
+        for variant in VARIANTS:
+            ms = _ms(partial(decode_attention, q, kv[0], kv[1], lengths, 128**-0.5, **variant))
+            rows.append({"batch": batch, "variant": variant, "ms": ms, "valid_tb_s": valid / ms / 1e9})
+            print(f"[variant] b{batch} {variant}: {ms:.4f} ms, {valid / ms / 1e9:.2f} TB/s", flush=True)
+    return rows
+
+
+def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path, best: dict) -> list[dict]:
     lm = model.language_model
     vocab = lm.config.vocab_size
     llm = LlmShape()
     rows = []
     for backend in ("sdpa", "triton"):
+        decoder = None
+        gc.collect()  # one decoder at a time: each holds packed copies of the projection weights
+        torch.cuda.empty_cache()
         decoder = StaticKVDecoder(lm, attention=backend)
+        if backend == "triton" and best:
+            decoder._split_k = partial(decode_attention, **best)
         for batch in batches:
             buf = _fill(decoder, seq, batch, new_tokens, vocab)
             decoder._capture()
@@ -139,7 +166,7 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path)
             contexts = (buf.column + 1).sum().item()
             floor_ms = (llm.weight_bytes + llm.kv_bytes_per_token * contexts) / card.bandwidth * 1e3
             top = _profile_table(decoder._decode_step, out / f"profile_step_{backend}_b{batch}.txt", 3)
-            rows.append({"backend": backend, "batch": batch, "max_len": buf.max_len, "ms_per_step": ms,
+            rows.append({"backend": backend, "batch": batch, "kernel_settings": best if backend == "triton" else None, "max_len": buf.max_len, "ms_per_step": ms,
                          "floor_ms": floor_ms, "ratio": ms / floor_ms, "mean_context": contexts / batch,
                          "top_kernels_eager": top})
             print(f"[step] {backend} b{batch}: {ms:.2f} ms (floor {floor_ms:.2f})", flush=True)
@@ -159,13 +186,26 @@ def prefill_times(model, seq, out: Path) -> dict:
     return {"context": int(seq.shape[0]), "prefill_ms": statistics.median(times), "top_kernels": top}
 
 
-def startup(model, inp, batch: int, new_tokens: int) -> dict:
-    """First vs second: vision encode, prefill, graph capture (decode-step compile included)."""
+def _cpu_table(fn, path: Path) -> None:
+    """Host-side profile of one call (where a first call's seconds go), by total CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    path.write_text(prof.key_averages().table(sort_by="cpu_time_total", row_limit=45, max_name_column_width=90))
+
+
+def startup(model, inp, batch: int, new_tokens: int, profile_dir: Path | None) -> dict:
+    """First vs second: vision encode, prefill, graph capture (decode-step compile included); a prefill
+    of another length. With ``profile_dir``, the first vision encode and first prefill are profiled."""
     lm = model.language_model
     encoder = GraphedFrameEncoder(model)
     out = {}
     for name in ("first", "second"):
         t0 = time.perf_counter()
+        if name == "first" and profile_dir:
+            _cpu_table(lambda: encoder(inp.pixels, inp.ratio), profile_dir / "startup_vision_first.txt")
         tokens = encoder(inp.pixels, inp.ratio)
         torch.cuda.synchronize()
         out[f"vision_{name}_s"] = time.perf_counter() - t0
@@ -175,8 +215,15 @@ def startup(model, inp, batch: int, new_tokens: int) -> dict:
     decoder._eos = lm.config.vocab_size
     buf = decoder._ensure_buffers(batch, *decoder._sizes(request))
     buf.finished.fill_(True)
-    out["prefill_first_s"] = decoder._admit(0, request)
+    t0 = time.perf_counter()
+    if profile_dir:
+        _cpu_table(lambda: decoder._admit(0, request), profile_dir / "startup_prefill_first.txt")
+    else:
+        decoder._admit(0, request)
+    out["prefill_first_s"] = time.perf_counter() - t0
     out["prefill_second_s"] = decoder._admit(1, request)
+    out["prefill_other_length_s"] = decoder._admit(2, DecodeRequest(seq[:-37], new_tokens))
+    out["prefill_other_length_second_s"] = decoder._admit(3, DecodeRequest(seq[:-37], new_tokens))
     for name in ("first", "second"):
         t0 = time.perf_counter()
         decoder._capture()
@@ -193,15 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", default="1,16")
     p.add_argument("--new-tokens", type=int, default=1024, help="room in the cache (as the adapter sizes it)")
     p.add_argument("--startup", action="store_true", help="only the first-vs-second timings (a fresh process)")
+    p.add_argument("--sdpa-backends", default="", help="with --startup: restrict SDPA to these (e.g. flash,efficient)")
+    p.add_argument("--profile-first", action="store_true", help="with --startup: host profile of the first calls")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda")
     model = build_model(device, torch.float16)
     inp = make_inputs(model, a.frames, a.ratio, 40)
     if a.startup:
-        with torch.inference_mode():
-            result = {"startup": startup(model, inp, 16, a.new_tokens)}
-        name = "startup"
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backends = [getattr(SDPBackend, {"flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "math": "MATH",
+                                         "cudnn": "CUDNN_ATTENTION"}[b]) for b in a.sdpa_backends.split(",") if b]
+        with torch.inference_mode(), sdpa_kernel(backends) if backends else contextlib.nullcontext():
+            result = {"startup": startup(model, inp, 16, a.new_tokens, a.out if a.profile_first else None),
+                      "sdpa_backends": a.sdpa_backends or "all"}
+        name = f"startup_{a.sdpa_backends.replace(',', '_') or 'all'}{'_profiled' if a.profile_first else ''}"
     else:
         card = measure_card(device)
         with torch.inference_mode():
@@ -211,7 +265,15 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, indent=1), flush=True)
             torch.cuda.empty_cache()
             result["prefill"] = prefill_times(model, seq, a.out)
-            result["step"] = step_times(model, seq, [int(b) for b in a.batches.split(",")], a.new_tokens, card, a.out)
+            result["variants"] = kernel_variants(device, int(seq.shape[0]))
+            best = {}
+            for batch in (1, 16):  # the settings best at the batch that weighs more in a run: 16, unless b1 suffers
+                mine = [r for r in result["variants"] if r["batch"] == batch]
+                best[batch] = min(mine, key=lambda r: r["ms"])["variant"]
+            result["best_variant"] = {str(k): v for k, v in best.items()}
+            torch.cuda.empty_cache()
+            result["step"] = step_times(model, seq, [int(b) for b in a.batches.split(",")], a.new_tokens, card, a.out,
+                                        best[16])
         name = "profile"
     result["versions"] = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device)}
     (a.out / f"decode_{name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -78,7 +78,8 @@ rest8b)  # 8 frames, rho 0.1: realistic lengths ran out of memory at the searche
     bench r8b64 200 --frames 8 --ratios 0.1 --stream-requests 128 --max-batch 64 --no-baseline ;;
 profile)
     profile decode_profile 240
-    profile startup_cold 150 --startup
     profile startup_warm 100 --startup
+    profile startup_nocudnn 100 --startup --sdpa-backends flash,efficient,math
+    profile startup_profiled 100 --startup --profile-first
     e2e sdpa_b16 300 --batch-size 16 --model-arg decode_attention=sdpa ;;
 esac
