@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, ModelArgError
 from vdc_bench.models.auroracap.static_decode import _attention_backend
@@ -91,11 +90,13 @@ def test_decoder_tokens_equal_with_the_kernel(model_tiny_checkpoints):
 
 
 def test_backend_choice():
-    assert _attention_backend("auto", torch.device("cpu"), 128) == "sdpa"
-    assert _attention_backend("sdpa", torch.device("cuda"), 128) == "sdpa"
-    assert _attention_backend("triton", torch.device("cpu"), 128) == "triton"
+    assert _attention_backend("sdpa", 80) == "sdpa"
+    assert _attention_backend("triton", 128) == "triton"
+    with pytest.raises(ValueError, match="power-of-two head_dim"):
+        _attention_backend("triton", 80)
     with pytest.raises(ValueError, match="attention must be one of"):
-        _attention_backend("flash", torch.device("cpu"), 128)
+        _attention_backend("flash", 128)
+    assert AuroraCapSettings.from_model_args({"pretrained": "x"}).decode_attention == "sdpa"
     assert AuroraCapSettings.from_model_args({"pretrained": "x", "decode_attention": "sdpa"}).decode_attention == "sdpa"
     with pytest.raises(ModelArgError, match="decode_attention must be one of"):
         AuroraCapSettings.from_model_args({"pretrained": "x", "decode_attention": "flash"})

@@ -68,9 +68,9 @@ class AuroraCapSettings:
     # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
     # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
     decode: str = "auto"
-    # the static decoder's decode-step attention: triton = split-K kernel over each row's valid cache
-    # columns (decode_attention.py), sdpa = SDPA over all columns under a mask; auto = triton on CUDA.
-    decode_attention: str = "auto"
+    # the static decoder's decode-step attention: sdpa = SDPA over all cache columns under a mask;
+    # triton = split-K kernel over each row's valid columns (decode_attention.py; CUDA, opt-in: slower).
+    decode_attention: str = "sdpa"
     # frame encoder: graphed = replayed from CUDA graphs (graphed_vision.py, bit-identical features),
     # eager = plain module calls; auto = graphed on CUDA, eager elsewhere.
     vision: str = "auto"

@@ -83,7 +83,7 @@ def attention_times(device, ctx: int) -> list[dict]:
     g = torch.Generator().manual_seed(2)
     rows = []
     kv_per_col = 2 * 32 * 128 * 2  # one layer, fp16, K and V
-    for batch, max_len, low, high in ((1, 4096, ctx + 150, ctx + 150), (16, 6400, ctx, ctx + 300)):
+    for batch, max_len, low, high in ((1, 6400, ctx + 150, ctx + 150), (16, 6400, ctx, ctx + 300)):
         q = torch.randn(batch, 1, 32, 128, generator=g).to(device, torch.float16).transpose(1, 2)
         kv = torch.randn(2, batch, 32, max_len, 128, generator=g).to(device, torch.float16)
         lengths = torch.randint(low, high + 1, (batch,), generator=g).to(device)
