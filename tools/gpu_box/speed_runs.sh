@@ -14,7 +14,7 @@
 #   bash tools/gpu_box/speed_runs.sh rest8b OUT  8 frames x rho 0.1 realistic lengths at batch 64
 #   bash tools/gpu_box/speed_runs.sh final OUT   start-up timings, lmms-eval e2e (160 captions, batch 16), bench 16 frames
 #                                               rho 0.4 with the compiled static-cache baseline (batch 1 and 8)
-#   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, compile cache warm from a first e2e run),
+#   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
 #                                               bench 16 frames rho 0.1 batch 1
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
@@ -85,8 +85,7 @@ final)
     e2e b16 260 --batch-size 16
     bench rho04 280 --frames 16 --ratios 0.4 --max-batch 16 --baseline-kinds static-compiled --baseline-batch 8 ;;
 final2)
-    e2e warm 150 --batch-size 16 --videos 4 --no-warmup  # fills the compile cache of this fresh machine
-    e2e b16_320 230 --batch-size 16 --videos 64 --no-warmup
+    e2e b16_320 300 --batch-size 16 --videos 64
     bench rho01 150 --frames 16 --ratios 0.1 --max-batch 16 --no-baseline ;;
 profile)
     profile decode_profile 240
