@@ -15,7 +15,7 @@
 #   bash tools/gpu_box/speed_runs.sh final OUT   start-up timings, lmms-eval e2e (160 captions, batch 16), bench 16 frames
 #                                               rho 0.4 with the compiled static-cache baseline (batch 1 and 8)
 #   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
-#                                               bench 16 frames rho 0.1 batch 1
+#                                               bench 16 frames rho 0.1 at batch 1 only
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
 #                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
@@ -86,7 +86,7 @@ final)
     bench rho04 280 --frames 16 --ratios 0.4 --max-batch 16 --baseline-kinds static-compiled --baseline-batch 8 ;;
 final2)
     e2e b16_320 300 --batch-size 16 --videos 64
-    bench rho01 150 --frames 16 --ratios 0.1 --max-batch 16 --no-baseline ;;
+    bench rho01 120 --frames 16 --ratios 0.1 --max-batch 1 --no-baseline ;;
 profile)
     profile decode_profile 240
     profile startup_warm 100 --startup
