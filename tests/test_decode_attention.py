@@ -57,7 +57,7 @@ from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
 da._TARGET_PROGRAMS = 16  # the interpreter runs every program in Python: few, long splits
 lm = AuroraCapModel.from_checkpoint(locate(sys.argv[1]), torch.float32, torch.device("cpu")).language_model
 g = torch.Generator().manual_seed(11)
-lengths, limits = (9, 30, 5, 22, 70), [12, 5, 20, 1, 9]
+lengths, limits = (9, 30, 5, 22, 70), [8, 3, 10, 1, 6]
 sequences = [torch.randn(n, lm.config.hidden_size, generator=g) for n in lengths]
 sdpa = StaticKVDecoder(lm, attention="sdpa", sync_every=4).generate(sequences, limits, 10**6, batch_size=2)
 split_k = StaticKVDecoder(lm, attention="triton", sync_every=4)
