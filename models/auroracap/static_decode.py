@@ -244,22 +244,23 @@ class StaticKVDecoder:
         cos, sin = self.lm.model.rotary_emb(x, positions)
         length_generic = fns is self._prefill_fns and self._length_generic
 
-        def generic(x, attn=None):  # mark the sequence dimension of a compiled function's inputs
+        def mark_length(x, attn=None):  # the sequence dimension of a compiled function's inputs
             if length_generic:
                 for tensor, dim in ((x, 1), (cos, 1), (sin, 1), (attn, 2)):
                     if tensor is not None:
                         torch._dynamo.maybe_mark_dynamic(tensor, dim)
-            return x, attn
 
-        generic(x)
+        mark_length(x)
         q, kv = pre(x, cos, sin, *self.pre_weights[0], self.eps, *shape)
         last = len(self.pre_weights) - 1
         for i in range(last):
             write(i, kv)
-            x, attn = generic(x, attend(i, q, kv))
+            attn = attend(i, q, kv)
+            mark_length(x, attn)
             x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape)
         write(last, kv)
-        x, attn = generic(x, attend(last, q, kv))
+        attn = attend(last, q, kv)
+        mark_length(x, attn)
         x = post(x, attn, *self.post_weights[last], self.eps)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
