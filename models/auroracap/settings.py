@@ -22,6 +22,7 @@ from vdc_bench.models.auroracap.arg_names import (
     canonical_name,
 )
 from vdc_bench.models.auroracap.prompting import CONV_TEMPLATES
+from vdc_bench.models.auroracap.static_decode import ATTENTION_BACKENDS
 from vdc_bench.models.auroracap.vision_tower import ATTN_IMPLEMENTATIONS
 
 DTYPES = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -67,6 +68,9 @@ class AuroraCapSettings:
     # greedy decode backend: static = preallocated KV cache + CUDA-graph step (static_decode.py),
     # hf = transformers generate; auto = static on CUDA, hf elsewhere. Sampling/beams always use hf.
     decode: str = "auto"
+    # the static decoder's decode-step attention: sdpa = SDPA over all cache columns under a mask;
+    # triton = split-K kernel over each row's valid columns (decode_attention.py; CUDA, opt-in: slower).
+    decode_attention: str = "sdpa"
     # frame encoder: graphed = replayed from CUDA graphs (graphed_vision.py, bit-identical features),
     # eager = plain module calls; auto = graphed on CUDA, eager elsewhere.
     vision: str = "auto"
@@ -116,6 +120,8 @@ class AuroraCapSettings:
             raise ModelArgError(f"attn_implementation must be one of {ATTN_IMPLEMENTATIONS}, got {self.attn_implementation!r}")
         if self.decode not in DECODE_BACKENDS:
             raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
+        if self.decode_attention not in ATTENTION_BACKENDS:
+            raise ModelArgError(f"decode_attention must be one of {ATTENTION_BACKENDS}, got {self.decode_attention!r}")
         if self.vision not in VISION_BACKENDS:
             raise ModelArgError(f"vision must be one of {VISION_BACKENDS}, got {self.vision!r}")
         for name, allowed in SEMANTICS.items():

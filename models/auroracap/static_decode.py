@@ -25,7 +25,11 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
   writes and attention stay eager, so no compiled graph ever mutates (or copies) the cache;
 * K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor (one cache write per
   layer), and masking is an additive float mask kept up to date in place (one write per step) rather
-  than a boolean mask that attention would convert again in every layer.
+  than a boolean mask that attention would convert again in every layer;
+* ``attention="triton"`` (opt-in, CUDA) swaps a decode step's SDPA for ``decode_attention.py``'s
+  split-K kernel, which reads only each row's valid columns (``column + 1``, from the device) rather
+  than all ``max_len`` under the mask. It is exact but measured slower than SDPA (cuDNN) on an H100 at
+  batch 1 and 16, so SDPA is the default; prefill always uses SDPA.
 
 Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
 ``generate``. The layer math mirrors transformers' Llama (fp32 RMSNorm, rotate-half RoPE from the
@@ -98,6 +102,17 @@ def _packed(*linears: torch.nn.Linear) -> torch.Tensor:
     return torch.cat([m.weight.detach() for m in linears]).contiguous()
 
 
+ATTENTION_BACKENDS = ("sdpa", "triton")
+
+
+def _attention_backend(name: str, head_dim: int) -> str:
+    if name not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention must be one of {ATTENTION_BACKENDS}, got {name!r}")
+    if name == "triton" and head_dim & (head_dim - 1):
+        raise ValueError(f"attention=triton needs a power-of-two head_dim, got {head_dim}")
+    return name
+
+
 @dataclass
 class DecodeRequest:
     embeds: torch.Tensor  # (T, hidden) input embeddings
@@ -168,6 +183,7 @@ class StaticKVDecoder:
         compile_layers: bool = True,
         compile_prefill: bool = True,
         sync_every: int = 16,
+        attention: str = "sdpa",
     ) -> None:
         cfg = lm.config
         rope_type = (getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
@@ -184,6 +200,12 @@ class StaticKVDecoder:
         self.head_dim = lm.model.layers[0].self_attn.head_dim
         self.scaling = lm.model.layers[0].self_attn.scaling
         self.gqa = cfg.num_key_value_heads != cfg.num_attention_heads
+        self.attention = _attention_backend(attention, self.head_dim)
+        self._split_k = None
+        if self.attention == "triton":
+            from vdc_bench.models.auroracap.decode_attention import decode_attention
+
+            self._split_k = decode_attention
         self.q_dim = cfg.num_attention_heads * self.head_dim
         self.kv_dim = cfg.num_key_value_heads * self.head_dim
         self.pre_weights, self.post_weights = [], []  # per layer: (ln1, w_qkv), (wo, ln2, w_gate_up, w_down)
@@ -200,11 +222,11 @@ class StaticKVDecoder:
             # functions; dynamo's default limit of 8 would silently fall back to eager after a few.
             torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
         self._step_fns = tuple(torch.compile(f, dynamic=False) for f in self._eager) if compiled else self._eager
-        # Prefill lengths vary per request: one shape-generic compilation fuses its norms, RoPE and SiLU.
-        compiled_prefill = compiled and compile_prefill
-        self._prefill_fns = (
-            tuple(torch.compile(f, dynamic=True) for f in self._eager) if compiled_prefill else self._eager
-        )
+        # Prefill lengths vary per request: one compilation, generic in the sequence length only, fuses its
+        # norms, RoPE and SiLU. (``dynamic=True`` would make every size symbolic, the weights' too: tracing
+        # and guarding those took ~6 s at the first prefill of every process, even with a warm cache.)
+        self._length_generic = compiled and compile_prefill
+        self._prefill_fns = tuple(torch.compile(f) for f in self._eager) if self._length_generic else self._eager
         self._buffers: _Buffers | None = None
 
     def release(self) -> None:
@@ -220,14 +242,26 @@ class StaticKVDecoder:
         pre, between, post = fns
         shape = (self.head_dim, self.q_dim, self.kv_dim, pack_kv)
         cos, sin = self.lm.model.rotary_emb(x, positions)
+        length_generic = fns is self._prefill_fns and self._length_generic
+
+        def mark_length(x, attn=None):  # the sequence dimension of a compiled function's inputs
+            if length_generic:
+                for tensor, dim in ((x, 1), (cos, 1), (sin, 1), (attn, 2)):
+                    if tensor is not None:
+                        torch._dynamo.maybe_mark_dynamic(tensor, dim)
+
+        mark_length(x)
         q, kv = pre(x, cos, sin, *self.pre_weights[0], self.eps, *shape)
         last = len(self.pre_weights) - 1
         for i in range(last):
             write(i, kv)
             attn = attend(i, q, kv)
+            mark_length(x, attn)
             x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape)
         write(last, kv)
-        x = post(x, attend(last, q, kv), *self.post_weights[last], self.eps)
+        attn = attend(last, q, kv)
+        mark_length(x, attn)
+        x = post(x, attn, *self.post_weights[last], self.eps)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
     # -- buffers and graph ----------------------------------------------------------------------
@@ -252,12 +286,15 @@ class StaticKVDecoder:
         column = buf.column.view(-1, 1, 1, 1)
         buf.bias.scatter_(3, column, 0.0)
         slots = buf.column.view(1, -1, 1, 1, 1).expand(2, -1, buf.kv_shape[2], 1, buf.kv_shape[4])
+        lengths = buf.column + 1 if self._split_k else None  # the columns the mask leaves open: a prefix
 
         def write(i, kv):
             buf.kv[i].scatter_(3, slots, kv)
 
         def attend(i, q, kv):
             keys, values = buf.kv[i]
+            if self._split_k is not None:
+                return self._split_k(q, keys, values, lengths, self.scaling)
             return F.scaled_dot_product_attention(
                 q, keys, values, attn_mask=buf.bias, scale=self.scaling, enable_gqa=self.gqa
             )

@@ -12,6 +12,13 @@
 #   bash tools/gpu_box/speed_runs.sh rest16 OUT  16 frames x rho 1.0 with realistic lengths, batch 1 at rho 0.2
 #   bash tools/gpu_box/speed_runs.sh restb OUT   realistic lengths: 16 frames x rho 0.1, 8 frames x rho 0.4/0.1/1.0
 #   bash tools/gpu_box/speed_runs.sh rest8b OUT  8 frames x rho 0.1 realistic lengths at batch 64
+#   bash tools/gpu_box/speed_runs.sh final OUT   start-up timings, lmms-eval e2e (160 captions, batch 16), bench 16 frames
+#                                               rho 0.4 with the compiled static-cache baseline (batch 1 and 8)
+#   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
+#                                               bench 16 frames rho 0.1 at batch 1 only
+#   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
+#                                               kernel checked against SDPA), what a fresh process spends before its
+#                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
 set -uo pipefail
 mode=$1 out=$2
 for sub in models lmms_tasks; do  # what installing the package would map
@@ -26,6 +33,14 @@ bench() {  # name, seconds, options...
     timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep -v "^\[bench\] {" "$out/$name.log" | tail -40
+}
+profile() {  # name, seconds, options...
+    local name=$1 limit=$2
+    shift 2
+    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.decode_profile --out "$out" "$@" \
+        >"$out/$name.log" 2>&1
+    echo "[$name] exit $?"
+    grep "^\[step\]\|rel_err\|_ms\|_s\"" "$out/$name.log" | tail -40
 }
 e2e() {  # name, seconds, options...
     local name=$1 limit=$2
@@ -65,4 +80,17 @@ restb)
     bench r8c 170 --frames 8 --ratios 1.0 --stream-requests 48 --no-baseline ;;
 rest8b)  # 8 frames, rho 0.1: realistic lengths ran out of memory at the searched batch 80, so cap the search at 64
     bench r8b64 200 --frames 8 --ratios 0.1 --stream-requests 128 --max-batch 64 --no-baseline ;;
+final)
+    profile startup 90 --startup
+    e2e b16 260 --batch-size 16
+    bench rho04 280 --frames 16 --ratios 0.4 --max-batch 16 --baseline-kinds static-compiled --baseline-batch 8 ;;
+final2)
+    e2e b16_320 300 --batch-size 16 --videos 64
+    bench rho01 120 --frames 16 --ratios 0.1 --max-batch 1 --no-baseline ;;
+profile)
+    profile decode_profile 240
+    profile startup_warm 100 --startup
+    profile startup_nocudnn 100 --startup --sdpa-backends flash,efficient,math
+    profile startup_profiled 100 --startup --profile-first
+    e2e sdpa_b16 300 --batch-size 16 --model-arg decode_attention=sdpa ;;
 esac

@@ -476,6 +476,7 @@ def bench(args: argparse.Namespace) -> int:
     model = build_model(device, dtype, args.size)
     print(f"[bench] model built in {time.perf_counter() - t0:.1f}s", flush=True)
     decoder = StaticKVDecoder(model.language_model)
+    meta["decode_attention"] = decoder.attention
     encoder = GraphedFrameEncoder(model) if device.type == "cuda" else model.encode_frames
     rows = []
     for frames, ratio in pairs:
