@@ -13,38 +13,41 @@ from vdc_bench.models.auroracap.modeling import AuroraCapModel
 from vdc_bench.models.auroracap.static_decode import StaticKVDecoder
 
 
-def test_prefill_is_traced_once_for_all_lengths(model_tiny_checkpoints):
-    lm = AuroraCapModel.from_checkpoint(locate(str(model_tiny_checkpoints["xtuner"])), torch.float32,
+def _eager_and_compiled(checkpoints, **compile_kwargs) -> tuple[StaticKVDecoder, StaticKVDecoder]:
+    """An eager decoder and one whose prefill is compiled as the constructor does on CUDA, length-generic."""
+    lm = AuroraCapModel.from_checkpoint(locate(str(checkpoints["xtuner"])), torch.float32,
                                         torch.device("cpu")).language_model
-    plain = StaticKVDecoder(lm)
-    traced = StaticKVDecoder(lm)
-    # What the constructor does on CUDA, with dynamo's eager backend (no inductor on CPU here).
-    traced._length_generic = True
-    traced._prefill_fns = tuple(torch.compile(f, backend="eager") for f in traced._eager)
+    compiled = StaticKVDecoder(lm)
+    compiled._length_generic = True
+    compiled._prefill_fns = tuple(torch.compile(f, **compile_kwargs) for f in compiled._eager)
+    return StaticKVDecoder(lm), compiled
+
+
+def _same_tokens(plain: StaticKVDecoder, compiled: StaticKVDecoder, lengths, new_tokens: int) -> None:
+    g = torch.Generator().manual_seed(1)
+    for n in lengths:
+        seq = torch.randn(n, plain.lm.config.hidden_size, generator=g)
+        want = plain.generate([seq], new_tokens, 10**6)[0].tokens
+        assert torch.equal(compiled.generate([seq], new_tokens, 10**6)[0].tokens, want), n
+
+
+def test_prefill_is_traced_once_for_all_lengths(model_tiny_checkpoints):
+    plain, traced = _eager_and_compiled(model_tiny_checkpoints, backend="eager")  # dynamo only: no inductor here
     torch._dynamo.reset()
     counters.clear()
-    g = torch.Generator().manual_seed(1)
-    for n in (9, 30, 17):
-        seq = torch.randn(n, lm.config.hidden_size, generator=g)
-        assert torch.equal(traced.generate([seq], 5, 10**6)[0].tokens, plain.generate([seq], 5, 10**6)[0].tokens)
-    assert counters["stats"]["unique_graphs"] == 3  # one per function (pre, between, post), whatever the length
-    torch._dynamo.reset()
+    try:
+        _same_tokens(plain, traced, (9, 30, 17), 5)
+        assert counters["stats"]["unique_graphs"] == 3  # one per function (pre, between, post), whatever the length
+    finally:
+        torch._dynamo.reset()
 
 
 @pytest.mark.slow  # inductor compiles C++ kernels on the CPU: ~30 s
 def test_inductor_prefill_generic_in_length_gives_eager_tokens(model_tiny_checkpoints):
     """What CUDA runs (inductor, sequence length symbolic), here on the CPU in fp32: the same tokens as eager."""
-    lm = AuroraCapModel.from_checkpoint(locate(str(model_tiny_checkpoints["xtuner"])), torch.float32,
-                                        torch.device("cpu")).language_model
-    plain = StaticKVDecoder(lm)
-    compiled = StaticKVDecoder(lm)
-    compiled._length_generic = True
-    compiled._prefill_fns = tuple(torch.compile(f) for f in compiled._eager)
+    plain, compiled = _eager_and_compiled(model_tiny_checkpoints)
     torch._dynamo.reset()
-    g = torch.Generator().manual_seed(1)
     try:
-        for n in (9, 30, 17, 64):
-            seq = torch.randn(n, lm.config.hidden_size, generator=g)
-            assert torch.equal(compiled.generate([seq], 12, 10**6)[0].tokens, plain.generate([seq], 12, 10**6)[0].tokens)
+        _same_tokens(plain, compiled, (9, 30, 17, 64), 12)
     finally:
         torch._dynamo.reset()
