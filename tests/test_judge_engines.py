@@ -85,6 +85,50 @@ def test_shim_rewrites_openai_json_schema_for_llama_cpp():
     assert translate(b"not json") == b"not json"
 
 
+def test_shim_answers_a_repeated_request_with_its_first_reply():
+    """A retried request must not reach llama.cpp again: its last token, evaluated alone, can change the reply."""
+    import asyncio
+    import itertools
+
+    from vdc_bench.judge.llama_server_shim import JudgeShim, ReplyMemo
+
+    served = itertools.count(1)
+    seen: list[bytes] = []
+
+    async def app(scope, receive, send):  # stands in for llama-cpp-python: every answer differs
+        seen.append((await receive())["body"])
+        n = next(served)
+        status = 500 if b"fail" in seen[-1] else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        if b"stream" in seen[-1]:
+            await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await send({"type": "http.response.body", "body": f"reply {n}".encode(), "more_body": False})
+
+    shim = JudgeShim(app, ReplyMemo(capacity=2))
+
+    def post(body: bytes) -> tuple[int, bytes]:
+        sent: list[dict] = []
+        messages = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+        async def receive():
+            return next(messages)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
+        asyncio.run(shim(scope, receive, send))
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    assert post(b'{"q": 1}') == (200, b"reply 1")
+    assert post(b'{"q": 1}') == (200, b"reply 1") and len(seen) == 1  # the retry never reached the model
+    assert post(b'{"q": 2}') == (200, b"reply 2")
+    assert post(b'{"fail": 1}') == (500, b"reply 3") and post(b'{"fail": 1}') == (500, b"reply 4")  # errors retried
+    assert post(b'{"stream": 1}') == (200, b"partreply 5") and post(b'{"stream": 1}')[1] == b"partreply 6"
+    assert post(b'{"q": 3}') == (200, b"reply 7")  # capacity 2: the oldest reply ({"q": 1}) is forgotten
+    assert post(b'{"q": 1}') == (200, b"reply 8")
+
+
 def test_data_parallel_replicas_use_each_engines_flag():
     vllm = " ".join(engines.engine_command(engines.EngineOptions("vllm", dp=8, python="/py")))
     sglang = " ".join(engines.engine_command(engines.EngineOptions("sglang", tp=2, dp=4, python="/py")))
