@@ -46,5 +46,11 @@ fi
 $INSTALL -c scripts/constraints-cpu.txt -r scripts/requirements-extra.txt
 # Our package without dependency resolution (it would re-pull torchvision -> CUDA torch).
 $INSTALL --no-deps --no-build-isolation -e .
+# Bytecode for the whole venv, as pip writes while installing and uv does not: where PYTHONDONTWRITEBYTECODE
+# is set (CI, the development machines) nothing would ever write .pyc files, and every process would compile
+# torch, transformers and lmms-eval from source again (measured: their import 25 s instead of 10 s).
+# compileall exits 1 when a shipped file is not valid for this Python (torch's py312_intrinsics.py on 3.11);
+# pip skips such files too.
+"$VENV/bin/python" -m compileall -q -j 0 "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
 "$VENV/bin/python" -c "import vdc_bench, lmms_eval, transformers, torch; print('[bootstrap] ok: torch', torch.__version__)" >&2
 echo "$want" > "$STAMP"
