@@ -100,3 +100,26 @@ def test_captioner_static_and_hf_paths_give_identical_captions(model_tiny_checkp
         assert {r.stats["batch_size"] for r in results.values() if r.error is None} == {3 if backend == "hf" else 2}
         texts[backend] = [(r.text, r.output_tokens, r.error) for _, r in sorted(results.items())]
     assert texts["static"] == texts["hf"]
+
+
+def test_attention_spans_shorter_than_the_cache_give_the_same_tokens(model_tiny_checkpoints, monkeypatch):
+    """A decode step's attention reads only the cache's first columns (a span, rounded up to a quantum) that
+    hold the live rows' tokens. With a quantum of 8 the span changes every few steps and stays well below the
+    cache's length (rounded to 256), through refills of slots and rows of very different lengths: every
+    request's tokens equal those of a decoder whose attention reads the whole cache."""
+    import vdc_bench.models.auroracap.static_decode as static_decode
+
+    lm = _language_model(model_tiny_checkpoints["xtuner"])
+    g = torch.Generator().manual_seed(13)
+    lengths, limits = (9, 47, 5, 22, 14, 61, 7), [12, 5, 30, 3, 25, 18, 33]
+    sequences = [torch.randn(n, lm.config.hidden_size, generator=g) for n in lengths]
+    whole = StaticKVDecoder(lm, sync_every=4).generate(sequences, limits, eos_token_id=10**6, batch_size=3)
+    spans = []
+    monkeypatch.setattr(static_decode, "_SPAN_QUANTUM", 8)
+    decoder = StaticKVDecoder(lm, sync_every=4)
+    step = decoder._decode_step
+    decoder._decode_step = lambda span: (spans.append(span), step(span))
+    spanned = decoder.generate(sequences, limits, eos_token_id=10**6, batch_size=3)
+    assert decoder._buffers.max_len == 256 and max(spans) <= 80 and len(set(spans)) >= 5
+    for want, got in zip(whole, spanned, strict=True):
+        assert torch.equal(got.tokens, want.tokens)

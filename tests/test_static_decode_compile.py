@@ -51,3 +51,29 @@ def test_inductor_prefill_generic_in_length_gives_eager_tokens(model_tiny_checkp
         _same_tokens(plain, compiled, (9, 30, 17, 64), 12)
     finally:
         torch._dynamo.reset()
+
+
+@pytest.mark.slow  # inductor compiles C++ kernels on the CPU: ~30 s
+def test_inductor_decode_step_writes_the_cache_in_place_and_gives_eager_tokens(model_tiny_checkpoints):
+    """The decode step's compiled functions (as on CUDA, here on the CPU in fp32) store each layer's new K/V
+    into the cache from the kernel that applies RoPE: the cache is written in place, never copied (a copy
+    would move the whole cache twice per layer and token), and the tokens equal eager's on a ragged batch."""
+    from torch._inductor.utils import run_and_get_code
+
+    lm = AuroraCapModel.from_checkpoint(locate(str(model_tiny_checkpoints["xtuner"])), torch.float32,
+                                        torch.device("cpu")).language_model
+    g = torch.Generator().manual_seed(2)
+    sequences = [torch.randn(n, lm.config.hidden_size, generator=g) for n in (9, 30, 17)]
+    want = StaticKVDecoder(lm).generate(sequences, 12, 10**6)
+    compiled = StaticKVDecoder(lm)
+    compiled._step_fns = tuple(torch.compile(f, dynamic=False) for f in compiled._eager)
+    torch._dynamo.reset()
+    try:
+        got, code = run_and_get_code(compiled.generate, sequences, 12, 10**6)
+    finally:
+        torch._dynamo.reset()
+    for a, b in zip(want, got, strict=True):
+        assert torch.equal(a.tokens, b.tokens)
+    cache_shape = str(tuple(compiled._buffers.kv_shape))
+    assert len(code) >= 2 and "index_put" in "".join(code)
+    assert not [line for src in code for line in src.splitlines() if "empty_strided" in line and cache_shape in line]

@@ -13,22 +13,27 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
   buffers ``(B, kv_heads, max_len, head_dim)``; an additive mask hides the columns a row has not
   written, so no (B, T, T) mask or full-sequence logits exist;
 * a decode step (embed -> layers -> argmax -> bookkeeping) reads and writes only static tensors and
-  device-side indices, so on CUDA it is captured once as a graph and replayed; the host looks at the
+  device-side indices, so on CUDA it is captured as a graph and replayed; the host looks at the
   finished rows every ``sync_every`` steps (and at the step a row reaches its length limit) instead of
   every token;
+* attention reads a span of the cache, its first columns up to the longest live row rounded up to
+  ``_SPAN_QUANTUM``, rather than all ``max_len`` columns (sized for the longest caption a request may
+  ask for, mostly unwritten in a real run); the host knows each row's length from its prompt and
+  steps, so it picks the span without asking the device, and each span is one captured graph, all of
+  them in one memory pool;
 * on CUDA the work between two attentions (out-proj + norm + MLP of layer i, then norm + QKV + RoPE
   of layer i+1) is one function compiled once with inductor, so its element-wise work fuses (the
-  residual add of one layer with the next layer's RMSNorm, RoPE with packing K and V into one tensor):
-  the function takes the layers' weights as arguments, so one compilation serves every layer. The
-  decoder keeps its own packed copies of the Q/K/V and gate/up weights (one GEMV streams them better
-  than three; the model's modules stay untouched, at the cost of those copies' memory). Cache
-  writes and attention stay eager, so no compiled graph ever mutates (or copies) the cache;
-* K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor (one cache write per
-  layer), and masking is an additive float mask kept up to date in place (one write per step) rather
-  than a boolean mask that attention would convert again in every layer;
+  residual add of one layer with the next layer's RMSNorm; RoPE with the store of the new K and V into
+  the cache, an in-place indexed write that inductor emits into the cache itself): the function takes
+  the layers' weights and cache as arguments, so one compilation serves every layer. The decoder keeps
+  its own packed copies of the Q/K/V and gate/up weights (one GEMV streams them better than three; the
+  model's modules stay untouched, at the cost of those copies' memory). Attention stays eager;
+* K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor, and masking is an
+  additive float mask kept up to date in place (one write per step) rather than a boolean mask that
+  attention would convert again in every layer;
 * ``attention="triton"`` (opt-in, CUDA) swaps a decode step's SDPA for ``decode_attention.py``'s
   split-K kernel, which reads only each row's valid columns (``column + 1``, from the device) rather
-  than all ``max_len`` under the mask. It is exact but measured slower than SDPA (cuDNN) on an H100 at
+  than the whole span under the mask. It is exact but measured slower than SDPA (cuDNN) on an H100 at
   batch 1 and 16, so SDPA is the default; prefill always uses SDPA.
 
 Only greedy, single-beam decoding of a Llama without biases takes this path; anything else uses
@@ -46,7 +51,8 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
-_LEN_QUANTUM = 256  # cache length rounding, so consecutive batches reuse one captured graph
+_LEN_QUANTUM = 256  # cache length rounding, so consecutive batches reuse the buffers and their graphs
+_SPAN_QUANTUM = 256  # attention reads the cache's columns in multiples of this: one captured graph per span
 _WARMUP_STEPS = 3  # real steps run before capturing the graph; the buffers leave room for them
 
 
@@ -60,15 +66,14 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def attention_inputs(
-    x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: int, kv_dim: int, pack_kv: bool = True
-):
-    """x (B, T, hidden) -> q (B, H, T, D) and kv of the normed input, RoPE applied.
+def attention_inputs(x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: int, kv_dim: int, cache=None, slot=None):
+    """x (B, T, hidden) -> q (B, H, T, D) and K/V of the normed input, RoPE applied.
 
-    kv is one (2, B, KV, T, D) tensor when ``pack_kv`` (a decode step: one cache write), else the pair
-    (k, v) of (B, KV, T, D) (prefill: packing thousands of positions made inductor's RoPE kernel ~10x
-    slower than the data it moves). RoPE runs in the (B, T, heads, D) layout the projection produces;
-    the results are transposed views.
+    Prefill (``cache`` None) returns q and the pair (k, v) of (B, KV, T, D). A decode step (T = 1) passes
+    its layer's ``cache`` (2, B, KV, max_len, D) and ``slot`` = (rows, columns), two (B,) index tensors:
+    the new K/V are stored there by the same kernel that applies RoPE (an in-place index_put on the
+    input, which inductor writes into the cache itself, not into a copy), and (q, None) is returned. RoPE
+    runs in the (B, T, heads, D) layout the projection produces; the results are transposed views.
     """
     b, t, _ = x.shape
     q, k, v = F.linear(_rms_norm(x, ln, eps), w_qkv).split((q_dim, kv_dim, kv_dim), dim=-1)
@@ -78,9 +83,11 @@ def attention_inputs(
     cos, sin = cos[:, :, None], sin[:, :, None]
     q = (q * cos + _rotate_half(q) * sin).transpose(1, 2)
     k = k * cos + _rotate_half(k) * sin
-    if pack_kv:
-        return q, torch.stack((k, v)).transpose(2, 3)  # (2, B, T, KV, D) in memory
-    return q, (k.transpose(1, 2), v.transpose(1, 2))
+    if cache is None:
+        return q, (k.transpose(1, 2), v.transpose(1, 2))
+    rows, columns = slot
+    cache[:, rows, :, columns] = torch.stack((k[:, 0], v[:, 0]), dim=1)  # indexed as (B, 2, KV, D)
+    return q, None
 
 
 def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
@@ -91,10 +98,11 @@ def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
     return x + F.linear(F.silu(gate) * up, w_down)
 
 
-def between_attentions(x, attn, post_weights: tuple, cos, sin, pre_weights: tuple, eps: float, *shape):
+def between_attentions(x, attn, post_weights: tuple, cos, sin, pre_weights: tuple, eps: float, *shape, cache=None,
+                        slot=None):
     """Layer i's out-projection and MLP, then layer i+1's attention inputs: (x, q, kv)."""
     x = attention_output_and_mlp(x, attn, *post_weights, eps)
-    return (x, *attention_inputs(x, cos, sin, *pre_weights, eps, *shape))
+    return (x, *attention_inputs(x, cos, sin, *pre_weights, eps, *shape, cache=cache, slot=slot))
 
 
 def _packed(*linears: torch.nn.Linear) -> torch.Tensor:
@@ -142,12 +150,15 @@ class _Buffers:
         self.token = torch.zeros(batch, dtype=torch.long, **kw)
         self.position = torch.zeros(batch, dtype=torch.long, **kw)  # RoPE position of the token fed next
         self.column = torch.zeros(batch, dtype=torch.long, **kw)  # cache slot each row writes next
+        self.rows = torch.arange(batch, **kw)  # with ``column``: where a decode step writes each row's K/V
         self.step = torch.zeros(batch, dtype=torch.long, **kw)  # output slot each row writes next
         self.limit = torch.ones(batch, dtype=torch.long, **kw)  # each row's max_new_tokens
         self.finished = torch.ones(batch, dtype=torch.bool, **kw)  # empty rows count as finished
         self.out = torch.zeros((batch, width), dtype=torch.long, **kw)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.graph_eos: int | None = None  # the EOS id baked into the captured graph
+        # One captured step per attention span (columns read), in one memory pool: they never run at once.
+        self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        self.graph_eos: int | None = None  # the EOS id baked into the captured graphs
+        self.graph_pool = None
 
     def bookkeeping(self) -> tuple[torch.Tensor, ...]:
         """The tensors a decode step mutates besides the cache slots."""
@@ -156,7 +167,7 @@ class _Buffers:
     def grow(self, max_len: int, width: int) -> None:
         """Enlarge the cache and output in place of the old ones, keeping their contents (a longer
         request joined mid-stream); one layer at a time, so the transient extra memory is one layer's."""
-        self.graph = None  # it points at the old tensors
+        self.graphs.clear()  # they point at the old tensors
         if max_len > self.max_len:
             for i, old in enumerate(self.kv):
                 new = old.new_zeros(self.kv_shape[:3] + (max_len,) + self.kv_shape[4:])
@@ -234,15 +245,21 @@ class StaticKVDecoder:
         self._buffers = None
 
     # -- model pieces -------------------------------------------------------------------------
-    def _forward(self, x: torch.Tensor, positions: torch.Tensor, write, attend, fns, pack_kv: bool) -> torch.Tensor:
-        """Run every layer; ``write(i, kv)`` stores K/V, ``attend(i, q, kv)`` returns attention (B, H, T, D).
+    def _forward(self, x: torch.Tensor, positions: torch.Tensor, attend, fns, write=None, slot=None) -> torch.Tensor:
+        """Run every layer; ``attend(i, q, kv)`` returns attention (B, H, T, D).
 
         ``fns`` = (attention_inputs, between_attentions, attention_output_and_mlp), compiled or eager.
+        Prefill stores K/V through ``write(i, (k, v))``; a decode step passes ``slot`` = (rows, columns)
+        and the functions write each layer's cache themselves.
         """
         pre, between, post = fns
-        shape = (self.head_dim, self.q_dim, self.kv_dim, pack_kv)
+        shape = (self.head_dim, self.q_dim, self.kv_dim)
         cos, sin = self.lm.model.rotary_emb(x, positions)
         length_generic = fns is self._prefill_fns and self._length_generic
+        kv_cache = self._buffers.kv
+
+        def store(i):  # keyword arguments of the function that computes layer i's K/V
+            return {"cache": kv_cache[i], "slot": slot} if slot is not None else {}
 
         def mark_length(x, attn=None):  # the sequence dimension of a compiled function's inputs
             if length_generic:
@@ -251,16 +268,17 @@ class StaticKVDecoder:
                         torch._dynamo.maybe_mark_dynamic(tensor, dim)
 
         mark_length(x)
-        q, kv = pre(x, cos, sin, *self.pre_weights[0], self.eps, *shape)
+        q, kv = pre(x, cos, sin, *self.pre_weights[0], self.eps, *shape, **store(0))
         last = len(self.pre_weights) - 1
-        for i in range(last):
-            write(i, kv)
+        for i in range(last + 1):
+            if write is not None:
+                write(i, kv)
             attn = attend(i, q, kv)
             mark_length(x, attn)
-            x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape)
-        write(last, kv)
-        attn = attend(last, q, kv)
-        mark_length(x, attn)
+            if i == last:
+                break
+            x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape,
+                               **store(i + 1))
         x = post(x, attn, *self.post_weights[last], self.eps)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
@@ -280,27 +298,23 @@ class StaticKVDecoder:
             buf = self._buffers = _Buffers(self.lm, batch, max_len, -(-width // _LEN_QUANTUM) * _LEN_QUANTUM)
         return buf
 
-    def _decode_step(self) -> None:
-        """One token for every row; touches only static tensors (graph-capturable)."""
+    def _decode_step(self, span: int) -> None:
+        """One token for every row; touches only static tensors (graph-capturable). Attention reads the
+        cache's first ``span`` columns, which must hold every live row's written columns."""
         buf = self._buffers
-        column = buf.column.view(-1, 1, 1, 1)
-        buf.bias.scatter_(3, column, 0.0)
-        slots = buf.column.view(1, -1, 1, 1, 1).expand(2, -1, buf.kv_shape[2], 1, buf.kv_shape[4])
+        buf.bias.scatter_(3, buf.column.view(-1, 1, 1, 1), 0.0)
         lengths = buf.column + 1 if self._split_k else None  # the columns the mask leaves open: a prefix
 
-        def write(i, kv):
-            buf.kv[i].scatter_(3, slots, kv)
-
         def attend(i, q, kv):
-            keys, values = buf.kv[i]
+            keys, values = buf.kv[i][..., :span, :]
             if self._split_k is not None:
                 return self._split_k(q, keys, values, lengths, self.scaling)
             return F.scaled_dot_product_attention(
-                q, keys, values, attn_mask=buf.bias, scale=self.scaling, enable_gqa=self.gqa
+                q, keys, values, attn_mask=buf.bias[..., :span], scale=self.scaling, enable_gqa=self.gqa
             )
 
         x = self.lm.model.embed_tokens(buf.token[:, None])
-        logits = self._forward(x, buf.position[:, None], write, attend, self._step_fns, pack_kv=True)
+        logits = self._forward(x, buf.position[:, None], attend, self._step_fns, slot=(buf.rows, buf.column))
         live = (~buf.finished).long()
         buf.position.add_(live)
         buf.column.add_(live)
@@ -316,21 +330,26 @@ class StaticKVDecoder:
         buf.finished |= (token == self._eos) | (buf.step >= buf.limit)
         buf.token.copy_(token)
 
-    def _capture(self) -> None:
+    def _capture(self, span: int) -> torch.cuda.CUDAGraph:
         buf = self._buffers
+        if buf.graph_eos != self._eos:
+            buf.graphs.clear()
         saved = [t.clone() for t in buf.bookkeeping()]
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             for _ in range(_WARMUP_STEPS):  # compilation, kernel choice and workspaces happen outside the capture
-                self._decode_step()
+                self._decode_step(span)
         torch.cuda.current_stream(self.device).wait_stream(side)
+        if buf.graph_pool is None:
+            buf.graph_pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._decode_step()
+        with torch.cuda.graph(graph, pool=buf.graph_pool):
+            self._decode_step(span)
         for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
             tensor.copy_(value)  # undo the warm-up side effects (cache slots get rewritten anyway)
-        buf.graph, buf.graph_eos = graph, self._eos
+        buf.graphs[span], buf.graph_eos = graph, self._eos
+        return graph
 
     def _admit(self, row: int, request: DecodeRequest) -> float:
         """Prefill ``request`` into ``row`` (K/V at columns [0, T)) and emit its first token; returns seconds."""
@@ -347,7 +366,7 @@ class StaticKVDecoder:
             return F.scaled_dot_product_attention(q, kv[0], kv[1], is_causal=True, scale=self.scaling, enable_gqa=self.gqa)
 
         positions = torch.arange(n, device=self.device)[None]
-        logits = self._forward(seq[None].to(buf.kv[0].dtype), positions, write, attend, self._prefill_fns, pack_kv=False)
+        logits = self._forward(seq[None].to(buf.kv[0].dtype), positions, attend, self._prefill_fns, write=write)
         first = logits[0].argmax()
         buf.bias[row].fill_(-torch.inf)
         buf.bias[row, ..., :n] = 0.0
@@ -384,6 +403,9 @@ class StaticKVDecoder:
         buf.finished.fill_(True)
         occupant: list[tuple[int, float, float] | None] = [None] * buf.batch  # (request index, prefill s, admitted at)
         deadline = [0] * buf.batch  # the step count by which a row must have finished (its length limit)
+        # Per row, an upper bound of the columns its next step reads (its cache column + 1): the host's copy
+        # of the device's columns, which stop advancing, unseen, when a row finishes early.
+        reach = [0] * buf.batch
         steps = 0
 
         def admit(row: int, index: int, request: DecodeRequest) -> None:
@@ -393,6 +415,7 @@ class StaticKVDecoder:
             prefill_s = self._admit(row, request)
             occupant[row] = (index, prefill_s, time.perf_counter())
             deadline[row] = steps + request.max_new_tokens - 1
+            reach[row] = request.embeds.shape[0] + 1
 
         for row, (index, request) in enumerate(first):
             admit(row, index, request)
@@ -411,12 +434,17 @@ class StaticKVDecoder:
                         admit(row, *nxt)
                 if all(o is None for o in occupant):
                     break
-            if self.use_cuda_graph and (buf.graph is None or buf.graph_eos != self._eos):
-                self._capture()
-            if buf.graph is not None:
-                buf.graph.replay()
+            span = min(buf.max_len, -(-max(r for r, o in zip(reach, occupant, strict=True) if o) // _SPAN_QUANTUM)
+                       * _SPAN_QUANTUM)
+            if self.use_cuda_graph:
+                graph = buf.graphs.get(span) if buf.graph_eos == self._eos else None
+                if graph is None:
+                    graph = self._capture(span)
+                graph.replay()
             else:
-                self._decode_step()
+                self._decode_step(span)
+            for row in range(buf.batch):
+                reach[row] += 1
             steps += 1
 
     def generate(

@@ -8,13 +8,14 @@ On AuroraCap-7B-shaped random weights (fp16), with a real prompt (``--frames``, 
   ``max_len`` included), fp16 / bf16 / fp32; relative error ‖got − ref‖ / ‖ref‖;
 * ``attention``: one layer's decode attention, SDPA (all ``max_len`` columns under the mask) vs split-K
   (valid columns only), median ms and the valid-KV bandwidth it reaches;
-* ``step``: the whole captured decode step (graph replays), ms per step, against the floor (weights +
-  valid KV at the measured copy rate); per-kernel table of a few eager steps (``profile_*.txt``);
+* ``step``: the whole captured decode step (graph replays), ms per step, attention over the whole cache
+  and over the decoder's span, against the floor (weights + valid KV at the measured copy rate);
+  per-kernel table of a few eager steps (``profile_*.txt``);
 * ``prefill``: one request's prefill ms (time to its first token), and its per-kernel table;
 * ``startup`` (``--startup``, its own process): the first vision encode, first prefill and first graph
   capture against the second of each (compilation, cache loads and capture are the difference).
 
-    python -m gpu_box.decode_profile --out DIR [--startup]
+    python -m gpu_box.decode_profile --out DIR [--startup | --quick --backends sdpa]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from vdc_bench.gpu_bench.inputs import build_model, make_inputs
 from vdc_bench.gpu_bench.roofline import LlmShape
 from vdc_bench.gpu_bench.run import measure_card
+from vdc_bench.models.auroracap import static_decode
 from vdc_bench.models.auroracap.decode_attention import decode_attention
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
@@ -146,12 +148,22 @@ def kernel_variants(device, ctx: int) -> list[dict]:
     return rows
 
 
-def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path, best: dict) -> list[dict]:
+def _span(buf, steps: int) -> int:
+    """The attention span the decoder would choose for the next ``steps`` steps (all rows live)."""
+    need = int((buf.column + 1).max()) + steps
+    return min(buf.max_len, -(-need // static_decode._SPAN_QUANTUM) * static_decode._SPAN_QUANTUM)
+
+
+def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path, backends: list[str],
+               best: dict) -> list[dict]:
+    """Graph replays of a step per backend and batch: attention over the whole cache (``full``, as before
+    spans) and over the span the decoder picks (``span``)."""
     lm = model.language_model
     vocab = lm.config.vocab_size
     llm = LlmShape()
     rows = []
-    for backend in ("sdpa", "triton"):
+    steps = 64
+    for backend in backends:
         decoder = None
         gc.collect()  # one decoder at a time: each holds packed copies of the projection weights
         torch.cuda.empty_cache()
@@ -160,16 +172,20 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path,
             decoder._split_k = partial(decode_attention, **best)
         for batch in batches:
             buf = _fill(decoder, seq, batch, new_tokens, vocab)
-            decoder._capture()
-            steps = 64
-            ms = _ms(buf.graph.replay, repeats=steps, warmup=2)
-            contexts = (buf.column + 1).sum().item()
+            contexts = (buf.column + 1).sum().item() + batch * (steps + 2) // 2  # mean over the timed steps
             floor_ms = (llm.weight_bytes + llm.kv_bytes_per_token * contexts) / card.bandwidth * 1e3
-            top = _profile_table(decoder._decode_step, out / f"profile_step_{backend}_b{batch}.txt", 3)
-            rows.append({"backend": backend, "batch": batch, "kernel_settings": best if backend == "triton" else None, "max_len": buf.max_len, "ms_per_step": ms,
-                         "floor_ms": floor_ms, "ratio": ms / floor_ms, "mean_context": contexts / batch,
-                         "top_kernels_eager": top})
-            print(f"[step] {backend} b{batch}: {ms:.2f} ms (floor {floor_ms:.2f})", flush=True)
+            for read, span in (("full", buf.max_len), ("span", _span(buf, steps + 2))):
+                saved = [t.clone() for t in buf.bookkeeping()]
+                ms = _ms(decoder._capture(span).replay, repeats=steps, warmup=2)
+                for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
+                    tensor.copy_(value)
+                rows.append({"backend": backend, "batch": batch, "read": read, "span": span, "max_len": buf.max_len,
+                             "kernel_settings": best if backend == "triton" else None, "ms_per_step": ms,
+                             "floor_ms": floor_ms, "ratio": ms / floor_ms, "mean_context": contexts / batch})
+                print(f"[step] {backend} b{batch} {read} ({span} of {buf.max_len} columns): {ms:.3f} ms "
+                      f"(floor {floor_ms:.3f}, x{ms / floor_ms:.3f})", flush=True)
+            rows[-1]["top_kernels_eager"] = _profile_table(partial(decoder._decode_step, _span(buf, 3)),
+                                                           out / f"profile_step_{backend}_b{batch}.txt", 3)
             decoder.release()
             torch.cuda.empty_cache()
     return rows
@@ -226,7 +242,7 @@ def startup(model, inp, batch: int, new_tokens: int, profile_dir: Path | None) -
     out["prefill_other_length_second_s"] = decoder._admit(3, DecodeRequest(seq[:-37], new_tokens))
     for name in ("first", "second"):
         t0 = time.perf_counter()
-        decoder._capture()
+        decoder._capture(_span(buf, 8))
         torch.cuda.synchronize()
         out[f"capture_{name}_s"] = time.perf_counter() - t0
     return {k: round(v, 3) for k, v in out.items()}
@@ -239,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ratio", type=float, default=0.4)
     p.add_argument("--batches", default="1,16")
     p.add_argument("--new-tokens", type=int, default=1024, help="room in the cache (as the adapter sizes it)")
+    p.add_argument("--backends", default="sdpa,triton", help="decode attention backends of the step timings")
+    p.add_argument("--quick", action="store_true", help="only the step timings: no kernel check, variants or prefill")
     p.add_argument("--startup", action="store_true", help="only the first-vs-second timings (a fresh process)")
     p.add_argument("--sdpa-backends", default="", help="with --startup: restrict SDPA to these (e.g. flash,efficient)")
     p.add_argument("--profile-first", action="store_true", help="with --startup: host profile of the first calls")
@@ -260,20 +278,23 @@ def main(argv: list[str] | None = None) -> int:
         card = measure_card(device)
         with torch.inference_mode():
             seq = model.embed_inputs([inp.ids], [list(model.encode_frames(inp.pixels, inp.ratio))])[0][0]
-            result = {"card": card.__dict__, "context": int(seq.shape[0]), "check": check_kernel(device),
-                      "attention": attention_times(device, int(seq.shape[0]))}
-            print(json.dumps(result, indent=1), flush=True)
-            torch.cuda.empty_cache()
-            result["prefill"] = prefill_times(model, seq, a.out)
-            result["variants"] = kernel_variants(device, int(seq.shape[0]))
-            best = {}
-            for batch in (1, 16):  # the settings best at the batch that weighs more in a run: 16, unless b1 suffers
-                mine = [r for r in result["variants"] if r["batch"] == batch]
-                best[batch] = min(mine, key=lambda r: r["ms"])["variant"]
-            result["best_variant"] = {str(k): v for k, v in best.items()}
+            result = {"card": card.__dict__, "context": int(seq.shape[0])}
+            backends = a.backends.split(",")
+            best = {16: {}}
+            if not a.quick:
+                result |= {"check": check_kernel(device), "attention": attention_times(device, int(seq.shape[0]))}
+                print(json.dumps(result, indent=1), flush=True)
+                torch.cuda.empty_cache()
+                result["prefill"] = prefill_times(model, seq, a.out)
+            if "triton" in backends and not a.quick:
+                result["variants"] = kernel_variants(device, int(seq.shape[0]))
+                for batch in (1, 16):  # the settings best at the batch that weighs more in a run: 16
+                    mine = [r for r in result["variants"] if r["batch"] == batch]
+                    best[batch] = min(mine, key=lambda r: r["ms"])["variant"]
+                result["best_variant"] = {str(k): v for k, v in best.items()}
             torch.cuda.empty_cache()
             result["step"] = step_times(model, seq, [int(b) for b in a.batches.split(",")], a.new_tokens, card, a.out,
-                                        best[16])
+                                        backends, best[16])
         name = "profile"
     result["versions"] = {"torch": torch.__version__, "device": torch.cuda.get_device_name(device)}
     (a.out / f"decode_{name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -16,6 +16,9 @@
 #                                               rho 0.4 with the compiled static-cache baseline (batch 1 and 8)
 #   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
 #                                               bench 16 frames rho 0.1 at batch 1 only
+#   bash tools/gpu_box/speed_runs.sh ab OUT      batch 1 at rho 0.4 and 0.1, this code against the code in .device/base
+#                                               (each in a fresh process, alternating), the captured step with
+#                                               attention over the whole cache vs the span, fp32 token identity
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
 #                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
@@ -50,7 +53,24 @@ e2e() {  # name, seconds, options...
     echo "[$name] exit $?"
     tail -12 "$out/$name.driver.log"
 }
+base() {  # name, seconds, options...: the bench of the code in .device/base (a copy of an earlier commit)
+    local name=$1 limit=$2
+    shift 2
+    (cd .device/base && for sub in models lmms_tasks; do ln -sfn "$PWD/$sub" vdc_bench/$sub; done &&
+        timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1)
+    echo "[$name] exit $?"
+    grep -v "^\[bench\] {" "$out/$name.log" | tail -4
+}
 case $mode in
+ab)
+    b1="--frames 16 --max-batch 1 --repeats 5 --no-baseline"
+    base base04 110 --ratios 0.4 $b1
+    bench new04 110 --ratios 0.4 $b1
+    base base01 80 --ratios 0.1 $b1
+    bench new01 80 --ratios 0.1 $b1
+    profile step 120 --quick --backends sdpa --batches 1,16
+    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1 ;;
 main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
 again)  # after the cache-reallocation fix: ours again (the baselines are unchanged), fp32 identity, rho 0.2
     bench ours 200 --frames 16 --ratios 0.4 --stream-requests 64 --no-baseline

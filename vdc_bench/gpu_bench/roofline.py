@@ -13,16 +13,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LlmShape:
-    params: float = 6.7384e9  # Llama-2-7B as instantiated
+    params: float = 6.7384e9  # Llama-2-7B as instantiated, input embedding and LM head included
     layers: int = 32
     hidden: int = 4096
     kv_heads: int = 32
     head_dim: int = 128
+    vocab: int = 32000
     bytes_per_param: int = 2  # fp16 / bf16
 
     @property
     def weight_bytes(self) -> float:
-        return self.params * self.bytes_per_param
+        """What a decode step reads of the weights: all but the input embedding table (one row of it)."""
+        return (self.params - self.vocab * self.hidden) * self.bytes_per_param
+
+    @property
+    def matmul_params(self) -> float:
+        """Weights a prefill multiplies every position by: neither embedding lookup nor LM head (which
+        only the last position needs)."""
+        return self.params - 2 * self.vocab * self.hidden
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -63,8 +71,8 @@ def vit_flops(tokens_per_frame_by_block: list[int], width: int = 1280, mlp: int 
 
 
 def prefill_seconds(ctx: int, card: Card, llm: LlmShape = LlmShape()) -> float:
-    """Compute floor of a prefill over ``ctx`` tokens (dense matmuls + causal attention)."""
-    flops = 2 * llm.params * ctx + 2 * ctx * ctx * llm.hidden * llm.layers
+    """Compute floor of a prefill over ``ctx`` tokens (dense matmuls + causal attention + the last logits)."""
+    flops = 2 * llm.matmul_params * ctx + 2 * ctx * ctx * llm.hidden * llm.layers + 2 * llm.vocab * llm.hidden
     return flops / card.flops
 
 
