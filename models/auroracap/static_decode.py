@@ -90,18 +90,38 @@ def attention_inputs(x, cos, sin, ln, w_qkv, eps: float, head_dim: int, q_dim: i
     return q, None
 
 
-def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float):
+def _project(x: torch.Tensor, w: torch.Tensor, split: int = 1) -> torch.Tensor:
+    """x (..., K) @ w (N, K)^T. With ``split`` > 1, K is cut into that many slices run as one batched
+    product (more thread blocks than cuBLAS gives the single product of a decode step), and the partial
+    sums are added in fp32 by the element-wise kernel that consumes them (inductor fuses the add)."""
+    n, k = w.shape
+    if split == 1 or k % split:
+        return F.linear(x, w)
+    slices = x.reshape(-1, split, k // split).transpose(0, 1)  # (split, M, K/split)
+    partial = torch.bmm(slices, w.view(n, split, k // split).permute(1, 2, 0))  # (split, M, N)
+    return partial.float().sum(0).to(x.dtype).reshape(*x.shape[:-1], n)
+
+
+def decode_gemv_splits(batch: int) -> tuple[int, int]:
+    """K slices of a decode step's (gate/up, down) projections. Measured on an H100 at batch 1 and 16
+    (``tools/gpu_box/gemv_shapes.py``): the down projection (K 11008) gains 2.4-2.9 µs of 35 from two
+    slices at both, gate/up (N 22016) 3.2 µs of 66 at batch 1 and loses at 16; QKV and the
+    out-projection gain nothing at batch 1."""
+    return (2 if batch == 1 else 1, 2)
+
+
+def attention_output_and_mlp(x, attn, wo, ln, w_gate_up, w_down, eps: float, splits: tuple[int, int] = (1, 1)):
     """Residual adds around out-projection and the SiLU MLP; attn (B, H, T, D) -> x (B, T, hidden)."""
     b, _, t, _ = attn.shape
     x = x + F.linear(attn.transpose(1, 2).reshape(b, t, -1), wo)
-    gate, up = F.linear(_rms_norm(x, ln, eps), w_gate_up).chunk(2, dim=-1)
-    return x + F.linear(F.silu(gate) * up, w_down)
+    gate, up = _project(_rms_norm(x, ln, eps), w_gate_up, splits[0]).chunk(2, dim=-1)
+    return x + _project(F.silu(gate) * up, w_down, splits[1])
 
 
 def between_attentions(x, attn, post_weights: tuple, cos, sin, pre_weights: tuple, eps: float, *shape, cache=None,
-                        slot=None):
+                        slot=None, splits: tuple[int, int] = (1, 1)):
     """Layer i's out-projection and MLP, then layer i+1's attention inputs: (x, q, kv)."""
-    x = attention_output_and_mlp(x, attn, *post_weights, eps)
+    x = attention_output_and_mlp(x, attn, *post_weights, eps, splits)
     return (x, *attention_inputs(x, cos, sin, *pre_weights, eps, *shape, cache=cache, slot=slot))
 
 
@@ -258,6 +278,8 @@ class StaticKVDecoder:
         length_generic = fns is self._prefill_fns and self._length_generic
         kv_cache = self._buffers.kv
 
+        splits = decode_gemv_splits(x.shape[0]) if slot is not None else (1, 1)
+
         def store(i):  # keyword arguments of the function that computes layer i's K/V
             return {"cache": kv_cache[i], "slot": slot} if slot is not None else {}
 
@@ -278,8 +300,8 @@ class StaticKVDecoder:
             if i == last:
                 break
             x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape,
-                               **store(i + 1))
-        x = post(x, attn, *self.post_weights[last], self.eps)
+                               splits=splits, **store(i + 1))
+        x = post(x, attn, *self.post_weights[last], self.eps, splits)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
     # -- buffers and graph ----------------------------------------------------------------------

@@ -17,8 +17,10 @@
 #   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
 #                                               bench 16 frames rho 0.1 at batch 1 only
 #   bash tools/gpu_box/speed_runs.sh ab OUT      batch 1 at rho 0.4 and 0.1, this code against the code in .device/base
-#                                               (each in a fresh process, alternating), the captured step with
-#                                               attention over the whole cache vs the span, fp32 token identity
+#                                               (each in a fresh process, alternating), lmms-eval e2e (320 captions,
+#                                               batch 16), fp32 token identity
+#   bash tools/gpu_box/speed_runs.sh ab2 OUT     16 frames: rho 0.4 with both baselines and static vs continuous
+#                                               batching, rho 0.1/0.2/1.0 without baselines
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
 #                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
@@ -62,15 +64,19 @@ base() {  # name, seconds, options...: the bench of the code in .device/base (a 
     grep -v "^\[bench\] {" "$out/$name.log" | tail -4
 }
 case $mode in
-ab)
-    b1="--frames 16 --max-batch 1 --repeats 5 --no-baseline"
-    base base04 110 --ratios 0.4 $b1
-    bench new04 110 --ratios 0.4 $b1
-    base base01 80 --ratios 0.1 $b1
-    bench new01 80 --ratios 0.1 $b1
-    profile step 120 --quick --backends sdpa --batches 1,16
-    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+ab)  # the code before against this one, batch 1, fresh processes alternating; then lmms-eval e2e and fp32 identity
+    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
+    base base04 90 --ratios 0.4 $b1
+    bench new04 90 --ratios 0.4 $b1
+    base base01 70 --ratios 0.1 $b1
+    bench new01 70 --ratios 0.1 $b1
+    e2e b16_320 300 --batch-size 16 --videos 64
+    bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
         --baseline-batch 1 ;;
+ab2)  # the bench at 16 frames: rho 0.4 with both baselines (fresh processes) and static vs continuous batching at
+      # realistic lengths; rho 0.1/0.2/1.0 without baselines
+    bench rho04 300 --frames 16 --ratios 0.4 --max-batch 16 --baseline-batch 8 --stream-requests 64
+    bench rest16 170 --frames 16 --ratios 0.1,0.2,1.0 --max-batch 16 --stream-requests 48 --no-baseline ;;
 main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
 again)  # after the cache-reallocation fix: ours again (the baselines are unchanged), fp32 identity, rho 0.2
     bench ours 200 --frames 16 --ratios 0.4 --stream-requests 64 --no-baseline

@@ -81,7 +81,9 @@ def decode_step_seconds(contexts: list[int], card: Card, llm: LlmShape = LlmShap
     return (llm.weight_bytes + llm.kv_bytes_per_token * sum(contexts)) / card.bandwidth
 
 
-def caption_seconds(prompt_ctx: int, new_tokens: int, card: Card, batch: int = 1, llm: LlmShape = LlmShape()) -> float:
-    """Floor for ``batch`` captions of ``new_tokens`` each after a ``prompt_ctx``-token prompt (ViT excluded)."""
+def caption_seconds(prompt_ctx: int, new_tokens: int, card: Card, batch: int = 1, llm: LlmShape = LlmShape(),
+                    vision_flops: float = 0.0) -> float:
+    """Floor for ``batch`` captions of ``new_tokens`` each after a ``prompt_ctx``-token prompt, each caption's
+    ViT (``vision_flops``, from ``vit_flops`` times the frames) included."""
     decode = sum(decode_step_seconds([prompt_ctx + i] * batch, card, llm) for i in range(new_tokens))
-    return batch * prefill_seconds(prompt_ctx, card, llm) + decode
+    return batch * (prefill_seconds(prompt_ctx, card, llm) + vision_flops / card.flops) + decode

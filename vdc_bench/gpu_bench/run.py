@@ -37,7 +37,7 @@ from vdc_bench.cli_options import Parser
 from vdc_bench.gpu_bench.inputs import Inputs, build_model, make_inputs
 from vdc_bench.gpu_bench.lengths import caption_lengths
 from vdc_bench.gpu_bench.options import add_arguments
-from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds
+from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds, vit_flops
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -150,6 +150,18 @@ def _merge_inputs(model: AuroraCapModel, frames: int, ratio: float) -> tuple[int
                        torch.randn(frames, t, head_dim, **kw)))
         t -= protected_cap(t, r)
     return r, inputs
+
+
+def vision_flops(model: AuroraCapModel, frames: int, ratio: float) -> float:
+    """FLOPs of one request's ViT: the tokens entering each block shrink by ToMe's merges."""
+    cfg = model.vision_tower.config
+    side, layers = cfg.image_size, cfg.num_hidden_layers
+    r = merge_r(side, side, cfg.patch_size, layers, ratio)
+    tokens, t = [], (side // cfg.patch_size) ** 2 + 1
+    for _ in range(layers):
+        tokens.append(t)
+        t -= protected_cap(t, r)
+    return frames * vit_flops(tokens, cfg.hidden_size, cfg.intermediate_size)
 
 
 def merge_ms(r: int, inputs: list[tuple[torch.Tensor, ...]], repeats: int) -> float:
@@ -269,18 +281,19 @@ def bench_config(model, encoder, decoder, inp: Inputs, baselines: dict[str, dict
     peak_b1 = _peak_gb(device)
 
     merge_inputs = _merge_inputs(model, frames, ratio)  # one set for the timing and the kernel check
+    vit = vision_flops(model, frames, ratio)
     row = Row(
         frames=frames, ratio=ratio, tokens_per_frame=int(tokens.shape[1]), context_tokens=ctx,
         vision_ms=vision_ms, vision_eager_ms=vision_eager_ms, merge_ms=merge_ms(*merge_inputs, args.repeats),
         prefill_ms=prefill * 1e3, decode_ms_per_token=decode_tok * 1e3,
         caption_s_b1=vision_ms / 1e3 + total, batch=1, captions_per_s=0.0, batch_caption_s=0.0, peak_mem_gb=peak_b1,
-        roofline_caption_s_b1=caption_seconds(ctx, args.new_tokens, card),
+        roofline_caption_s_b1=caption_seconds(ctx, args.new_tokens, card, vision_flops=vit),
     )
     row.fused_merge_identical, row.fused_merge_max_abs_diff = check_fused_merge(*merge_inputs)
     del merge_inputs, tokens, embeds  # ~1 GB of random activations at 16 frames: free them before the batch search
     sheet = Card.datasheet(card.name)
     if sheet is not None:
-        row.datasheet_roofline_caption_s_b1 = caption_seconds(ctx, args.new_tokens, sheet)
+        row.datasheet_roofline_caption_s_b1 = caption_seconds(ctx, args.new_tokens, sheet, vision_flops=vit)
 
     # Largest batch whose KV cache fits next to the weights (0.5 MiB/token, cache rounded to 256). Each
     # request's frames go through the encoder on their own, as in the adapter's continuous batching.
@@ -300,7 +313,8 @@ def bench_config(model, encoder, decoder, inp: Inputs, baselines: dict[str, dict
             row.batch_caption_s = batch * vision_ms / 1e3 + batch_total
             row.captions_per_s = batch / row.batch_caption_s
             row.peak_mem_gb = max(peak_b1, _peak_gb(device))
-            row.roofline_captions_per_s = batch / caption_seconds(ctx, args.new_tokens, card, batch=batch)
+            row.roofline_captions_per_s = batch / caption_seconds(ctx, args.new_tokens, card, batch=batch,
+                                                                  vision_flops=vit)
         except torch.OutOfMemoryError:
             row.notes.append(f"batch {batch} out of memory")
         else:
@@ -371,7 +385,9 @@ def markdown(rows: list[Row], card: Card, meta: dict) -> str:
         f"# AuroraCap-7B captioning speed ({meta['device']}, {meta['dtype']}, {meta['new_tokens']} new tokens)",
         "",
         f"Measured ceilings: copy {card.bandwidth / 1e12:.2f} TB/s, bf16 matmul {card.flops / 1e12:.0f} TFLOP/s. "
-        "Random weights in AuroraCap-7B geometry; generation forced to a fixed length. "
+        "Roofline: per token, the weights a step reads (all but the input embedding table) and the valid KV "
+        "cache at the copy rate; per caption, its prefill and ViT (ToMe's shrinking token counts) at the matmul "
+        "rate. Random weights in AuroraCap-7B geometry; generation forced to a fixed length. "
         f"torch {meta['torch']}, transformers {meta['transformers']}.",
         "",
         "| frames | ρ | tok/frame | ctx | vision ms (eager) | vision ÷ ρ 1.0 | merge % | prefill ms | decode ms/tok "
