@@ -57,23 +57,50 @@ def test_inductor_prefill_generic_in_length_gives_eager_tokens(model_tiny_checkp
 def test_inductor_decode_step_writes_the_cache_in_place_and_gives_eager_tokens(model_tiny_checkpoints):
     """The decode step's compiled functions (as on CUDA, here on the CPU in fp32) store each layer's new K/V
     into the cache from the kernel that applies RoPE: the cache is written in place, never copied (a copy
-    would move the whole cache twice per layer and token), and the tokens equal eager's on a ragged batch."""
+    would move the whole cache twice per layer and token), and the tokens equal eager's on a ragged batch,
+    with caches of two lengths through one compilation (symbolic in the cache length)."""
     from torch._inductor.utils import run_and_get_code
 
     lm = AuroraCapModel.from_checkpoint(locate(str(model_tiny_checkpoints["xtuner"])), torch.float32,
                                         torch.device("cpu")).language_model
     g = torch.Generator().manual_seed(2)
-    sequences = [torch.randn(n, lm.config.hidden_size, generator=g) for n in (9, 30, 17)]
-    want = StaticKVDecoder(lm).generate(sequences, 12, 10**6)
+    batches = [[torch.randn(n, lm.config.hidden_size, generator=g) for n in lengths]
+               for lengths in ((9, 30, 17), (300, 41, 7))]  # caches of 256 and 512 columns
     compiled = StaticKVDecoder(lm)
     compiled._step_fns = tuple(torch.compile(f, dynamic=False) for f in compiled._eager)
     torch._dynamo.reset()
     try:
-        got, code = run_and_get_code(compiled.generate, sequences, 12, 10**6)
+        want = [StaticKVDecoder(lm).generate(sequences, 12, 10**6) for sequences in batches]
+        got, code = run_and_get_code(compiled.generate, batches[0], 12, 10**6)
+        counters.clear()
+        got = [got, compiled.generate(batches[1], 12, 10**6)]
+        assert compiled._buffers.max_len == 512 and not counters["stats"]["unique_graphs"]  # nothing traced again
     finally:
         torch._dynamo.reset()
     for a, b in zip(want, got, strict=True):
-        assert torch.equal(a.tokens, b.tokens)
-    cache_shape = str(tuple(compiled._buffers.kv_shape))
-    assert len(code) >= 2 and "index_put" in "".join(code)
-    assert not [line for src in code for line in src.splitlines() if "empty_strided" in line and cache_shape in line]
+        assert [d.tokens.tolist() for d in a] == [d.tokens.tolist() for d in b]
+    source = "".join(code)
+    assert "index_put" in source
+    two, rows, heads = compiled._buffers.kv_shape[:3]
+    cache_like = f"empty_strided_cpu(({two}, {rows}, {heads}, "
+    assert not [line for line in source.splitlines() if cache_like in line]
+
+
+def test_decode_step_is_traced_once_whatever_the_cache_length(model_tiny_checkpoints):
+    """The decode step's functions take the cache as an argument; a longer cache (a later batch's longer
+    prompts or captions, or a row that grows it) must not trace them again: that cost seconds mid-run."""
+    lm = AuroraCapModel.from_checkpoint(locate(str(model_tiny_checkpoints["xtuner"])), torch.float32,
+                                        torch.device("cpu")).language_model
+    decoder = StaticKVDecoder(lm)
+    decoder._step_fns = tuple(torch.compile(f, dynamic=False, backend="eager") for f in decoder._eager)
+    g = torch.Generator().manual_seed(4)
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        for n, new in ((9, 4), (400, 4), (30, 300)):  # caches of 256, 512 and 512 columns, then a 1 KB-wide output
+            seq = torch.randn(n, lm.config.hidden_size, generator=g)
+            decoder.generate([seq, seq[: n // 2]], new, 10**6)
+        assert decoder._buffers.max_len == 512
+        assert counters["stats"]["unique_graphs"] == 3  # pre, between, post: once each
+    finally:
+        torch._dynamo.reset()

@@ -155,6 +155,14 @@ class Decoded:
     batch: int  # rows of the batch it decoded in
 
 
+def _cache(kv: torch.Tensor) -> torch.Tensor:
+    """A layer's (2, B, KV, max_len, D) cache, its length marked symbolic for the compiled functions that
+    write it: a cache of another length (a later batch's, or grown for a longer request) then reuses their
+    compilation instead of tracing them again (seconds, mid-run)."""
+    torch._dynamo.maybe_mark_dynamic(kv, 3)
+    return kv
+
+
 class _Buffers:
     """Static tensors of one (batch, max_len, width) shape; a CUDA graph captured over them stays valid."""
 
@@ -164,7 +172,7 @@ class _Buffers:
         self.kv_shape = (2, batch, lm.config.num_key_value_heads, max_len, attn.head_dim)
         kw = {"device": param.device}
         self.batch, self.max_len, self.width = batch, max_len, width
-        self.kv = [torch.zeros(self.kv_shape, dtype=param.dtype, **kw) for _ in lm.model.layers]  # [0] K, [1] V
+        self.kv = [_cache(torch.zeros(self.kv_shape, dtype=param.dtype, **kw)) for _ in lm.model.layers]  # [0] K, [1] V
         # Additive attention mask (B, 1, 1, max_len): 0 where a cache slot holds a real token, else -inf.
         self.bias = torch.full((batch, 1, 1, max_len), -torch.inf, dtype=param.dtype, **kw)
         self.token = torch.zeros(batch, dtype=torch.long, **kw)
@@ -190,7 +198,7 @@ class _Buffers:
         self.graphs.clear()  # they point at the old tensors
         if max_len > self.max_len:
             for i, old in enumerate(self.kv):
-                new = old.new_zeros(self.kv_shape[:3] + (max_len,) + self.kv_shape[4:])
+                new = _cache(old.new_zeros(self.kv_shape[:3] + (max_len,) + self.kv_shape[4:]))
                 new[..., : self.max_len, :] = old
                 self.kv[i] = new
                 del old, new
