@@ -42,7 +42,7 @@ from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
 
 
-def _ms(fn, repeats: int = 20, warmup: int = 3) -> float:
+def median_ms(fn, repeats: int = 20, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     times = []
@@ -91,8 +91,8 @@ def attention_times(device, ctx: int) -> list[dict]:
         lengths = torch.randint(low, high + 1, (batch,), generator=g).to(device)
         bias = torch.where(torch.arange(max_len, device=device)[None] < lengths[:, None], 0.0, -torch.inf)
         bias = bias.to(torch.float16)[:, None, None, :]
-        sdpa = _ms(partial(F.scaled_dot_product_attention, q, kv[0], kv[1], attn_mask=bias, scale=128**-0.5))
-        split = _ms(partial(decode_attention, q, kv[0], kv[1], lengths, 128**-0.5))
+        sdpa = median_ms(partial(F.scaled_dot_product_attention, q, kv[0], kv[1], attn_mask=bias, scale=128**-0.5))
+        split = median_ms(partial(decode_attention, q, kv[0], kv[1], lengths, 128**-0.5))
         valid = int(lengths.sum()) * kv_per_col
         rows.append({"batch": batch, "max_len": max_len, "mean_length": float(lengths.float().mean()),
                      "sdpa_ms": sdpa, "split_k_ms": split, "valid_kv_mb": valid / 1e6,
@@ -142,7 +142,7 @@ def kernel_variants(device, ctx: int) -> list[dict]:
         lengths = torch.randint(low, high + 1, (batch,), generator=g).to(device)
         valid = int(lengths.sum()) * 2 * 32 * 128 * 2
         for variant in VARIANTS:
-            ms = _ms(partial(decode_attention, q, kv[0], kv[1], lengths, 128**-0.5, **variant))
+            ms = median_ms(partial(decode_attention, q, kv[0], kv[1], lengths, 128**-0.5, **variant))
             rows.append({"batch": batch, "variant": variant, "ms": ms, "valid_tb_s": valid / ms / 1e9})
             print(f"[variant] b{batch} {variant}: {ms:.4f} ms, {valid / ms / 1e9:.2f} TB/s", flush=True)
     return rows
@@ -176,7 +176,7 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path,
             floor_ms = (llm.weight_bytes + llm.kv_bytes_per_token * contexts) / card.bandwidth * 1e3
             for read, span in (("full", buf.max_len), ("span", _span(buf, steps + 2))):
                 saved = [t.clone() for t in buf.bookkeeping()]
-                ms = _ms(decoder._capture(span).replay, repeats=steps, warmup=2)
+                ms = median_ms(decoder._capture(span).replay, repeats=steps, warmup=2)
                 for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
                     tensor.copy_(value)
                 rows.append({"backend": backend, "batch": batch, "read": read, "span": span, "max_len": buf.max_len,
