@@ -249,6 +249,27 @@ def test_report_counts_damaged_videos(healthy_judge, tmp_path):
     assert f"> **{banner}**" in md.read_text() and banner in html.read_text()
 
 
+def test_report_and_leaderboard_flag_times_from_an_earlier_process(healthy_judge, tmp_path):
+    """A resumed run's cached captions carry the times of the process that made them: every place that shows
+    the run's timings says how many."""
+    from vdc_bench.leaderboard.from_runs import entry_from_summary
+    from vdc_bench.reporting.report import write_report
+    from vdc_bench.runs.run_summary import summarize_run
+
+    records = [dict(r, stats={"cached": r["video_id"] == "v1", "gen_s": 1.0}) for r in CAMERA]
+    run = make_run(tmp_path / "run", records)
+    summary = summarize_run(run)
+    assert summary.efficiency.cached == 1
+    html, md = write_report(run)
+    banner = (f"RESUMED (run): 1 of {len(CAMERA)} captions were read from the caption cache of an earlier, killed "
+              "process; their times (s/video, TTFT, decode tok/s, memory) were measured by that process.")
+    assert f"> **{banner}**" in md.read_text() and banner in html.read_text()
+    flag = f"resumed: 1 of {len(CAMERA)} captions' times are from an earlier, killed process"
+    assert flag in entry_from_summary(summary).flags
+    fresh = make_run(tmp_path / "fresh", [dict(r, stats={"cached": False}) for r in CAMERA])
+    assert "RESUMED" not in write_report(fresh)[1].read_text()
+
+
 def test_scoring_again_into_the_same_folder_keeps_the_earlier_result(healthy_judge, tmp_path, capsys):
     samples = write_samples(tmp_path / "s_samples_x.jsonl", RECORDS)
     out = tmp_path / "out"

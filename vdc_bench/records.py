@@ -452,6 +452,7 @@ class Efficiency(_Record):
     ttft_ms: float | None = None
     decode_tok_per_s: float | None = None
     peak_mem_mb: float | None = None  # max over requests
+    cached: int = 0  # captions read from the caption cache: their times are those of the earlier process
 
 
 @dataclass(frozen=True, kw_only=True)

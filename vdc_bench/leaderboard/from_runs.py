@@ -104,6 +104,8 @@ def entry_from_summary(summary: RunSummary, name: str | None = None) -> Entry:
         flags.append(f"{len(summary.damaged_videos)} captions from truncated or corrupt videos (decodable frames only)")
     if eff.failed:
         flags.append(f"{eff.failed} of {eff.captions} captions failed and count as 0")
+    if eff.cached:
+        flags.append(f"resumed: {eff.cached} of {eff.captions} captions' times are from an earlier, killed process")
     if summary.config.get("limit") is not None:
         flags.append(f"subset: lmms-eval --limit {summary.config['limit']} per dimension")
     ratio = summary.token_kept_ratio

@@ -258,6 +258,9 @@ def _banners(points: Sequence[RunSummary]) -> list[str]:
     out += [f"NOT A VALID VDCscore ({_setting(p)}): {p.judging_failure}." for p in points if p.judging_failure]
     out += [f"DAMAGED VIDEOS ({_setting(p)}): {len(p.damaged_videos)} captioned from only the frames that decode "
             f"(truncated or corrupt files): {', '.join(p.damaged_videos)}." for p in points if p.damaged_videos]
+    out += [f"RESUMED ({_setting(p)}): {p.efficiency.cached} of {p.efficiency.captions} captions were read from the "
+            "caption cache of an earlier, killed process; their times (s/video, TTFT, decode tok/s, memory) were "
+            "measured by that process." for p in points if p.efficiency.cached]
     return out
 
 

@@ -63,4 +63,5 @@ def efficiency_from_records(records: Iterable[SampleRecord]) -> Efficiency:
         ttft_ms=_mean(s.ttft_ms for s in ok),
         decode_tok_per_s=_mean(s.decode_tok_per_s for s in ok),
         peak_mem_mb=max((r.stats.peak_mem_mb for r in records if r.stats.peak_mem_mb is not None), default=None),
+        cached=sum(1 for r in records if r.stats.cached),
     )
