@@ -104,7 +104,7 @@ def test_committed_sweep_and_summaries_load_and_round_trip():
         assert point.pop("damaged_videos") == [] and point.pop("random_weights") is False
         assert point.pop("judging_failure") is None
         assert point.pop("task_metrics") == {} and point.pop("throughput") == {}
-        assert point.pop("token_kept_ratio_source") is None
+        assert point.pop("token_kept_ratio_source") is None and point["efficiency"].pop("cached") == 0
         assert point["judge_usage"].pop("prompt_tokens") == point["judge_usage"].pop("completion_tokens") == 0
         for block in [point["scores"]["vdcscore"], *point["scores"]["dimensions"].values()]:
             assert block.pop("acc_stderr") is None and block.pop("score_stderr") is None
