@@ -27,7 +27,9 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
   the cache, an in-place indexed write that inductor emits into the cache itself): the function takes
   the layers' weights and cache as arguments, so one compilation serves every layer. The decoder keeps
   its own packed copies of the Q/K/V and gate/up weights (one GEMV streams them better than three; the
-  model's modules stay untouched, at the cost of those copies' memory). Attention stays eager;
+  model's modules stay untouched, at the cost of those copies' memory). In a decode step the MLP's
+  long reductions run as two K slices of one batched product (``decode_gemv_splits``), whose partial
+  sums the next fused kernel adds. Attention stays eager;
 * K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor, and masking is an
   additive float mask kept up to date in place (one write per step) rather than a boolean mask that
   attention would convert again in every layer;
@@ -285,7 +287,6 @@ class StaticKVDecoder:
         cos, sin = self.lm.model.rotary_emb(x, positions)
         length_generic = fns is self._prefill_fns and self._length_generic
         kv_cache = self._buffers.kv
-
         splits = decode_gemv_splits(x.shape[0]) if slot is not None else (1, 1)
 
         def store(i):  # keyword arguments of the function that computes layer i's K/V
