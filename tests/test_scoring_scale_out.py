@@ -52,7 +52,7 @@ def test_identical_requests_in_flight_are_sent_once_and_usage_is_summed(scoring_
     assert out.calls.shared_in_flight >= 3 * 2  # the first questions all start together
     assert len({j.as_dict()["score"] for j in out.judgements if j.question.endswith("0?")}) == 1
     assert out.calls.prompt_tokens > 0 and out.calls.completion_tokens > 0
-    assert out.calls.as_dict()["shared_in_flight"] == out.calls.shared_in_flight
+    assert out.calls.to_dict()["shared_in_flight"] == out.calls.shared_in_flight
 
 
 def test_dry_run_estimate_counts_calls_and_then_finds_them_all_cached(scoring_stub, tmp_path):

@@ -350,9 +350,9 @@ class OverallScores(_ScoreBlock):
     complete: bool | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True)
 class JudgeCalls(_Record):
-    """Judge requests of one scoring run (``scoring.judge_client.CallStats``)."""
+    """Judge requests of one scoring run; the judge client counts into it as it goes (not frozen)."""
 
     cache_hits: int = 0
     http_attempts: int = 0
@@ -365,6 +365,13 @@ class JudgeCalls(_Record):
     completion_tokens: int = 0
     endpoint_attempts: dict[str, int] = field(default_factory=dict)  # endpoint host -> HTTP attempts
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, its counters by name (they are counted in the order events happened)."""
+        out = _to_dict(self)
+        for name in ("retry_reasons", "endpoint_attempts"):
+            out[name] = dict(sorted(out[name].items()))
+        return out
 
 
 # QA statuses that mean the judge gave no usable verdict (a failed caption is the model's failure, not this).

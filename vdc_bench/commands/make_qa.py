@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "judge": settings.public(),
         "questions_requested": args.questions,
         "counts": counts,
-        "calls": calls.as_dict(),
+        "calls": calls.to_dict(),
         "failed": failed,
     }
     atomic_write_text(args.out / REPORT_NAME, json.dumps(report, indent=1, ensure_ascii=False) + "\n")

@@ -20,13 +20,14 @@ import email.utils
 import random
 import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import JudgeCalls
 from vdc_bench.scoring.judge_settings import JudgeSettings, base_url_host
 from vdc_bench.scoring.verdict_cache import VerdictCache, request_key
 
@@ -45,34 +46,6 @@ class CallResult:
     attempts: int  # HTTP attempts made (0 on a cache hit)
     cached: bool
     error: str | None = None
-
-
-@dataclass
-class CallStats:
-    cache_hits: int = 0
-    http_attempts: int = 0
-    retries: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    retry_reasons: dict[str, int] = field(default_factory=dict)
-    shared_in_flight: int = 0  # identical requests answered by a call already in flight
-    prompt_tokens: int = 0  # as the server reports them (``usage``), over every HTTP 200 reply
-    completion_tokens: int = 0
-    endpoint_attempts: dict[str, int] = field(default_factory=dict)  # host -> HTTP attempts sent there
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "cache_hits": self.cache_hits,
-            "http_attempts": self.http_attempts,
-            "retries": self.retries,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "retry_reasons": dict(sorted(self.retry_reasons.items())),
-            "shared_in_flight": self.shared_in_flight,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "endpoint_attempts": dict(sorted(self.endpoint_attempts.items())),
-        }
 
 
 def _retry_after_s(err: openai.APIStatusError) -> float | None:
@@ -160,7 +133,7 @@ class JudgeClient:
         self.settings = settings
         self.cache = cache
         self.protocol_id = protocol_id
-        self.stats = CallStats()
+        self.stats = JudgeCalls()
         self._endpoints: list[_Endpoint] = []
         self._pending: dict[str, asyncio.Future[CallResult]] = {}  # request key -> the call answering it
         self._slots: asyncio.Semaphore | None = None

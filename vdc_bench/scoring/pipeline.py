@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vdc_bench.records import ScoresDocument
+from vdc_bench.records import JudgeCalls, ScoresDocument
 from vdc_bench.scoring.aggregate import DEFAULT_BOOTSTRAP_ITERS, DEFAULT_BOOTSTRAP_SEED, summarize
 from vdc_bench.scoring.batch_files import BatchRound
 from vdc_bench.scoring.caption_records import CaptionItem
-from vdc_bench.scoring.judge_client import CallStats, check_reachable
+from vdc_bench.scoring.judge_client import check_reachable
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
 from vdc_bench.scoring.score_files import scores_document, write_outputs
@@ -62,7 +62,7 @@ def build_document(
     items: Sequence[CaptionItem],
     settings: JudgeSettings,
     config: ScoringConfig,
-    calls: CallStats | None,
+    calls: JudgeCalls | None,
     inputs: Sequence[str],
     elapsed_s: float | None,
 ) -> ScoresDocument:

@@ -23,8 +23,9 @@ from tqdm import tqdm
 from vdc_bench.dataset.dimensions import caption_key, check_dimension
 from vdc_bench.dataset.jsonl import read_jsonl
 from vdc_bench.errors import VdcBenchError
+from vdc_bench.records import JudgeCalls
 from vdc_bench.scoring.caption_records import QAPair
-from vdc_bench.scoring.judge_client import CallStats, JudgeClient
+from vdc_bench.scoring.judge_client import JudgeClient
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import fill_slots
 from vdc_bench.scoring.reply_parser import MAX_REPLY_CHARS
@@ -124,7 +125,7 @@ def parse_qa_list(reply: str) -> list[QAPair] | None:
 
 async def _generate_all(
     captions: Sequence[CaptionToAsk], settings: JudgeSettings, verdicts: VerdictCache, n_questions: int, progress: bool
-) -> tuple[list[GeneratedQA], CallStats]:
+) -> tuple[list[GeneratedQA], JudgeCalls]:
     prompt = load_qa_prompt()
     out: list[GeneratedQA | None] = [None] * len(captions)
     queue = iter(range(len(captions)))
@@ -162,7 +163,7 @@ async def _generate_all(
 def generate_qa(
     captions: Sequence[CaptionToAsk], settings: JudgeSettings, verdicts: VerdictCache, n_questions: int = 20,
     progress: bool = True,
-) -> tuple[list[GeneratedQA], CallStats]:
+) -> tuple[list[GeneratedQA], JudgeCalls]:
     return run_coroutine(_generate_all(captions, settings, verdicts, n_questions, progress))
 
 

@@ -17,9 +17,8 @@ from typing import Any
 from vdc_bench import __version__
 from vdc_bench.atomic_write import atomic_write_text
 from vdc_bench.errors import VdcBenchError
-from vdc_bench.records import JUDGING_FAILED, SCORES_SCHEMA, ScoresDocument
+from vdc_bench.records import JUDGING_FAILED, SCORES_SCHEMA, JudgeCalls, ScoresDocument
 from vdc_bench.render.markdown_table import markdown_table
-from vdc_bench.scoring.judge_client import CallStats
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol, is_published_judge
 from vdc_bench.scoring.scorer import QAJudgement
@@ -40,7 +39,7 @@ def scores_document(
     summary: dict[str, Any],
     settings: JudgeSettings,
     protocol: Protocol,
-    calls: CallStats | None,
+    calls: JudgeCalls | None,
     inputs: Sequence[str],
     counts: dict[str, Any],
     elapsed_s: float | None = None,
@@ -58,7 +57,7 @@ def scores_document(
         "versions": {"vdc-bench": __version__, "lmms-eval": _version("lmms-eval"), "openai": _version("openai")},
         "inputs": list(inputs),
         "counts": counts,
-        "calls": calls.as_dict() if calls is not None else None,
+        "calls": calls.to_dict() if calls is not None else None,
         "elapsed_s": elapsed_s,
         # QAs without a verdict: while any remain, the numbers below are not a VDCscore (judging_failure()).
         "judging": {"qas": counts["qas"], "failed": sum(failed.values()), **failed},

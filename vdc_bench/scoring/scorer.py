@@ -20,9 +20,10 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from vdc_bench.records import JudgeCalls
 from vdc_bench.scoring.batch_files import BatchJudgeClient, BatchRound
 from vdc_bench.scoring.caption_records import CaptionItem
-from vdc_bench.scoring.judge_client import CallStats, JudgeClient
+from vdc_bench.scoring.judge_client import JudgeClient
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import Protocol
 from vdc_bench.scoring.reply_parser import MAX_REPLY_CHARS, parse_answer_json, parse_verdict
@@ -61,7 +62,7 @@ class QAJudgement:
 @dataclass
 class ScoringOutcome:
     judgements: list[QAJudgement]
-    calls: CallStats
+    calls: JudgeCalls
     elapsed_s: float
 
 

@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vdc_bench.scoring.judge_client import CallStats, JudgeClient, JudgeUnusableError
+from vdc_bench.records import JudgeCalls
+from vdc_bench.scoring.judge_client import JudgeClient, JudgeUnusableError
 from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import fill_slots
 from vdc_bench.scoring.reply_parser import MAX_REPLY_CHARS, parse_verdict
@@ -95,7 +96,7 @@ async def _judge_one(judge: JudgeClient, protocol: VideoQaProtocol, record: dict
 
 
 async def _judge_all(records: Sequence[dict[str, Any]], settings: JudgeSettings, protocol: VideoQaProtocol,
-                     cache: VerdictCache) -> tuple[list[QaJudgement], CallStats]:
+                     cache: VerdictCache) -> tuple[list[QaJudgement], JudgeCalls]:
     async with JudgeClient(settings, cache, protocol.id) as judge:
         slots = asyncio.Semaphore(max(1, settings.concurrency))
 
@@ -130,7 +131,7 @@ def judge_video_qa(records: Sequence[dict[str, Any]], settings: JudgeSettings, c
             "parse_failed": sum(j.status == "parse_failed" for j in judgements),
             "generation_failed": sum(j.status == "generation_failed" for j in judgements),
         },
-        "calls": calls.as_dict(),
+        "calls": calls.to_dict(),
         "elapsed_s": round(time.perf_counter() - started, 3),
         "judgements": [asdict(j) for j in judgements],
     }
