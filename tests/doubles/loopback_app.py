@@ -9,8 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from typing import Any
 
 from aiohttp import web
+
+
+def chat_completion(reply_id: str, model: str, text: str, usage: dict[str, Any]) -> web.Response:
+    """An OpenAI chat-completion reply with one choice, as the stub servers answer."""
+    return web.json_response({
+        "id": reply_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": usage,
+    })
+
+
+def model_list(model: str) -> web.Response:
+    """The ``/v1/models`` reply of a server that serves one model."""
+    return web.json_response({"object": "list", "data": [{"id": model, "object": "model"}]})
 
 
 class LoopbackApp:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import base64
 import io
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from aiohttp import web
 
-from doubles.loopback_app import LoopbackApp
+from doubles.loopback_app import LoopbackApp, chat_completion, model_list
 
 
 @dataclass(frozen=True)
@@ -100,17 +99,11 @@ class StubCaptionerServer(LoopbackApp):
         width, height = got.frame_sizes[0]
         words = " ".join(got.prompt.split()[:6])
         text = f"A video seen as {got.frames} frames of {width}x{height} pixels, described for: {words}"
-        return web.json_response({
-            "id": f"stub-captioner-{len(self.received)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model") or self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": got.frames, "completion_tokens": len(text.split()), "total_tokens": 0},
-        })
+        return chat_completion(f"stub-captioner-{len(self.received)}", body.get("model") or self.model, text,
+                               {"prompt_tokens": got.frames, "completion_tokens": len(text.split()), "total_tokens": 0})
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+        return model_list(self.model)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)

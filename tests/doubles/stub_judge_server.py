@@ -21,14 +21,13 @@ import hashlib
 import json
 import re
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from doubles.loopback_app import LoopbackApp
+from doubles.loopback_app import LoopbackApp, chat_completion, model_list
 
 FAULTS = ("401", "429", "500", "503", "timeout", "garbage")
 _WORD = re.compile(r"[A-Za-z]+")
@@ -140,17 +139,11 @@ class StubJudgeServer(LoopbackApp):
             text = "I think the predicted answer is partially related to the correct answer."
         with self._lock:
             self.served[key] += 1
-        return web.json_response({
-            "id": f"stub-{key:x}-{attempt}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model") or cfg.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": _usage(body.get("messages") or [], text),
-        })
+        return chat_completion(f"stub-{key:x}-{attempt}", body.get("model") or cfg.model, text,
+                               _usage(body.get("messages") or [], text))
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"object": "list", "data": [{"id": self.config.model, "object": "model"}]})
+        return model_list(self.config.model)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
