@@ -68,10 +68,12 @@ else
   [ -x "$JVENV/bin/python" ] || "$PY" -m venv "$JVENV"
   "$JVENV/bin/python" -m pip install -q -U pip wheel setuptools
   if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
-    echo "[bootstrap_judge] compiling $LLAMA_CPP_PYTHON ($build build; first time per machine: 3-6 min) ..." >&2
+    echo "[bootstrap_judge] compiling $LLAMA_CPP_PYTHON ($build build; first time per machine: a few minutes) ..." >&2
     mkdir -p "$wheels"
     partial=$(mktemp -d "$wheels/.partial.XXXXXX")
-    CMAKE_ARGS=$cmake_args nice -n 10 "$JVENV/bin/python" -m pip wheel -q --no-deps --no-cache-dir -w "$partial" \
+    # Not niced: whoever runs this waits for the wheel, and on a shared machine a niced compile got what others
+    # left (a fresh `make demo` waited 412 s for it beside another session's tests).
+    CMAKE_ARGS=$cmake_args "$JVENV/bin/python" -m pip wheel -q --no-deps --no-cache-dir -w "$partial" \
       "${LLAMA_CPP_PYTHON/\[server\]/}"
     mv "$partial"/llama_cpp_python-0.3.36-*.whl "$wheels"/  # only a finished wheel lands in the cache
     rm -rf "$partial"
