@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything `make demo` needs, timed. The judge runtime (llama.cpp: seconds from this machine's wheel
-# cache, minutes of compiling on a fresh machine; niced) is built beside the project venv and then the judge
+# cache, minutes of compiling on a fresh machine) is built beside the project venv and then the judge
 # model (the demo needs only qwen2.5-coder-1.5b; the smoke-test model is left to `make judge`), which are
 # mostly downloads and unpacking.
 # Usage: bash scripts/bootstrap_demo.sh TIMES_JSON   (seconds per step, read by `vdc-bench demo --setup-times`)

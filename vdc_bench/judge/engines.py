@@ -97,7 +97,7 @@ def ensure_judge_python(log: Callable[[str], None]) -> tuple[Path, str]:
         )
     log(
         f"[judge] building the embedded judge runtime with {BOOTSTRAP_SCRIPT.name} "
-        "(compiles llama-cpp-python once per machine: 3-6 minutes on 2 cores) ..."
+        "(compiles llama-cpp-python once per machine: a few minutes on 2 cores) ..."
     )
     done = subprocess.run(["bash", str(BOOTSTRAP_SCRIPT), "--no-models"], stdout=sys.stderr)
     llama_cpp_version.cache_clear()
