@@ -8,8 +8,9 @@
 # drop torchvision on CPU, then our package with --no-deps.
 # The installs go through uv (a PyPI wheel, put into the venv first): it resolves the same versions as
 # pip (compared package by package) but downloads and unpacks in parallel: 44 s from an empty uv cache
-# instead of pip's 163 s with a warm one, for this venv on 2 cores (the bytecode step below comes on top). uv does not read pip's configuration, so scripts/pip_config_for_uv.py hands
-# pip's index, extra indexes, find-links, constraints, certificate and timeout to it as UV_* variables.
+# instead of pip's 163 s with a warm one, for this venv on 2 cores (the bytecode step below comes on top).
+# uv does not read pip's configuration, so scripts/pip_config_for_uv.py hands pip's index, extra indexes,
+# find-links, constraints, certificate and timeout to it as UV_* variables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VDC_BENCH_VENV:-.venv}

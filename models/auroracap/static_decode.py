@@ -157,6 +157,12 @@ class Decoded:
     batch: int  # rows of the batch it decoded in
 
 
+def attention_span(columns: int, max_len: int) -> int:
+    """The cache columns a decode step's attention reads when its longest row needs ``columns``: rounded up to
+    ``_SPAN_QUANTUM`` (one captured graph per span), at most the whole cache."""
+    return min(max_len, -(-columns // _SPAN_QUANTUM) * _SPAN_QUANTUM)
+
+
 def _cache(kv: torch.Tensor) -> torch.Tensor:
     """A layer's (2, B, KV, max_len, D) cache, its length marked symbolic for the compiled functions that
     write it: a cache of another length (a later batch's, or grown for a longer request) then reuses their
@@ -465,8 +471,7 @@ class StaticKVDecoder:
                         admit(row, *nxt)
                 if all(o is None for o in occupant):
                     break
-            span = min(buf.max_len, -(-max(r for r, o in zip(reach, occupant, strict=True) if o) // _SPAN_QUANTUM)
-                       * _SPAN_QUANTUM)
+            span = attention_span(max(r for r, o in zip(reach, occupant, strict=True) if o), buf.max_len)
             if self.use_cuda_graph:
                 graph = buf.graphs.get(span) if buf.graph_eos == self._eos else None
                 if graph is None:

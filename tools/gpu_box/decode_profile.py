@@ -34,12 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from vdc_bench.gpu_bench.inputs import build_model, make_inputs
-from vdc_bench.gpu_bench.roofline import LlmShape
+from vdc_bench.gpu_bench.roofline import decode_step_seconds
 from vdc_bench.gpu_bench.run import measure_card
-from vdc_bench.models.auroracap import static_decode
 from vdc_bench.models.auroracap.decode_attention import decode_attention
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
-from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
+from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder, attention_span
 
 
 def median_ms(fn, repeats: int = 20, warmup: int = 3) -> float:
@@ -150,8 +149,7 @@ def kernel_variants(device, ctx: int) -> list[dict]:
 
 def _span(buf, steps: int) -> int:
     """The attention span the decoder would choose for the next ``steps`` steps (all rows live)."""
-    need = int((buf.column + 1).max()) + steps
-    return min(buf.max_len, -(-need // static_decode._SPAN_QUANTUM) * static_decode._SPAN_QUANTUM)
+    return attention_span(int((buf.column + 1).max()) + steps, buf.max_len)
 
 
 def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path, backends: list[str],
@@ -160,7 +158,6 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path,
     spans) and over the span the decoder picks (``span``)."""
     lm = model.language_model
     vocab = lm.config.vocab_size
-    llm = LlmShape()
     rows = []
     steps = 64
     for backend in backends:
@@ -173,7 +170,7 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path,
         for batch in batches:
             buf = _fill(decoder, seq, batch, new_tokens, vocab)
             contexts = (buf.column + 1).sum().item() + batch * (steps + 2) // 2  # mean over the timed steps
-            floor_ms = (llm.weight_bytes + llm.kv_bytes_per_token * contexts) / card.bandwidth * 1e3
+            floor_ms = decode_step_seconds([contexts], card) * 1e3
             for read, span in (("full", buf.max_len), ("span", _span(buf, steps + 2))):
                 saved = [t.clone() for t in buf.bookkeeping()]
                 ms = median_ms(decoder._capture(span).replay, repeats=steps, warmup=2)

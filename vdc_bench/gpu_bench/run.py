@@ -137,23 +137,8 @@ def _graph_ms(fn, repeats: int) -> float:
     return _median_ms(graph.replay, repeats, 2)
 
 
-def _merge_inputs(model: AuroraCapModel, frames: int, ratio: float) -> tuple[int, list[tuple[torch.Tensor, ...]]]:
-    """r and random (x, size, metric) of every ToMe step of one ViT forward, on the model's real shapes."""
-    cfg = model.vision_tower.config
-    side, layers = cfg.image_size, cfg.num_hidden_layers
-    r = merge_r(side, side, cfg.patch_size, layers, ratio)
-    inputs, t = [], (side // cfg.patch_size) ** 2 + 1
-    head_dim = cfg.hidden_size // cfg.num_attention_heads
-    kw = {"device": model.device, "dtype": model.dtype}
-    for _ in range(layers):
-        inputs.append((torch.randn(frames, t, cfg.hidden_size, **kw), torch.ones(frames, t, 1, **kw),
-                       torch.randn(frames, t, head_dim, **kw)))
-        t -= protected_cap(t, r)
-    return r, inputs
-
-
-def vision_flops(model: AuroraCapModel, frames: int, ratio: float) -> float:
-    """FLOPs of one request's ViT: the tokens entering each block shrink by ToMe's merges."""
+def _tokens_by_block(model: AuroraCapModel, ratio: float) -> tuple[int, list[int]]:
+    """ToMe's r and the tokens of one frame entering each ViT block at ``ratio`` (the merges shrink them)."""
     cfg = model.vision_tower.config
     side, layers = cfg.image_size, cfg.num_hidden_layers
     r = merge_r(side, side, cfg.patch_size, layers, ratio)
@@ -161,7 +146,23 @@ def vision_flops(model: AuroraCapModel, frames: int, ratio: float) -> float:
     for _ in range(layers):
         tokens.append(t)
         t -= protected_cap(t, r)
-    return frames * vit_flops(tokens, cfg.hidden_size, cfg.intermediate_size)
+    return r, tokens
+
+
+def _merge_inputs(model: AuroraCapModel, frames: int, ratio: float) -> tuple[int, list[tuple[torch.Tensor, ...]]]:
+    """r and random (x, size, metric) of every ToMe step of one ViT forward, on the model's real shapes."""
+    cfg = model.vision_tower.config
+    r, tokens = _tokens_by_block(model, ratio)
+    head_dim = cfg.hidden_size // cfg.num_attention_heads
+    kw = {"device": model.device, "dtype": model.dtype}
+    return r, [(torch.randn(frames, t, cfg.hidden_size, **kw), torch.ones(frames, t, 1, **kw),
+                torch.randn(frames, t, head_dim, **kw)) for t in tokens]
+
+
+def vision_flops(model: AuroraCapModel, frames: int, ratio: float) -> float:
+    """FLOPs of one request's ViT: the tokens entering each block shrink by ToMe's merges."""
+    cfg = model.vision_tower.config
+    return frames * vit_flops(_tokens_by_block(model, ratio)[1], cfg.hidden_size, cfg.intermediate_size)
 
 
 def merge_ms(r: int, inputs: list[tuple[torch.Tensor, ...]], repeats: int) -> float:
