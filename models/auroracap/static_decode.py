@@ -440,8 +440,8 @@ class StaticKVDecoder:
         buf.finished.fill_(True)
         occupant: list[tuple[int, float, float] | None] = [None] * buf.batch  # (request index, prefill s, admitted at)
         deadline = [0] * buf.batch  # the step count by which a row must have finished (its length limit)
-        # Per row, an upper bound of the columns its next step reads (its cache column + 1): the host's copy
-        # of the device's columns, which stop advancing, unseen, when a row finishes early.
+        # Per row, an upper bound of the columns its next step reads (its cache column + 1), less the step
+        # count: the host's copy of the device's columns, which stop advancing, unseen, when a row finishes early.
         reach = [0] * buf.batch
         steps = 0
 
@@ -452,7 +452,7 @@ class StaticKVDecoder:
             prefill_s = self._admit(row, request)
             occupant[row] = (index, prefill_s, time.perf_counter())
             deadline[row] = steps + request.max_new_tokens - 1
-            reach[row] = request.embeds.shape[0] + 1
+            reach[row] = request.embeds.shape[0] + 1 - steps
 
         for row, (index, request) in enumerate(first):
             admit(row, index, request)
@@ -471,7 +471,7 @@ class StaticKVDecoder:
                         admit(row, *nxt)
                 if all(o is None for o in occupant):
                     break
-            span = attention_span(max(r for r, o in zip(reach, occupant, strict=True) if o), buf.max_len)
+            span = attention_span(max(r for r, o in zip(reach, occupant, strict=True) if o) + steps, buf.max_len)
             if self.use_cuda_graph:
                 graph = buf.graphs.get(span) if buf.graph_eos == self._eos else None
                 if graph is None:
@@ -479,8 +479,6 @@ class StaticKVDecoder:
                 graph.replay()
             else:
                 self._decode_step(span)
-            for row in range(buf.batch):
-                reach[row] += 1
             steps += 1
 
     def generate(
