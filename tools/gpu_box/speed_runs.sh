@@ -16,11 +16,12 @@
 #                                               rho 0.4 with the compiled static-cache baseline (batch 1 and 8)
 #   bash tools/gpu_box/speed_runs.sh final2 OUT  a longer e2e (320 captions, batch 16),
 #                                               bench 16 frames rho 0.1 at batch 1 only
-#   bash tools/gpu_box/speed_runs.sh targets OUT every figure the speed targets name, one call (~9 min): 16 frames rho 0.4
+#   bash tools/gpu_box/speed_runs.sh targets OUT the bench figures the speed targets name (~8 min): 16 frames rho 0.4
 #                                               with both baselines and static vs continuous, rho 0.1 at batch 1,
-#                                               lmms-eval e2e (320 captions); needs lmms-eval importable
-#   bash tools/gpu_box/speed_runs.sh grid OUT    then, on the same machine: fp32 identity, 16 frames rho 0.2/1.0,
-#                                               8 frames x rho 0.1/0.2/0.4/1.0
+#                                               fp32 token identity
+#   bash tools/gpu_box/speed_runs.sh e2e320 OUT  then, on the same machine: lmms-eval e2e (320 captions, batch 16; a fresh
+#                                               machine first writes the 7B checkpoint); needs lmms-eval importable
+#   bash tools/gpu_box/speed_runs.sh grid OUT    then: 16 frames rho 0.2/1.0, 8 frames x rho 0.1/0.2/0.4/1.0
 #   bash tools/gpu_box/speed_runs.sh ab OUT      batch 1 at rho 0.4 and 0.1, this code against the code in .device/base
 #                                               (each in a fresh process, alternating), lmms-eval e2e (320 captions,
 #                                               batch 16), fp32 token identity
@@ -69,14 +70,16 @@ base() {  # name, seconds, options...: the bench of the code in .device/base (a 
     grep -v "^\[bench\] {" "$out/$name.log" | tail -4
 }
 case $mode in
-targets)  # every figure the speed targets name, on one machine in one call (about 9 minutes): 16 frames, rho 0.4
-         # with both baselines and static vs continuous batching, rho 0.1 at batch 1, lmms-eval end to end (320)
+targets)  # the bench figures the speed targets name, on one machine in one call: 16 frames, rho 0.4 with both
+         # baselines and static vs continuous batching, rho 0.1 at batch 1, fp32 token identity
     bench rho04 300 --frames 16 --ratios 0.4 --max-batch 16 --baseline-batch 8 --stream-requests 64
     bench rho01 60 --frames 16 --ratios 0.1 --max-batch 1 --no-baseline
-    e2e b16_320 230 --batch-size 16 --videos 64 ;;
-grid)  # the rest of the grid and the fp32 identity, right after `targets` on the same (still warm) machine
     bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1
+        --baseline-batch 1 ;;
+e2e320)  # a call of its own: on a fresh machine the driver first writes the 7B checkpoint, then a warm-up run,
+         # then the timed run; 230 s beside the bench cut it before it wrote its result
+    e2e b16_320 420 --batch-size 16 --videos 64 ;;
+grid)  # the rest of the grid, on the same (still warm) machine
     bench rest16 150 --frames 16 --ratios 0.2,1.0 --max-batch 16 --stream-requests 48 --no-baseline
     bench rest8 200 --frames 8 --ratios 0.1,0.2,0.4,1.0 --max-batch 64 --stream-requests 64 --no-baseline ;;
 ab)  # the code before against this one, batch 1, fresh processes alternating; then lmms-eval e2e and fp32 identity
