@@ -16,7 +16,6 @@ import pytest
 
 from vdc_bench.judge import assets, embedded, engines, server
 from vdc_bench.scoring.caption_records import CaptionItem, QAPair
-from vdc_bench.scoring.judge_settings import JudgeSettings
 from vdc_bench.scoring.protocol import load_protocol
 from vdc_bench.scoring.scorer import judge_items
 from vdc_bench.scoring.verdict_cache import VerdictCache
@@ -52,9 +51,9 @@ def judge_env(tmp_path, monkeypatch):
 
 
 def score(endpoint: server.JudgeEndpoint, protocol: str, qas=QAS):
-    settings = JudgeSettings(
-        base_url=endpoint.base_url, model=endpoint.model, source="embedded", concurrency=2, timeout_s=300
-    )
+    # Resolved as a run resolves a URL of our llama.cpp server: the real server must take the sampling we send.
+    settings = embedded.resolve_judge(base_url=endpoint.base_url, model=endpoint.model, concurrency=2, timeout_s=300)
+    assert settings.repeat_penalty == embedded.NO_REPEAT_PENALTY
     items = [CaptionItem("detailed", "dog_park", CAPTION, tuple(qas))]
     return judge_items(items, settings, load_protocol(protocol), VerdictCache(None), progress=False)
 

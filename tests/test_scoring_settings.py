@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import pytest
 
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.judge import embedded, server
 from vdc_bench.judge.embedded import resolve_judge
+from vdc_bench.scoring.judge_client import request_body
 from vdc_bench.scoring.judge_settings import base_url_host
 from vdc_bench.scoring.qa_generation import parse_qa_list
+from vdc_bench.scoring.verdict_cache import request_key
 
 ENV = ("VDC_JUDGE", "VDC_JUDGE_BASE_URL", "VDC_JUDGE_MODEL", "OPENAI_API_KEY")
 
@@ -94,6 +99,27 @@ def test_a_url_of_a_served_llama_cpp_judge_gets_its_slot_default(monkeypatch):
     monkeypatch.setattr(embedded, "list_servers", lambda: [state])
     assert resolve_judge(base_url="http://localhost:8001/v1", model="m").concurrency == 1
     assert resolve_judge(base_url="http://localhost:8000/v1", model="m").concurrency == 128
+
+
+def test_llama_cpp_judges_are_asked_for_no_repeat_penalty_and_other_judges_get_none(monkeypatch):
+    # llama-cpp-python's server penalises repeated tokens (1.1) unless told otherwise; the protocol's judges don't.
+    state = server.ServerState(pid=1, host="127.0.0.1", port=8001, model="m", engine="llama-cpp", description="d",
+                               log="l", owner_pid=None, started_at=0.0, command=[])
+    monkeypatch.setattr(embedded, "list_servers", lambda: [state])
+    local = SimpleNamespace(base_url="http://127.0.0.1:8001/v1", model="m", description="embedded")
+    monkeypatch.setattr(embedded, "ensure_embedded_judge", lambda model=None: local)
+    messages = [{"role": "user", "content": "q"}]
+    for settings in (resolve_judge(mode="embedded"), resolve_judge(base_url="http://localhost:8001/v1", model="m")):
+        assert settings.repeat_penalty == 1.0
+        assert request_body(settings, messages, None)["repeat_penalty"] == 1.0
+        assert settings.public()["repeat_penalty"] == 1.0  # recorded with every result
+    other = resolve_judge(base_url="http://localhost:8000/v1", model="m")
+    assert other.repeat_penalty is None and "repeat_penalty" not in request_body(other, messages, None)
+    # The cache keys of other judges are what they were; a llama.cpp judge's replies are keyed apart.
+    assert "repeat_penalty" not in other.sampling()
+    with_penalty = replace(other, repeat_penalty=1.0)
+    assert request_key("m", "p", messages, with_penalty.sampling(), None) != request_key(
+        "m", "p", messages, other.sampling(), None)
 
 
 def test_concurrency_defaults_are_shown_in_help():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from vdc_bench.logs import logger
 from vdc_bench.scoring import judge_settings
 from vdc_bench.scoring.judge_settings import JudgeSettings
 
+NO_REPEAT_PENALTY = 1.0  # what llama-cpp-python's server must be told for OpenAI-style greedy replies
 _RESTARTED: set[str] = set()  # models whose owned server already crashed and was restarted once
 
 
@@ -81,11 +83,16 @@ def resolve_judge(
     mode: str | None = None,
     **options: Any,
 ) -> JudgeSettings:
-    """``scoring.judge_settings.resolve_judge`` with the embedded judge available (started on demand). A URL
-    of a llama.cpp server that ``judge serve`` started gets the embedded judge's concurrency default."""
+    """``scoring.judge_settings.resolve_judge`` with the embedded judge available (started on demand). The
+    embedded judge, and a URL of a llama.cpp server that ``judge serve`` started, get no repeat penalty (the
+    OpenAI API's greedy decoding, not llama-cpp-python's default); such a URL also gets the embedded judge's
+    concurrency default."""
     settings = judge_settings.resolve_judge(base_url, model, api_key, mode, embedded=_ensure, **options)
-    if options.get("concurrency") is None and settings.concurrency_default == "local":
-        llama_ports = {state.port for state in list_servers() if state.engine == "llama-cpp"}
-        if any(urlsplit(url).port in llama_ports for url in settings.base_urls()):
+    if settings.source == "embedded":
+        return replace(settings, repeat_penalty=NO_REPEAT_PENALTY)
+    llama_ports = {state.port for state in list_servers() if state.engine == "llama-cpp"}
+    if any(urlsplit(url).port in llama_ports for url in settings.base_urls()):
+        settings = replace(settings, repeat_penalty=NO_REPEAT_PENALTY)
+        if options.get("concurrency") is None and settings.concurrency_default == "local":
             settings = judge_settings.with_default_concurrency(settings, "embedded")
     return settings

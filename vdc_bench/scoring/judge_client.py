@@ -113,6 +113,8 @@ def request_body(
     }
     if settings.seed is not None:
         body["seed"] = settings.seed
+    if settings.repeat_penalty is not None:
+        body["repeat_penalty"] = settings.repeat_penalty
     if response_format is not None:
         body["response_format"] = response_format
     return body

@@ -68,6 +68,10 @@ class JudgeSettings:
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
     concurrency_default: str | None = None  # the kind whose default ``concurrency`` is; None: set explicitly
+    # Sent only when set. llama-cpp-python's server divides the logits of tokens the reply already holds by 1.1
+    # unless a request says otherwise; the OpenAI API, vLLM and SGLang (the published judge) apply no such
+    # penalty, so requests to our llama.cpp judges carry 1.0.
+    repeat_penalty: float | None = None
 
     def __post_init__(self) -> None:
         # Zero workers would wait forever and zero attempts would fail every QA: reject, never score.
@@ -85,7 +89,10 @@ class JudgeSettings:
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters sent with every call (and part of every cache key)."""
-        return {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
+        sampling = {"temperature": self.temperature, "seed": self.seed, "max_tokens": self.max_tokens}
+        if self.repeat_penalty is not None:
+            sampling["repeat_penalty"] = self.repeat_penalty
+        return sampling
 
     def public(self) -> dict[str, Any]:
         """What results may record: no key, no full URL (it can carry credentials or tokens)."""
