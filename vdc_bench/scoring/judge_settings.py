@@ -68,7 +68,7 @@ class JudgeSettings:
     description: str = ""
     revive: LocalJudgeHook | None = field(default=None, repr=False, compare=False)
     concurrency_default: str | None = None  # the kind whose default ``concurrency`` is; None: set explicitly
-    # Sent only when set. llama-cpp-python's server divides the logits of tokens the reply already holds by 1.1
+    # Sent only when set. llama-cpp-python's server penalises (by 1.1) the logits of tokens the reply already holds
     # unless a request says otherwise; the OpenAI API, vLLM and SGLang (the published judge) apply no such
     # penalty, so requests to our llama.cpp judges carry 1.0.
     repeat_penalty: float | None = None
