@@ -123,3 +123,23 @@ def test_attention_spans_shorter_than_the_cache_give_the_same_tokens(model_tiny_
     assert decoder._buffers.max_len == 256 and max(spans) <= 80 and len(set(spans)) >= 5
     for want, got in zip(whole, spanned, strict=True):
         assert torch.equal(got.tokens, want.tokens)
+
+
+def test_steps_inside_bookkeeping_kept_leave_no_trace(model_tiny_checkpoints):
+    """What a graph capture's warm-up steps (and a profile's timing replays) rely on: steps run inside
+    ``bookkeeping_kept`` leave the positions, columns, mask, tokens and outputs as they were; the same steps
+    outside it do change them."""
+    lm = _language_model(model_tiny_checkpoints["xtuner"])
+    g = torch.Generator().manual_seed(5)
+    decoder = StaticKVDecoder(lm)
+    decoder.generate([torch.randn(n, lm.config.hidden_size, generator=g) for n in (9, 4)], 6, eos_token_id=10**6)
+    buf = decoder._buffers
+    with torch.inference_mode():  # the decoder's buffers are inference tensors, as in every real run
+        buf.finished.fill_(False)  # rows live again, so a step moves every piece of the bookkeeping
+        before = [t.clone() for t in buf.bookkeeping()]
+        with buf.bookkeeping_kept():
+            for _ in range(3):
+                decoder._decode_step(buf.max_len)
+        assert all(torch.equal(a, b) for a, b in zip(before, buf.bookkeeping(), strict=True))
+        decoder._decode_step(buf.max_len)
+        assert not all(torch.equal(a, b) for a, b in zip(before, buf.bookkeeping(), strict=True))

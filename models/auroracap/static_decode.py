@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -199,6 +200,15 @@ class _Buffers:
     def bookkeeping(self) -> tuple[torch.Tensor, ...]:
         """The tensors a decode step mutates besides the cache slots."""
         return (self.bias, self.token, self.position, self.column, self.step, self.finished, self.out)
+
+    @contextmanager
+    def bookkeeping_kept(self) -> Iterator[None]:
+        """Steps run inside leave the bookkeeping as they found it (the cache slots they wrote are rewritten
+        by the real steps anyway): warm-ups before a capture, replays that only time a step."""
+        saved = [t.clone() for t in self.bookkeeping()]
+        yield
+        for tensor, value in zip(self.bookkeeping(), saved, strict=True):
+            tensor.copy_(value)
 
     def grow(self, max_len: int, width: int) -> None:
         """Enlarge the cache and output in place of the old ones, keeping their contents (a longer
@@ -371,20 +381,18 @@ class StaticKVDecoder:
         buf = self._buffers
         if buf.graph_eos != self._eos:
             buf.graphs.clear()
-        saved = [t.clone() for t in buf.bookkeeping()]
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(_WARMUP_STEPS):  # compilation, kernel choice and workspaces happen outside the capture
+        with buf.bookkeeping_kept():
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(_WARMUP_STEPS):  # compilation, kernel choice and workspaces happen outside the capture
+                    self._decode_step(span)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            if buf.graph_pool is None:
+                buf.graph_pool = torch.cuda.graph_pool_handle()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=buf.graph_pool):
                 self._decode_step(span)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        if buf.graph_pool is None:
-            buf.graph_pool = torch.cuda.graph_pool_handle()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=buf.graph_pool):
-            self._decode_step(span)
-        for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
-            tensor.copy_(value)  # undo the warm-up side effects (cache slots get rewritten anyway)
         buf.graphs[span], buf.graph_eos = graph, self._eos
         return graph
 

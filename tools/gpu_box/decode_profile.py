@@ -172,10 +172,8 @@ def step_times(model, seq, batches: list[int], new_tokens: int, card, out: Path,
             contexts = (buf.column + 1).sum().item() + batch * (steps + 2) // 2  # mean over the timed steps
             floor_ms = decode_step_seconds([contexts], card) * 1e3
             for read, span in (("full", buf.max_len), ("span", _span(buf, steps + 2))):
-                saved = [t.clone() for t in buf.bookkeeping()]
-                ms = median_ms(decoder._capture(span).replay, repeats=steps, warmup=2)
-                for tensor, value in zip(buf.bookkeeping(), saved, strict=True):
-                    tensor.copy_(value)
+                with buf.bookkeeping_kept():
+                    ms = median_ms(decoder._capture(span).replay, repeats=steps, warmup=2)
                 rows.append({"backend": backend, "batch": batch, "read": read, "span": span, "max_len": buf.max_len,
                              "kernel_settings": best if backend == "triton" else None, "ms_per_step": ms,
                              "floor_ms": floor_ms, "ratio": ms / floor_ms, "mean_context": contexts / batch})

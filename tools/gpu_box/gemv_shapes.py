@@ -18,22 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from gpu_box.decode_profile import median_ms
+from vdc_bench.gpu_bench.run import capture_graph
 
 SHAPES = {"qkv": (12288, 4096), "o": (4096, 4096), "gate_up": (22016, 4096), "down": (4096, 11008)}
 
 
 def _graph_us(fn, calls: int = 20, replays: int = 30) -> float:
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(calls):
-            fn()
-    return median_ms(graph.replay, repeats=replays, warmup=1) * 1e3 / calls
+    return median_ms(capture_graph(fn, calls, warmup=3).replay, repeats=replays, warmup=1) * 1e3 / calls
 
 
 def variants(x: torch.Tensor, w: torch.Tensor) -> dict:

@@ -124,17 +124,25 @@ def measure_card(device: torch.device) -> Card:
     return Card(torch.cuda.get_device_name(device), 2 * 2**30 / (copy_ms / 1e3), 2 * 8192**3 / (mm_ms / 1e3))
 
 
-def _graph_ms(fn, repeats: int) -> float:
-    """Median time of ``fn`` replayed from a CUDA graph (how the fast path runs the encoder)."""
+def capture_graph(fn, calls: int = 1, warmup: int = 1) -> torch.cuda.CUDAGraph:
+    """A CUDA graph of ``calls`` calls of ``fn``, captured after ``warmup`` calls on a side stream (kernel
+    choice and workspaces happen outside the capture)."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        fn()
+        for _ in range(warmup):
+            fn()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        fn()
-    return _median_ms(graph.replay, repeats, 2)
+        for _ in range(calls):
+            fn()
+    return graph
+
+
+def _graph_ms(fn, repeats: int) -> float:
+    """Median time of ``fn`` replayed from a CUDA graph (how the fast path runs the encoder)."""
+    return _median_ms(capture_graph(fn).replay, repeats, 2)
 
 
 def _tokens_by_block(model: AuroraCapModel, ratio: float) -> tuple[int, list[int]]:
