@@ -151,7 +151,8 @@ class AuroraCapCaptioner:
 
     def _static_decoder(self) -> StaticKVDecoder:
         if self._decoder is None:
-            self._decoder = StaticKVDecoder(self.model.language_model, attention=self.settings.decode_attention)
+            self._decoder = StaticKVDecoder(self.model.language_model, attention=self.settings.decode_attention,
+                                            fused_batch1=self.settings.decode_batch1 == "fused")
         return self._decoder
 
     def describe(self) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class AuroraCapCaptioner:
             "attn_implementation": self.settings.attn_implementation,
             "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
             "decode_attention": self.settings.decode_attention, "vision": self.settings.vision,
+            "decode_batch1": self.settings.decode_batch1,
             # semantics switches (upstream's behaviour unless set otherwise)
             "stop_strings": self.settings.stop_strings, "sample_rule": self.settings.sample_rule,
             "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,

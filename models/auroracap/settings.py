@@ -17,6 +17,7 @@ from transformers import GenerationConfig
 from vdc_bench.errors import VdcBenchError
 from vdc_bench.models.auroracap.arg_names import (
     ALIASES,
+    BATCH1_KERNELS,
     DEFAULT_NUM_FRM,
     DEFAULT_TOKEN_KEPT_RATIO,
     canonical_name,
@@ -71,6 +72,9 @@ class AuroraCapSettings:
     # the static decoder's decode-step attention: sdpa = SDPA over all cache columns under a mask;
     # triton = split-K kernel over each row's valid columns (decode_attention.py; CUDA, opt-in: slower).
     decode_attention: str = "sdpa"
+    # the static decoder at batch 1: torch = the layer functions (compiled on CUDA, cuBLAS GEMVs); fused =
+    # decode_gemv.py's Triton kernels, norm/RoPE/SiLU/residual fused into the GEMVs (CUDA, opt-in: not yet timed).
+    decode_batch1: str = "torch"
     # frame encoder: graphed = replayed from CUDA graphs (graphed_vision.py, bit-identical features),
     # eager = plain module calls; auto = graphed on CUDA, eager elsewhere.
     vision: str = "auto"
@@ -122,6 +126,8 @@ class AuroraCapSettings:
             raise ModelArgError(f"decode must be one of {DECODE_BACKENDS}, got {self.decode!r}")
         if self.decode_attention not in ATTENTION_BACKENDS:
             raise ModelArgError(f"decode_attention must be one of {ATTENTION_BACKENDS}, got {self.decode_attention!r}")
+        if self.decode_batch1 not in BATCH1_KERNELS:
+            raise ModelArgError(f"decode_batch1 must be one of {BATCH1_KERNELS}, got {self.decode_batch1!r}")
         if self.vision not in VISION_BACKENDS:
             raise ModelArgError(f"vision must be one of {VISION_BACKENDS}, got {self.vision!r}")
         for name, allowed in SEMANTICS.items():

@@ -30,6 +30,11 @@ floor for AuroraCap's long captions. This decoder keeps the whole step on the de
   model's modules stay untouched, at the cost of those copies' memory). In a decode step the MLP's
   long reductions run as two K slices of one batched product (``decode_gemv_splits``), whose partial
   sums the next fused kernel adds. Attention stays eager;
+* ``fused_batch1=True`` (opt-in, CUDA) runs a batch of one row's layers through ``decode_gemv.py``'s fused
+  Triton kernels instead: four a layer around the attention, each streaming one weight matrix with the
+  element-wise work (RMSNorm, RoPE and the cache store, SiLU, the residual add) done in its registers,
+  where the compiled functions' cuBLAS GEMVs need about eleven small kernels a layer besides. Tested on
+  CPU (Triton's interpreter), not yet timed on a GPU;
 * K and V of a layer live in one (2, B, kv_heads, max_len, head_dim) tensor, and masking is an
   additive float mask kept up to date in place (one write per step) rather than a boolean mask that
   attention would convert again in every layer;
@@ -241,6 +246,7 @@ class StaticKVDecoder:
         compile_prefill: bool = True,
         sync_every: int = 16,
         attention: str = "sdpa",
+        fused_batch1: bool = False,
     ) -> None:
         cfg = lm.config
         rope_type = (getattr(cfg, "rope_scaling", None) or {}).get("rope_type", "default")
@@ -263,6 +269,11 @@ class StaticKVDecoder:
             from vdc_bench.models.auroracap.decode_attention import decode_attention
 
             self._split_k = decode_attention
+        self._gemv = None
+        if fused_batch1:
+            from vdc_bench.models.auroracap import decode_gemv
+
+            self._gemv = decode_gemv
         self.q_dim = cfg.num_attention_heads * self.head_dim
         self.kv_dim = cfg.num_key_value_heads * self.head_dim
         self.pre_weights, self.post_weights = [], []  # per layer: (ln1, w_qkv), (wo, ln2, w_gate_up, w_down)
@@ -329,6 +340,20 @@ class StaticKVDecoder:
         x = post(x, attn, *self.post_weights[last], self.eps, splits)
         return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
 
+    def _forward_fused(self, x: torch.Tensor, positions: torch.Tensor, attend, column: torch.Tensor) -> torch.Tensor:
+        """A batch-1 decode step's layers as decode_gemv.py's kernels, four per layer around the attention;
+        x (1, 1, hidden) -> logits (1, vocab). K/V go into each layer's cache at ``column`` (1,)."""
+        gemv, cfg = self._gemv, self.lm.config
+        cos, sin = self.lm.model.rotary_emb(x, positions)
+        for i, ((ln1, w_qkv), (wo, ln2, w_gate_up, w_down)) in enumerate(
+            zip(self.pre_weights, self.post_weights, strict=True)
+        ):
+            q = gemv.qkv_rope(x, ln1, w_qkv, cos, sin, self._buffers.kv[i], column, self.eps,
+                              cfg.num_attention_heads, cfg.num_key_value_heads)
+            x = gemv.gemv_residual(x, attend(i, q, None), wo)
+            x = gemv.gemv_residual(x, gemv.gate_up_silu(x, ln2, w_gate_up, self.eps), w_down)
+        return self.lm.lm_head(self.lm.model.norm(x[:, -1]))
+
     # -- buffers and graph ----------------------------------------------------------------------
     @staticmethod
     def _sizes(request: DecodeRequest) -> tuple[int, int]:
@@ -361,7 +386,10 @@ class StaticKVDecoder:
             )
 
         x = self.lm.model.embed_tokens(buf.token[:, None])
-        logits = self._forward(x, buf.position[:, None], attend, self._step_fns, slot=(buf.rows, buf.column))
+        if self._gemv is not None and buf.batch == 1:
+            logits = self._forward_fused(x, buf.position[:, None], attend, buf.column)
+        else:
+            logits = self._forward(x, buf.position[:, None], attend, self._step_fns, slot=(buf.rows, buf.column))
         live = (~buf.finished).long()
         buf.position.add_(live)
         buf.column.add_(live)

@@ -27,6 +27,10 @@
 #                                               batch 16), fp32 token identity
 #   bash tools/gpu_box/speed_runs.sh ab2 OUT     16 frames: rho 0.4 with both baselines and static vs continuous
 #                                               batching, rho 0.1/0.2/1.0 without baselines
+#   bash tools/gpu_box/speed_runs.sh fused OUT   the fused batch-1 kernels (decode_batch1=fused): launch settings swept
+#                                               per kernel, then batch 1 at rho 0.4 through the torch layers and through
+#                                               the kernels at the best settings (fresh processes); then
+#                                               fused32 OUT (same OUT, next call): fp32 token identity through them
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
 #                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
@@ -61,6 +65,14 @@ e2e() {  # name, seconds, options...
     echo "[$name] exit $?"
     tail -12 "$out/$name.driver.log"
 }
+launched() {  # name, seconds, options...: the bench at the launch settings of the fused sweep in this OUT
+    local name=$1 limit=$2
+    shift 2
+    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.with_launch \
+        "$out/gemv/gemv_shapes.json" --output "$out/$name" "$@" >"$out/$name.log" 2>&1
+    echo "[$name] exit $?"
+    grep -v "^\[bench\] {" "$out/$name.log" | tail -4
+}
 base() {  # name, seconds, options...: the bench of the code in .device/base (a copy of an earlier commit)
     local name=$1 limit=$2
     shift 2
@@ -82,6 +94,17 @@ e2e320)  # a call of its own: on a fresh machine the driver first writes the 7B 
 grid)  # the rest of the grid, on the same (still warm) machine
     bench rest16 150 --frames 16 --ratios 0.2,1.0 --max-batch 16 --stream-requests 48 --no-baseline
     bench rest8 200 --frames 8 --ratios 0.1,0.2,0.4,1.0 --max-batch 64 --stream-requests 64 --no-baseline ;;
+fused)  # launch settings of the fused batch-1 kernels, then batch 1 through the torch layers and through the kernels
+    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout 150 python3 -m gpu_box.gemv_shapes --out "$out/gemv" \
+        --batches 1 --fused >"$out/gemv.log" 2>&1
+    echo "[gemv] exit $?"
+    grep "best launch\|Error" "$out/gemv.log"
+    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
+    bench torch04 90 --ratios 0.4 $b1
+    launched fused04 90 --ratios 0.4 $b1 --decode-batch1 fused ;;
+fused32)  # then fp32 token identity through the fused kernels at the same launch settings
+    launched fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1 --decode-batch1 fused ;;
 ab)  # the code before against this one, batch 1, fresh processes alternating; then lmms-eval e2e and fp32 identity
     b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
     base base04 90 --ratios 0.4 $b1
