@@ -77,7 +77,8 @@ with torch.no_grad():  # the random checkpoint's RMSNorm weights are all 1, whic
 lengths, limits = (9, 30, 5, 22), [12, 3, 10, 1]
 sequences = [torch.randn(n, lm.config.hidden_size, generator=g) for n in lengths]
 torch_layers = StaticKVDecoder(lm, sync_every=4)
-fused = StaticKVDecoder(lm, fused_batch1=True, sync_every=4)
+fused = StaticKVDecoder(lm, batch1="fused", sync_every=4)
+assert (torch_layers.batch1, fused.batch1) == ("torch", "fused")  # auto on a CPU device: torch
 for batch in (1, 2):  # batch 1 decodes through the kernels; batch 2 never does
     want = torch_layers.generate(sequences, limits, 10**6, batch_size=batch)
     got = fused.generate(sequences, limits, 10**6, batch_size=batch)
@@ -110,9 +111,15 @@ def test_decoder_tokens_equal_through_the_kernels(model_tiny_checkpoints):
 
 
 def test_model_arg_selects_the_kernels():
-    from vdc_bench.models.auroracap.settings import AuroraCapSettings, ModelArgError
+    import torch
 
-    assert AuroraCapSettings.from_model_args({"pretrained": "x"}).decode_batch1 == "torch"
+    from vdc_bench.models.auroracap.settings import AuroraCapSettings, ModelArgError
+    from vdc_bench.models.auroracap.static_decode import batch1_kernels
+
+    assert AuroraCapSettings.from_model_args({"pretrained": "x"}).decode_batch1 == "auto"
+    assert batch1_kernels("auto", torch.device("cuda")) == "fused"
+    assert batch1_kernels("auto", torch.device("cpu")) == "torch"
+    assert batch1_kernels("fused", torch.device("cpu")) == "fused"
     assert AuroraCapSettings.from_model_args({"pretrained": "x", "decode_batch1": "fused"}).decode_batch1 == "fused"
     with pytest.raises(ModelArgError, match="decode_batch1 must be one of"):
         AuroraCapSettings.from_model_args({"pretrained": "x", "decode_batch1": "triton"})

@@ -8,8 +8,9 @@
 ALIASES = {"token_merge_ratio": "token_kept_ratio", "max_frames_num": "num_frm", "slow_fast": "slowfast"}
 DEFAULT_TOKEN_KEPT_RATIO = 0.4
 DEFAULT_NUM_FRM = 16
-# the static decoder at batch 1: its torch layer functions, or decode_gemv.py's fused Triton kernels
-BATCH1_KERNELS = ("torch", "fused")
+# the static decoder at batch 1: its torch layer functions, or decode_gemv.py's fused Triton kernels; auto = fused
+# on CUDA, torch elsewhere
+BATCH1_KERNELS = ("auto", "torch", "fused")
 
 
 def canonical_name(name: str) -> str:

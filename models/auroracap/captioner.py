@@ -38,7 +38,7 @@ from vdc_bench.models.auroracap.settings import (
     cut_at_stop_strings,
     greedy_changes,
 )
-from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder
+from vdc_bench.models.auroracap.static_decode import DecodeRequest, StaticKVDecoder, batch1_kernels
 from vdc_bench.models.auroracap.video_io import DecodedVisual, load_visual
 
 
@@ -152,7 +152,7 @@ class AuroraCapCaptioner:
     def _static_decoder(self) -> StaticKVDecoder:
         if self._decoder is None:
             self._decoder = StaticKVDecoder(self.model.language_model, attention=self.settings.decode_attention,
-                                            fused_batch1=self.settings.decode_batch1 == "fused")
+                                            batch1=self.settings.decode_batch1)
         return self._decoder
 
     def describe(self) -> dict[str, Any]:
@@ -165,7 +165,7 @@ class AuroraCapCaptioner:
             "attn_implementation": self.settings.attn_implementation,
             "proportional_attention": self.settings.proportional_attention, "decode": self.settings.decode,
             "decode_attention": self.settings.decode_attention, "vision": self.settings.vision,
-            "decode_batch1": self.settings.decode_batch1,
+            "decode_batch1": batch1_kernels(self.settings.decode_batch1, self.device),
             # semantics switches (upstream's behaviour unless set otherwise)
             "stop_strings": self.settings.stop_strings, "sample_rule": self.settings.sample_rule,
             "frame_sampling": self.settings.frame_sampling, "image_placement": self.settings.image_placement,

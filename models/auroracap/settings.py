@@ -73,8 +73,8 @@ class AuroraCapSettings:
     # triton = split-K kernel over each row's valid columns (decode_attention.py; CUDA, opt-in: slower).
     decode_attention: str = "sdpa"
     # the static decoder at batch 1: torch = the layer functions (compiled on CUDA, cuBLAS GEMVs); fused =
-    # decode_gemv.py's Triton kernels, norm/RoPE/SiLU/residual fused into the GEMVs (CUDA, opt-in: not yet timed).
-    decode_batch1: str = "torch"
+    # decode_gemv.py's Triton kernels, norm/RoPE/SiLU/residual fused into the GEMVs; auto = fused on CUDA.
+    decode_batch1: str = "auto"
     # frame encoder: graphed = replayed from CUDA graphs (graphed_vision.py, bit-identical features),
     # eager = plain module calls; auto = graphed on CUDA, eager elsewhere.
     vision: str = "auto"

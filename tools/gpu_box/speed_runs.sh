@@ -100,7 +100,7 @@ fused)  # launch settings of the fused batch-1 kernels, then batch 1 through the
     echo "[gemv] exit $?"
     grep "best launch\|Error" "$out/gemv.log"
     b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
-    bench torch04 90 --ratios 0.4 $b1
+    bench torch04 90 --ratios 0.4 $b1 --decode-batch1 torch
     launched fused04 90 --ratios 0.4 $b1 --decode-batch1 fused ;;
 fused32)  # then fp32 token identity through the fused kernels at the same launch settings
     launched fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \

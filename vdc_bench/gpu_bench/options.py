@@ -28,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="float32 (TF32 off) checks that fast and baseline paths give the same greedy tokens")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of the fast path (median)")
     p.add_argument("--baseline-repeats", type=int, default=1, help="timed repeats of the baseline (median)")
-    p.add_argument("--decode-batch1", default="torch", choices=BATCH1_KERNELS,
-                   help="a batch of one row decodes through the torch layer functions or the fused Triton kernels")
+    p.add_argument("--decode-batch1", default="auto", choices=BATCH1_KERNELS,
+                   help="a batch of one row decodes through the torch layer functions or the fused Triton kernels "
+                        "(auto: fused on CUDA)")
     p.add_argument("--max-batch", type=int, default=64, help="upper bound of the batch search")
     p.add_argument("--headroom-gb", type=float, default=5.0, help="GPU memory the batch search leaves free")
     p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip transformers generate")

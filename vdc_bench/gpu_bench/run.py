@@ -501,9 +501,9 @@ def bench(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = build_model(device, dtype, args.size)
     print(f"[bench] model built in {time.perf_counter() - t0:.1f}s", flush=True)
-    decoder = StaticKVDecoder(model.language_model, fused_batch1=args.decode_batch1 == "fused")
+    decoder = StaticKVDecoder(model.language_model, batch1=args.decode_batch1)
     meta["decode_attention"] = decoder.attention
-    meta["decode_batch1"] = args.decode_batch1
+    meta["decode_batch1"] = decoder.batch1
     encoder = GraphedFrameEncoder(model) if device.type == "cuda" else model.encode_frames
     rows = []
     for frames, ratio in pairs:
