@@ -3,11 +3,8 @@ Triton's CPU interpreter; and the decoder's choice between the two."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from triton_interpreter import run_interpreted
 
 from vdc_bench.models.auroracap.settings import AuroraCapSettings, ModelArgError
 from vdc_bench.models.auroracap.static_decode import _attention_backend
@@ -69,24 +66,16 @@ print("decoder ok")
 """
 
 
-def _interpreted(code: str, *args: str) -> str:
-    pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1"}  # must be set before triton is imported
-    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def test_kernel_matches_masked_sdpa_on_ragged_lengths():
     """fp32 and fp16, MHA and GQA, lengths 1 / block multiples / not, one or many blocks per split:
     the kernel equals SDPA over the decoder's additive mask, and never reads past a row's length."""
-    assert "kernel ok" in _interpreted(_KERNEL_CHECK)
+    assert "kernel ok" in run_interpreted(_KERNEL_CHECK)
 
 
 def test_decoder_tokens_equal_with_the_kernel(model_tiny_checkpoints):
     """Continuous batching (5 ragged requests through 2 slots) gives the same fp32 greedy tokens with
     the split-K kernel as with SDPA."""
-    assert "decoder ok" in _interpreted(_DECODER_CHECK, str(model_tiny_checkpoints["xtuner"]))
+    assert "decoder ok" in run_interpreted(_DECODER_CHECK, str(model_tiny_checkpoints["xtuner"]))
 
 
 def test_backend_choice():

@@ -3,11 +3,8 @@ Triton's CPU interpreter; and the decoder's tokens through them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
+from triton_interpreter import run_interpreted
 
 _KERNEL_CHECK = """
 import torch
@@ -89,25 +86,17 @@ print("decoder ok")
 """
 
 
-def _interpreted(code: str, *args: str) -> str:
-    pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1"}  # must be set before triton is imported
-    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def test_kernels_match_the_decoders_torch_layers():
     """fp32 and fp16, GQA, masked K tails, ragged row blocks: QKV + RoPE + cache store, out-projection +
     residual, gate/up + SiLU, down + residual equal the decoder's torch functions up to summation order,
     and the cache changes at the step's column only."""
-    assert "kernels ok" in _interpreted(_KERNEL_CHECK)
+    assert "kernels ok" in run_interpreted(_KERNEL_CHECK)
 
 
 def test_decoder_tokens_equal_through_the_kernels(model_tiny_checkpoints):
     """Ragged requests (EOS never, length limits 1 to 12) streamed through one slot and through two: the
     fused batch-1 path gives the torch path's fp32 greedy tokens."""
-    assert "decoder ok" in _interpreted(_DECODER_CHECK, str(model_tiny_checkpoints["xtuner"]))
+    assert "decoder ok" in run_interpreted(_DECODER_CHECK, str(model_tiny_checkpoints["xtuner"]))
 
 
 def test_model_arg_selects_the_kernels():
