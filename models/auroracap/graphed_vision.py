@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from vdc_bench.models.auroracap.cuda_graph import capture
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
 
 
@@ -44,15 +45,7 @@ class GraphedFrameEncoder:
         while len(self._graphs) >= self.max_graphs:
             self._graphs.popitem(last=False)  # its memory pool goes with it
         inputs = torch.zeros(chunk, 3, height, width, dtype=self.model.dtype, device=self.model.device)
-        side = torch.cuda.Stream(self.model.device)
-        side.wait_stream(torch.cuda.current_stream(self.model.device))
-        with torch.cuda.stream(side):
-            for _ in range(2):  # kernel selection and workspaces outside the capture
-                self.model.encode_frames(inputs, ratio)
-        torch.cuda.current_stream(self.model.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            outputs = self.model.encode_frames(inputs, ratio)
+        graph, outputs = capture(lambda: self.model.encode_frames(inputs, ratio), 2, self.model.device)
         self._graphs[key] = captured = _Captured(graph, inputs, outputs)
         return captured
 

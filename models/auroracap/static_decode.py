@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 from vdc_bench.models.auroracap.arg_names import BATCH1_KERNELS
+from vdc_bench.models.auroracap.cuda_graph import capture
 
 _LEN_QUANTUM = 256  # cache length rounding, so consecutive batches reuse the buffers and their graphs
 _SPAN_QUANTUM = 256  # attention reads the cache's columns in multiples of this: one captured graph per span
@@ -349,8 +350,11 @@ class StaticKVDecoder:
                 break
             x, q, kv = between(x, attn, self.post_weights[i], cos, sin, self.pre_weights[i + 1], self.eps, *shape,
                                splits=splits, **store(i + 1))
-        x = post(x, attn, *self.post_weights[last], self.eps, splits)
-        return self.lm.lm_head(self.lm.model.norm(x[:, -1]))  # (B, vocab), last position only
+        return self._logits(post(x, attn, *self.post_weights[last], self.eps, splits))
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, hidden) after the last layer -> (B, vocab), of the last position only."""
+        return self.lm.lm_head(self.lm.model.norm(x[:, -1]))
 
     def _forward_fused(self, x: torch.Tensor, positions: torch.Tensor, attend, column: torch.Tensor) -> torch.Tensor:
         """A batch-1 decode step's layers as decode_gemv.py's kernels, four per layer around the attention;
@@ -364,7 +368,7 @@ class StaticKVDecoder:
                               cfg.num_attention_heads, cfg.num_key_value_heads)
             x = gemv.gemv_residual(x, attend(i, q, None), wo)
             x = gemv.gemv_residual(x, gemv.gate_up_silu(x, ln2, w_gate_up, self.eps), w_down)
-        return self.lm.lm_head(self.lm.model.norm(x[:, -1]))
+        return self._logits(x)
 
     # -- buffers and graph ----------------------------------------------------------------------
     @staticmethod
@@ -421,18 +425,10 @@ class StaticKVDecoder:
         buf = self._buffers
         if buf.graph_eos != self._eos:
             buf.graphs.clear()
+        if buf.graph_pool is None:
+            buf.graph_pool = torch.cuda.graph_pool_handle()
         with buf.bookkeeping_kept():
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                for _ in range(_WARMUP_STEPS):  # compilation, kernel choice and workspaces happen outside the capture
-                    self._decode_step(span)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            if buf.graph_pool is None:
-                buf.graph_pool = torch.cuda.graph_pool_handle()
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=buf.graph_pool):
-                self._decode_step(span)
+            graph, _ = capture(lambda: self._decode_step(span), _WARMUP_STEPS, self.device, pool=buf.graph_pool)
         buf.graphs[span], buf.graph_eos = graph, self._eos
         return graph
 

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from gpu_box.decode_profile import median_ms
-from vdc_bench.gpu_bench.run import capture_graph
 from vdc_bench.models.auroracap import decode_gemv as dg
+from vdc_bench.models.auroracap.cuda_graph import capture
 from vdc_bench.models.auroracap.static_decode import _rms_norm, attention_inputs
 
 SHAPES = {"qkv": (12288, 4096), "o": (4096, 4096), "gate_up": (22016, 4096), "down": (4096, 11008)}
@@ -33,7 +33,7 @@ FUSED_LAUNCHES = [dg.Launch(n, k, w, s) for n, k in ((4, 512), (4, 1024), (8, 25
 
 
 def _graph_us(fn, calls: int = 20, replays: int = 30) -> float:
-    return median_ms(capture_graph(fn, calls, warmup=3).replay, repeats=replays, warmup=1) * 1e3 / calls
+    return median_ms(capture(fn, warmup=3, calls=calls)[0].replay, repeats=replays, warmup=1) * 1e3 / calls
 
 
 def variants(x: torch.Tensor, w: torch.Tensor) -> dict:

@@ -43,9 +43,16 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 bench() {  # name, seconds, options...
-    local name=$1 limit=$2
-    shift 2
-    timeout "$limit" python3 -m vdc_bench.gpu_bench --output "$out/$name" "$@" >"$out/$name.log" 2>&1
+    run_bench vdc_bench.gpu_bench "$@"
+}
+launched() {  # name, seconds, options...: the bench at the launch settings of the fused sweep in this OUT
+    run_bench "gpu_box.with_launch $out/gemv/gemv_shapes.json" "$@"
+}
+run_bench() {  # module (and its leading arguments), name, seconds, options...
+    local module=$1 name=$2 limit=$3
+    shift 3
+    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m $module --output "$out/$name" "$@" \
+        >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep -v "^\[bench\] {" "$out/$name.log" | tail -40
 }
@@ -64,14 +71,6 @@ e2e() {  # name, seconds, options...
         --name "$name" "$@" >"$out/$name.driver.log" 2>&1
     echo "[$name] exit $?"
     tail -12 "$out/$name.driver.log"
-}
-launched() {  # name, seconds, options...: the bench at the launch settings of the fused sweep in this OUT
-    local name=$1 limit=$2
-    shift 2
-    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.with_launch \
-        "$out/gemv/gemv_shapes.json" --output "$out/$name" "$@" >"$out/$name.log" 2>&1
-    echo "[$name] exit $?"
-    grep -v "^\[bench\] {" "$out/$name.log" | tail -4
 }
 base() {  # name, seconds, options...: the bench of the code in .device/base (a copy of an earlier commit)
     local name=$1 limit=$2

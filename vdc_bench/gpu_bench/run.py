@@ -38,6 +38,7 @@ from vdc_bench.gpu_bench.inputs import Inputs, build_model, make_inputs
 from vdc_bench.gpu_bench.lengths import caption_lengths
 from vdc_bench.gpu_bench.options import add_arguments
 from vdc_bench.gpu_bench.roofline import Card, LlmShape, caption_seconds, vit_flops
+from vdc_bench.models.auroracap.cuda_graph import capture
 from vdc_bench.models.auroracap.graphed_vision import GraphedFrameEncoder
 from vdc_bench.models.auroracap.merge_schedule import merge_r, protected_cap
 from vdc_bench.models.auroracap.modeling import AuroraCapModel
@@ -124,25 +125,9 @@ def measure_card(device: torch.device) -> Card:
     return Card(torch.cuda.get_device_name(device), 2 * 2**30 / (copy_ms / 1e3), 2 * 8192**3 / (mm_ms / 1e3))
 
 
-def capture_graph(fn, calls: int = 1, warmup: int = 1) -> torch.cuda.CUDAGraph:
-    """A CUDA graph of ``calls`` calls of ``fn``, captured after ``warmup`` calls on a side stream (kernel
-    choice and workspaces happen outside the capture)."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(calls):
-            fn()
-    return graph
-
-
 def _graph_ms(fn, repeats: int) -> float:
     """Median time of ``fn`` replayed from a CUDA graph (how the fast path runs the encoder)."""
-    return _median_ms(capture_graph(fn).replay, repeats, 2)
+    return _median_ms(capture(fn, warmup=1)[0].replay, repeats, 2)
 
 
 def _tokens_by_block(model: AuroraCapModel, ratio: float) -> tuple[int, list[int]]:
