@@ -31,6 +31,8 @@
 #                                               per kernel, then batch 1 at rho 0.4 through the torch layers and through
 #                                               the kernels at the best settings (fresh processes); then
 #                                               fused32 OUT (same OUT, next call): fp32 token identity through them
+#   bash tools/gpu_box/speed_runs.sh b1 OUT      batch 1 only (~6 min): rho 0.4 through the torch layers and the default
+#                                               (fused on CUDA), rho 0.1 through the default, fp32 token identity
 #   bash tools/gpu_box/speed_runs.sh profile OUT where a decode step's time goes, SDPA vs the split-K kernel (and the
 #                                               kernel checked against SDPA), what a fresh process spends before its
 #                                               first step (cold, then warm compile caches), lmms-eval e2e with SDPA
@@ -101,6 +103,14 @@ fused)  # launch settings of the fused batch-1 kernels, then batch 1 through the
     b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
     bench torch04 90 --ratios 0.4 $b1 --decode-batch1 torch
     launched fused04 90 --ratios 0.4 $b1 --decode-batch1 fused ;;
+b1)  # the batch-1 targets at the default layers (fused on CUDA) when little device time is left: rho 0.4 through the
+    # torch layers and through the default, rho 0.1 through the default (fresh processes), fp32 token identity
+    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
+    bench torch04 90 --ratios 0.4 $b1 --decode-batch1 torch
+    bench auto04 90 --ratios 0.4 $b1
+    bench auto01 70 --ratios 0.1 $b1
+    bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
+        --baseline-batch 1 ;;
 fused32)  # then fp32 token identity through the fused kernels at the same launch settings
     launched fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
         --baseline-batch 1 --decode-batch1 fused ;;
