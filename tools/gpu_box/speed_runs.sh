@@ -42,6 +42,10 @@ for sub in models lmms_tasks; do  # what installing the package would map
     [ -e vdc_bench/$sub ] || ln -sfn "$PWD/$sub" vdc_bench/$sub
 done
 mkdir -p "$out"
+export PYTHONPATH="$PWD/tools${PYTHONPATH:+:$PYTHONPATH}"  # gpu_box.* beside vdc_bench
+# batch 1 in a fresh process; fp32 token identity against the dynamic-cache baseline (both at 16 frames)
+batch1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
+fp32_identity="--dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic --baseline-batch 1"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 bench() {  # name, seconds, options...
@@ -53,7 +57,7 @@ launched() {  # name, seconds, options...: the bench at the launch settings of t
 run_bench() {  # module (and its leading arguments), name, seconds, options...
     local module=$1 name=$2 limit=$3
     shift 3
-    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m $module --output "$out/$name" "$@" \
+    timeout "$limit" python3 -m $module --output "$out/$name" "$@" \
         >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep -v "^\[bench\] {" "$out/$name.log" | tail -40
@@ -61,7 +65,7 @@ run_bench() {  # module (and its leading arguments), name, seconds, options...
 profile() {  # name, seconds, options...
     local name=$1 limit=$2
     shift 2
-    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.decode_profile --out "$out" "$@" \
+    timeout "$limit" python3 -m gpu_box.decode_profile --out "$out" "$@" \
         >"$out/$name.log" 2>&1
     echo "[$name] exit $?"
     grep "^\[step\]\|rel_err\|_ms\|_s\"" "$out/$name.log" | tail -40
@@ -69,7 +73,7 @@ profile() {  # name, seconds, options...
 e2e() {  # name, seconds, options...
     local name=$1 limit=$2
     shift 2
-    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout "$limit" python3 -m gpu_box.e2e_lengths --out "$out" \
+    timeout "$limit" python3 -m gpu_box.e2e_lengths --out "$out" \
         --name "$name" "$@" >"$out/$name.driver.log" 2>&1
     echo "[$name] exit $?"
     tail -12 "$out/$name.driver.log"
@@ -87,8 +91,7 @@ targets)  # the bench figures the speed targets name, on one machine in one call
          # baselines and static vs continuous batching, rho 0.1 at batch 1, fp32 token identity
     bench rho04 300 --frames 16 --ratios 0.4 --max-batch 16 --baseline-batch 8 --stream-requests 64
     bench rho01 60 --frames 16 --ratios 0.1 --max-batch 1 --no-baseline
-    bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1 ;;
+    bench fp32 130 $fp32_identity ;;
 e2e320)  # a call of its own: on a fresh machine the driver first writes the 7B checkpoint, then a warm-up run,
          # then the timed run; 230 s beside the bench cut it before it wrote its result
     e2e b16_320 420 --batch-size 16 --videos 64 ;;
@@ -96,33 +99,27 @@ grid)  # the rest of the grid, on the same (still warm) machine
     bench rest16 150 --frames 16 --ratios 0.2,1.0 --max-batch 16 --stream-requests 48 --no-baseline
     bench rest8 200 --frames 8 --ratios 0.1,0.2,0.4,1.0 --max-batch 64 --stream-requests 64 --no-baseline ;;
 fused)  # launch settings of the fused batch-1 kernels, then batch 1 through the torch layers and through the kernels
-    PYTHONPATH="tools${PYTHONPATH:+:$PYTHONPATH}" timeout 150 python3 -m gpu_box.gemv_shapes --out "$out/gemv" \
+    timeout 150 python3 -m gpu_box.gemv_shapes --out "$out/gemv" \
         --batches 1 --fused >"$out/gemv.log" 2>&1
     echo "[gemv] exit $?"
     grep "best launch\|Error" "$out/gemv.log"
-    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
-    bench torch04 90 --ratios 0.4 $b1 --decode-batch1 torch
-    launched fused04 90 --ratios 0.4 $b1 --decode-batch1 fused ;;
+    bench torch04 90 --ratios 0.4 $batch1 --decode-batch1 torch
+    launched fused04 90 --ratios 0.4 $batch1 --decode-batch1 fused ;;
 b1)  # the batch-1 targets at the default layers (fused on CUDA) when little device time is left: rho 0.4 through the
     # torch layers and through the default, rho 0.1 through the default (fresh processes), fp32 token identity
-    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
-    bench torch04 90 --ratios 0.4 $b1 --decode-batch1 torch
-    bench auto04 90 --ratios 0.4 $b1
-    bench auto01 70 --ratios 0.1 $b1
-    bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1 ;;
+    bench torch04 90 --ratios 0.4 $batch1 --decode-batch1 torch
+    bench auto04 90 --ratios 0.4 $batch1
+    bench auto01 70 --ratios 0.1 $batch1
+    bench fp32 130 $fp32_identity ;;
 fused32)  # then fp32 token identity through the fused kernels at the same launch settings
-    launched fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1 --decode-batch1 fused ;;
+    launched fp32 130 $fp32_identity --decode-batch1 fused ;;
 ab)  # the code before against this one, batch 1, fresh processes alternating; then lmms-eval e2e and fp32 identity
-    b1="--frames 16 --max-batch 1 --repeats 3 --no-baseline"
-    base base04 90 --ratios 0.4 $b1
-    bench new04 90 --ratios 0.4 $b1
-    base base01 70 --ratios 0.1 $b1
-    bench new01 70 --ratios 0.1 $b1
+    base base04 90 --ratios 0.4 $batch1
+    bench new04 90 --ratios 0.4 $batch1
+    base base01 70 --ratios 0.1 $batch1
+    bench new01 70 --ratios 0.1 $batch1
     e2e b16_320 300 --batch-size 16 --videos 64
-    bench fp32 130 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1 ;;
+    bench fp32 130 $fp32_identity ;;
 ab2)  # the bench at 16 frames: rho 0.4 with both baselines (fresh processes) and static vs continuous batching at
       # realistic lengths; rho 0.1/0.2/1.0 without baselines
     bench rho04 300 --frames 16 --ratios 0.4 --max-batch 16 --baseline-batch 8 --stream-requests 64
@@ -130,8 +127,7 @@ ab2)  # the bench at 16 frames: rho 0.4 with both baselines (fresh processes) an
 main) bench main 570 --frames 16 --ratios 0.4 --stream-requests 64 ;;
 again)  # after the cache-reallocation fix: ours again (the baselines are unchanged), fp32 identity, rho 0.2
     bench ours 200 --frames 16 --ratios 0.4 --stream-requests 64 --no-baseline
-    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1
+    bench fp32 200 $fp32_identity
     bench rho02 150 --frames 16 --ratios 0.2 --stream-requests 64 --no-baseline ;;
 rest)
     bench smoke 100 --size tiny-geometry --frames 2 --ratios 0.4 --new-tokens 8 --repeats 1 --max-batch 2 \
@@ -139,8 +135,7 @@ rest)
     grep -q "continuous" "$out/smoke/gpu_bench.md" || exit 1
     rm -rf "$out/smoke" "$out/smoke.log"  # the box returns at most 8 files
     bench rest 270 --frames 16 --ratios 0.2,1.0,0.1 --stream-requests 48 --no-baseline
-    bench fp32 200 --dtype float32 --frames 16 --ratios 0.4 --max-batch 1 --repeats 1 --baseline-kinds dynamic \
-        --baseline-batch 1 ;;
+    bench fp32 200 $fp32_identity ;;
 e2e)
     e2e b16 330 --batch-size 16
     e2e clip720p_b16 230 --batch-size 16 --videos 16 --clip 1280x720@30 --no-warmup ;;
