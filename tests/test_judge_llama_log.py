@@ -39,3 +39,25 @@ def test_a_log_without_completions_has_no_rate(tmp_path):
     stats = read_stats(log)
     assert stats.requests == 0 and stats.reuse_rate is None
     assert log_size(tmp_path / "missing.log") == 0
+
+
+def test_a_completion_that_reused_nothing_counts_its_prompt_time_from_its_total(tmp_path):
+    # Lines of a real 0.3.36 log: the first request of a server reports ~0 ms for its 206 prompt tokens but took
+    # 7.3 s; the second reused the first's prefix and reports its prompt time itself.
+    log = tmp_path / "llama-cpp-2.log"
+    log.write_text("""llama_perf_context_print:        load time =       0.88 ms
+llama_perf_context_print: prompt eval time =       0.21 ms /   206 tokens (    0.00 ms per token, 985645.93 tokens per second)
+llama_perf_context_print:        eval time =      66.97 ms /     1 runs   (   66.97 ms per token,    14.93 tokens per second)
+llama_perf_context_print:       total time =    7319.68 ms /   207 tokens
+llama_perf_context_print:    graphs reused =          0
+INFO:     127.0.0.1:51958 - "POST /v1/chat/completions HTTP/1.1" 200 OK
+Llama.generate: 173 prefix-match hit, remaining 33 prompt tokens to eval
+llama_perf_context_print:        load time =       0.88 ms
+llama_perf_context_print: prompt eval time =    1141.97 ms /    33 tokens (   34.61 ms per token,    28.90 tokens per second)
+llama_perf_context_print:        eval time =      85.03 ms /     1 runs   (   85.03 ms per token,    11.76 tokens per second)
+llama_perf_context_print:       total time =    1231.97 ms /    34 tokens
+""")
+    stats = read_stats(log)
+    assert (stats.requests, stats.prompt_tokens_evaluated, stats.prompt_tokens_reused) == (2, 239, 173)
+    assert stats.prompt_eval_s == pytest.approx((7319.68 - 66.97 + 1231.97 - 85.03) / 1000)
+    assert stats.generation_s == pytest.approx((66.97 + 85.03) / 1000) and stats.generated_tokens == 2

@@ -27,7 +27,7 @@ def test_predict_only_demo_run_logs_per_dimension_records_with_prompts(tmp_path)
             assert row["input"] == rec["prompt"] == choose_prompt(rec["video_id"], dim)[1]
             assert rec["prompt_index"] == choose_prompt(rec["video_id"], dim)[0]
             assert rec["caption"] == rec["reference_caption"] != ""
-            assert len(rec["qa"]) == 6 and rec["failed"] is False  # the demo set has 6 QAs per caption
+            assert len(rec["qa"]) == 2 and rec["failed"] is False  # the demo set has 2 QAs per caption
             assert rec["data"]["n_docs"] == 4 and rec["data"]["layout"] == "post_eval"
 
 

@@ -5,11 +5,14 @@ The server (verbose, its default) writes for every completion:
 * ``Llama.generate: N prefix-match hit, remaining M prompt tokens to eval`` when N prompt tokens were
   still in the KV cache from the previous request (no line: nothing reused);
 * ``llama_perf_context_print: prompt eval time = X ms / M tokens`` for the prompt tokens it evaluated;
-* ``llama_perf_context_print:        eval time = Y ms / G runs`` for the G tokens it generated.
+* ``llama_perf_context_print:        eval time = Y ms / G runs`` for the G tokens it generated;
+* ``llama_perf_context_print:       total time = Z ms / T tokens`` for the whole completion.
 
 Summed over a stretch of the log they give the prefix-reuse rate (reused / all prompt tokens) and how the
-judge's time split between reading prompts and generating. The first request after a server start reports
-its prompt time as ~0 ms (llama.cpp's timer is not running yet), so ``prompt_eval_s`` is a lower bound.
+judge's time split between reading prompts and generating. A completion that reused nothing from the KV cache
+(the first one, and each switch between the two judge calls' system prompts) reports its prompt time as ~0 ms
+although it evaluated every prompt token, so a completion's prompt time is its total time less its generation
+time (its prompt line's own figure where no total line follows).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 _REUSED = re.compile(r"^Llama\.generate: (\d+) prefix-match hit, remaining \d+ prompt tokens to eval", re.M)
 _PROMPT = re.compile(r"^llama_perf_context_print: prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", re.M)
 _GENERATED = re.compile(r"^llama_perf_context_print:\s+eval time =\s*([\d.]+) ms /\s*(\d+) runs", re.M)
+_TOTAL = re.compile(r"^llama_perf_context_print:\s+total time =\s*([\d.]+) ms", re.M)
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,23 @@ def read_stats(path: Path, offset: int = 0) -> PromptCacheStats:
     with path.open("rb") as f:
         f.seek(offset)
         text = f.read().decode(errors="replace")
-    prompts = [(float(ms), int(n)) for ms, n in _PROMPT.findall(text)]
-    generated = [(float(ms), int(n)) for ms, n in _GENERATED.findall(text)]
+    starts = list(_PROMPT.finditer(text))
+    prompt_ms = generation_ms = 0.0
+    tokens = generated_tokens = 0
+    for i, start in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(text)
+        completion = text[start.end():end]  # this completion's eval and total lines
+        own_ms, total, gen = float(start[1]), _TOTAL.search(completion), _GENERATED.search(completion)
+        gen_ms = float(gen[1]) if gen else 0.0
+        prompt_ms += max(own_ms, float(total[1]) - gen_ms) if total else own_ms
+        tokens += int(start[2])
+        generated_tokens += int(gen[2]) if gen else 0
+        generation_ms += gen_ms
     return PromptCacheStats(
-        requests=len(prompts),
-        prompt_tokens_evaluated=sum(n for _, n in prompts),
+        requests=len(starts),
+        prompt_tokens_evaluated=tokens,
         prompt_tokens_reused=sum(int(n) for n in _REUSED.findall(text)),
-        generated_tokens=sum(n for _, n in generated),
-        prompt_eval_s=sum(ms for ms, _ in prompts) / 1000,
-        generation_s=sum(ms for ms, _ in generated) / 1000,
+        generated_tokens=generated_tokens,
+        prompt_eval_s=prompt_ms / 1000,
+        generation_s=generation_ms / 1000,
     )
