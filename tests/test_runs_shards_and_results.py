@@ -100,7 +100,9 @@ def test_three_shards_score_like_one_run_and_results_files_carry_vdcscore(scorin
     for d in DIMS:
         row, block = updated[f"vdc_demo_{d}"], one["dimensions"][d]
         assert row["vdc_acc,none"] == block["acc"] and row["vdc_score,none"] == block["score"]
-        assert row["vdc_acc_stderr,none"] == block["acc_stderr"] > 0
+        assert row["vdc_acc_stderr,none"] == block["acc_stderr"] and row["vdc_score_stderr,none"] == block["score_stderr"]
+    # With 2 QAs a caption, a dimension whose four videos score alike has a true stderr of 0; not all of them do.
+    assert any(updated[f"vdc_demo_{d}"]["vdc_acc_stderr,none"] > 0 for d in DIMS)
 
     # A scoring run (judge at lmms-eval's aggregation) writes the same numbers itself, stderrs included.
     env = {"VDC_JUDGE_BASE_URL": stub.url, "VDC_JUDGE_MODEL": "stub-judge", "VDC_VERDICT_CACHE": str(tmp_path / "v.sqlite")}
